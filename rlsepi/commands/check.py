@@ -1,0 +1,57 @@
+"""``rlsepi check COHORT``: does a cohort reproduce the published targets?"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rlsepi.commands import add_params_option, require_file
+from rlsepi.io import read_cohort, to_jsonable
+from rlsepi.parameters import Parameters, load_parameters, parameters_from_mapping
+from rlsepi.schema import validate
+from rlsepi.targets import TargetCheck, check_targets
+
+NEEDED = ["age", "sex", "pregnant", "trimester", "rls", "rls_clinically_significant"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "check", help="compare a cohort's estimates with the published targets",
+        description="Estimate each target (prevalence, clinically significant prevalence, female:male odds "
+        "ratio, age of peak prevalence, prevalence by trimester) with its 95%% CI, and compare it with the "
+        "target's band. Exit code 0 when every target is met, 1 when any is missed, 2 for bad input.",
+    )
+    p.add_argument("cohort", type=Path, help="cohort file (.parquet, .csv or .tsv) with the columns of the cohort table")
+    add_params_option(p)
+    p.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
+    p.set_defaults(run=run)
+
+
+def targets_for(path: Path, params_file: Path | None) -> Parameters:
+    """The user's --params if given, else the parameters a simulated cohort was made with."""
+    if params_file is not None:
+        return load_parameters(params_file)
+    if path.suffix.lower() == ".parquet":
+        from rlsepi.io import read_metadata
+
+        stored = read_metadata(path).get("parameters")
+        if stored:
+            return parameters_from_mapping({k: v for k, v in stored.items() if k != "loci"})
+    return load_parameters(None)
+
+
+def report(check: TargetCheck, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(to_jsonable({"passed": check.passed, "failed": check.failed,
+                                      "targets": check.to_frame().to_dict(orient="records")}), indent=2))
+    else:
+        print(check.summary())
+    return 0 if check.passed else 1
+
+
+def run(args: argparse.Namespace) -> int:
+    path = require_file(args.cohort, "cohort file")
+    params = targets_for(path, args.params)
+    df = validate(read_cohort(path, columns=NEEDED if path.suffix.lower() == ".parquet" else None), require=tuple(NEEDED))
+    return report(check_targets(df, params), args.json)

@@ -1,0 +1,202 @@
+"""Reading and writing cohorts; atomic output files.
+
+Every file rlsepi writes goes to a temporary file in the destination folder first and is
+renamed into place only when complete, so a user never meets a half-written file, and an
+existing file is never replaced unless ``force=True``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from rlsepi import __version__
+from rlsepi.errors import DataValidationError, OutputExistsError, RLSEpiError
+
+__all__ = [
+    "atomic_output",
+    "check_output_path",
+    "write_cohort",
+    "read_cohort",
+    "read_metadata",
+    "METADATA_PREFIX",
+]
+
+METADATA_PREFIX = "rlsepi."
+
+
+def check_output_path(path: str | Path, *, force: bool = False) -> Path:
+    """Refuse an output path that exists (unless ``force``) or whose folder is not writable."""
+    p = Path(path)
+    if p.exists() and p.is_dir():
+        raise OutputExistsError(f"output '{p}' is a folder; give a file name")
+    if p.exists() and not force:
+        raise OutputExistsError(f"output file '{p}' already exists; use --force to overwrite it")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise RLSEpiError(f"cannot write '{p}': folder '{parent}' does not exist; create it first")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise RLSEpiError(f"cannot write '{p}': folder '{parent}' is not writable")
+    return p
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path, *, force: bool = False, mode: str = "wb") -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path``; rename it to ``path`` only if the block succeeds.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> with atomic_output(d / "x.txt", mode="w") as fh:
+    ...     _ = fh.write("hello")
+    >>> (d / "x.txt").read_text()
+    'hello'
+    """
+    p = check_output_path(path, force=force)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent if str(p.parent) else ".")
+    try:
+        with os.fdopen(fd, mode) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        if p.exists() and not force:  # appeared while we were writing
+            raise OutputExistsError(f"output file '{p}' already exists; use --force to overwrite it")
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def provenance_metadata(**fields: Any) -> dict[bytes, bytes]:
+    """Key-value metadata (``rlsepi.*``) for a Parquet file; values JSON-encoded."""
+    meta = {"version": __version__, **fields}
+    return {f"{METADATA_PREFIX}{k}".encode(): json.dumps(v, sort_keys=True).encode() for k, v in meta.items()}
+
+
+def write_cohort(
+    path: str | Path,
+    n: int,
+    *,
+    seed: int,
+    params: Any = None,
+    command: str | None = None,
+    workers: int = 1,
+    batch_blocks: int | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Simulate a cohort and stream it to a Parquet file, one row group per block.
+
+    The file's key-value metadata holds the package version, the seed, the full parameter
+    set, the solved generating model and the command that regenerates it. Memory stays
+    bounded by ``batch_blocks`` blocks whatever ``n`` is.
+
+    Returns
+    -------
+    dict
+        The metadata written (decoded).
+    """
+    from rlsepi import cohort
+    from rlsepi.parameters import DEFAULT
+
+    params = params or DEFAULT
+    model = cohort.solve_model(params)
+    schema = cohort.arrow_schema(params)
+    meta = provenance_metadata(
+        seed=seed, n=int(n), parameters=params.to_dict(), model=model.to_dict(),
+        command=command or f"rlsepi simulate --n {int(n)} --seed {seed}",
+        block_size=cohort.BLOCK_SIZE,
+    )
+    schema = schema.with_metadata(meta)
+    blocks = cohort.iter_blocks(n, rng=seed, params=params, model=model, workers=workers,
+                                batch_blocks=batch_blocks)
+    check_output_path(path, force=force)
+    with atomic_output(path, force=force) as fh:
+        with pq.ParquetWriter(fh, schema, compression="zstd", write_statistics=True) as writer:
+            for batch in blocks:
+                writer.write_batch(batch, row_group_size=cohort.BLOCK_SIZE)
+    return {k.decode()[len(METADATA_PREFIX):]: json.loads(v) for k, v in meta.items()}
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The ``rlsepi.*`` provenance of a Parquet cohort (empty for other files)."""
+    try:
+        raw = pq.read_schema(path).metadata or {}
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise DataValidationError(f"'{path}' is not a readable Parquet file: {exc}") from None
+    out = {}
+    for k, v in raw.items():
+        key = k.decode(errors="replace")
+        if key.startswith(METADATA_PREFIX):
+            out[key[len(METADATA_PREFIX):]] = json.loads(v)
+    return out
+
+
+def read_cohort(path: str | Path, *, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a cohort from Parquet, CSV or TSV (by extension; ``.gz`` allowed for text).
+
+    Parquet cohorts written by rlsepi keep their dtypes and carry their provenance in
+    ``df.attrs["rlsepi"]``.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise DataValidationError(f"input file '{p}' does not exist")
+    suffixes = [s.lower() for s in p.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    ext = suffixes[-1] if suffixes else ""
+    try:
+        if ext in (".parquet", ".pq"):
+            from rlsepi.cohort import table_to_frame
+
+            table = pq.read_table(p, columns=columns)
+            df = table_to_frame(table)
+            df.attrs["rlsepi"] = read_metadata(p)
+            return df
+        if ext in (".csv", ".tsv", ".txt"):
+            sep = "\t" if ext in (".tsv", ".txt") else ","
+            return pd.read_csv(p, sep=sep, usecols=columns)
+    except (pa.ArrowInvalid, OSError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataValidationError(f"cannot read '{p}': {first}") from None
+    raise DataValidationError(
+        f"cannot tell the format of '{p}' from its extension; use .parquet, .csv or .tsv"
+    )
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (for provenance)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def to_jsonable(x: Any) -> Any:
+    """numpy scalars and arrays to plain Python, for json.dumps."""
+    if isinstance(x, dict):
+        return {str(k): to_jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [to_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return x
+
+
+__all__ += ["provenance_metadata", "file_sha256", "to_jsonable"]

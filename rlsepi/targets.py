@@ -1,0 +1,123 @@
+"""Does a cohort reproduce the published targets?
+
+:func:`check_targets` estimates each target from a cohort with the estimators of
+:mod:`rlsepi.prevalence` and compares the estimate with the target's band. The command line
+(``rlsepi check``) and the report both use it; neither computes anything itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from rlsepi import prevalence
+from rlsepi.parameters import DEFAULT, Parameters, Target
+
+__all__ = ["TargetResult", "TargetCheck", "check_targets"]
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    """One target: the published value and band, and the cohort's estimate with its CI."""
+
+    name: str
+    label: str
+    target: float
+    low: float
+    high: float
+    estimate: float
+    ci_lower: float
+    ci_upper: float
+    n: int
+    method: str
+    passed: bool
+
+
+@dataclass(frozen=True)
+class TargetCheck:
+    """All targets; ``passed`` is true when every estimate lies inside its band."""
+
+    results: tuple[TargetResult, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.results)
+
+    @property
+    def failed(self) -> list[str]:
+        return [r.name for r in self.results if not r.passed]
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([r.__dict__ for r in self.results])
+
+    def summary(self) -> str:
+        rows = []
+        for r in self.results:
+            pct = r.name != "female_male_or" and r.name != "peak_age"
+            fmt = (lambda x: f"{100 * x:.2f}%") if pct else (lambda x: f"{x:.2f}" if r.name != "peak_age" else f"{x:g}")
+            rows.append({
+                "target": r.label, "published": fmt(r.target), "band": f"{fmt(r.low)}-{fmt(r.high)}",
+                "estimate": fmt(r.estimate), "95% CI": f"{fmt(r.ci_lower)}-{fmt(r.ci_upper)}",
+                "n": r.n, "result": "pass" if r.passed else "FAIL",
+            })
+        verdict = "all targets reproduced" if self.passed else f"targets missed: {', '.join(self.failed)}"
+        return pd.DataFrame(rows).to_string(index=False) + f"\n{verdict}"
+
+
+def _result(name: str, label: str, t: Target, est: float, lo: float, hi: float, n: int, method: str,
+            judged: float | None = None) -> TargetResult:
+    return TargetResult(name, label, t.value, t.low, t.high, float(est), float(lo), float(hi), int(n), method,
+                        t.contains(est if judged is None else judged))
+
+
+def check_targets(
+    df: pd.DataFrame,
+    params: Parameters = DEFAULT,
+    *,
+    alpha: float = 0.05,
+    rng: np.random.Generator | int | None = 0,
+) -> TargetCheck:
+    """Estimate every target from a cohort and compare it with its band.
+
+    Parameters
+    ----------
+    df : DataFrame
+        A cohort table with ``age``, ``sex``, ``pregnant``, ``trimester``, ``rls`` and
+        ``rls_clinically_significant``.
+    params : Parameters
+        The targets and bands.
+    rng : seed for the bootstrap interval of the peak age band.
+
+    Notes
+    -----
+    Prevalences use Wilson intervals; the female:male odds ratio is crude with Woolf's
+    interval; the age of peak prevalence is the 5-year age band with the highest
+    prevalence, judged by its midpoint, with a parametric bootstrap interval.
+    """
+    t = params.targets
+    out = []
+    p = prevalence.crude(df, outcome="rls", alpha=alpha)
+    out.append(_result("prevalence", "RLS prevalence", t.prevalence, p.prevalence, p.ci_lower, p.ci_upper, p.n,
+                       "wilson"))
+    p = prevalence.crude(df, outcome="rls_clinically_significant", alpha=alpha)
+    out.append(_result("clinically_significant", "clinically significant RLS", t.clinically_significant,
+                       p.prevalence, p.ci_lower, p.ci_upper, p.n, "wilson"))
+    o = prevalence.odds_ratio(df, exposure="sex", exposed="female", outcome="rls", alpha=alpha)
+    out.append(_result("female_male_or", "female:male odds ratio (crude)", t.female_male_or, o.estimate,
+                       o.ci_lower, o.ci_upper, len(df), "woolf"))
+    pk = prevalence.peak_band(df, outcome="rls", alpha=alpha, rng=rng)
+    out.append(_result("peak_age", f"age of peak prevalence (band {pk.band})", t.peak_age, pk.midpoint,
+                       pk.ci_lower, pk.ci_upper, len(df), "5-year band, bootstrap"))
+    pregnant = df[df["pregnant"].astype(bool)]
+    for k, target in enumerate(t.pregnancy, start=1):
+        sub = pregnant[pregnant["trimester"] == k]
+        if len(sub) == 0:
+            out.append(_result(f"pregnancy_trimester{k}", f"prevalence in trimester {k}", target, np.nan, np.nan,
+                               np.nan, 0, "wilson", judged=-1.0))
+            continue
+        p = prevalence.crude(sub, outcome="rls", alpha=alpha)
+        out.append(_result(f"pregnancy_trimester{k}", f"prevalence in trimester {k}", target, p.prevalence,
+                           p.ci_lower, p.ci_upper, p.n, "wilson"))
+    return TargetCheck(tuple(out))
