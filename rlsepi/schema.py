@@ -8,14 +8,19 @@ count of that variant's effect allele, 0, 1 or 2.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from rlsepi.errors import DataValidationError
 
-__all__ = ["Column", "COLUMNS", "RSID", "is_rsid", "validate", "describe_rows"]
+__all__ = [
+    "Column", "COLUMNS", "RSID", "is_rsid", "validate", "describe_rows",
+    "harmonise", "DropReport", "parse_codes", "parse_columns", "SEX_CODES", "BOOLEAN_CODES",
+]
 
 RSID = re.compile(r"^rs[0-9]+$")
 
@@ -126,3 +131,323 @@ def validate(df: pd.DataFrame, *, require: tuple[str, ...] = ()) -> pd.DataFrame
                     "count the effect allele"
                 )
     return df
+
+
+# --- harmonising a user's cohort -------------------------------------------------------
+
+MISSING_CODES = frozenset({"", "na", "n/a", "nan", "none", "null", ".", "missing", "<na>"})
+"""Text that means "no value" in any column (compared after stripping and lower-casing)."""
+
+SEX_CODES: dict[str, str] = {
+    "female": "female", "male": "male", "f": "female", "m": "male", "w": "female",
+    "woman": "female", "man": "male", "women": "female", "men": "male",
+    # 1/2 as in NHANES (RIAGENDR) and PLINK: 1 = male, 2 = female
+    "1": "male", "2": "female",
+}
+"""Sex codes understood without help (case-insensitive). 0/1 is ambiguous and must be mapped."""
+
+BOOLEAN_CODES: dict[str, bool] = {
+    "1": True, "0": False, "true": True, "false": False, "t": True, "f": False,
+    "yes": True, "no": False, "y": True, "n": False,
+}
+"""Codes understood for yes/no columns (case-insensitive)."""
+
+BOOLEAN_COLUMNS = ("rls", "rls_clinically_significant", "pregnant")
+NUMERIC_COLUMNS = ("age", "ferritin", "trimester", "irls_score")
+
+
+@dataclass(frozen=True)
+class DropReport:
+    """What :func:`harmonise` did to a cohort: rows in, rows used, rows dropped and why.
+
+    Attributes
+    ----------
+    n_input : int
+        Rows read.
+    n_used : int
+        Rows kept (no missing value in any required column).
+    missing : dict
+        For each required column, the number of input rows with no value there. A row
+        missing two columns counts under both, so these may add up to more than
+        ``n_input - n_used``.
+    renamed : dict
+        Canonical column name -> the user's column name it was read from.
+    recoded : dict
+        Column -> {code as found in the file: value used}, for every column recoded.
+    """
+
+    n_input: int
+    n_used: int
+    missing: dict[str, int]
+    renamed: dict[str, str]
+    recoded: dict[str, dict[str, Any]]
+
+    @property
+    def n_dropped(self) -> int:
+        """Rows dropped for a missing value in a required column."""
+        return self.n_input - self.n_used
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per required column: how many rows had no value there."""
+        return pd.DataFrame({"column": list(self.missing), "rows_missing": list(self.missing.values())})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows_input": self.n_input, "rows_used": self.n_used, "rows_dropped": self.n_dropped,
+                "missing_by_column": dict(self.missing), "renamed": dict(self.renamed),
+                "recoded": {k: {str(a): b for a, b in v.items()} for k, v in self.recoded.items()}}
+
+    def summary(self) -> str:
+        text = f"{self.n_used} of {self.n_input} rows used"
+        parts = [f"{k}: {v}" for k, v in self.missing.items() if v]
+        if self.n_dropped:
+            text += f"; {self.n_dropped} dropped for missing values ({', '.join(parts)})"
+        return text
+
+
+def _code_key(v: Any) -> str:
+    """A value as a comparable code: stripped, lower-case text; 1.0 -> '1'; True -> 'true'."""
+    if isinstance(v, (bool, np.bool_)):
+        return "true" if v else "false"
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    return str(v).strip().lower()
+
+
+def _is_missing(v: Any) -> bool:
+    try:
+        if pd.isna(v):
+            return True
+    except (TypeError, ValueError):
+        pass
+    return isinstance(v, str) and v.strip().lower() in MISSING_CODES
+
+
+def parse_codes(specs: Sequence[str]) -> dict[str, dict[str, str]]:
+    """Parse ``COLUMN:CODE=VALUE`` texts (the CLI's ``--code``) into a codes mapping.
+
+    Examples
+    --------
+    >>> parse_codes(["sex:1=male", "sex:2=female", "rls:Y=yes"])
+    {'sex': {'1': 'male', '2': 'female'}, 'rls': {'Y': 'yes'}}
+    """
+    out: dict[str, dict[str, str]] = {}
+    for spec in specs:
+        col, sep, rest = spec.partition(":")
+        code, eq, value = rest.partition("=")
+        if not sep or not eq or not col.strip() or not code.strip():
+            raise DataValidationError(
+                f"cannot read the code mapping '{spec}'; write COLUMN:CODE=VALUE, e.g. sex:1=male"
+            )
+        out.setdefault(col.strip(), {})[code.strip()] = value.strip()
+    return out
+
+
+def parse_columns(specs: Sequence[str]) -> dict[str, str]:
+    """Parse ``NAME=YOURS`` texts (the CLI's ``--column``) into a column mapping.
+
+    Examples
+    --------
+    >>> parse_columns(["sex=gender", "rls=rls_dx"])
+    {'sex': 'gender', 'rls': 'rls_dx'}
+    """
+    out: dict[str, str] = {}
+    for spec in specs:
+        name, eq, theirs = spec.partition("=")
+        if not eq or not name.strip() or not theirs.strip():
+            raise DataValidationError(
+                f"cannot read the column mapping '{spec}'; write NAME=YOURS, e.g. sex=gender"
+            )
+        out[name.strip()] = theirs.strip()
+    return out
+
+
+def _recode(series: pd.Series, name: str, explicit: Mapping[str, Any], auto: Mapping[str, Any],
+            understood: str) -> tuple[pd.Series, dict[str, Any]]:
+    """Map each value through explicit codes (exact text first, then case-insensitive), then
+    the automatic codes; missing codes become NA. Unknown codes raise one clear error."""
+    exact = {str(k).strip(): v for k, v in explicit.items()}
+    loose = {_code_key(k): v for k, v in explicit.items()}
+    uniques = pd.unique(series.dropna()) if len(series) else []
+    table: dict[Any, Any] = {}
+    used: dict[str, Any] = {}
+    unknown: list[Any] = []
+    for u in uniques:
+        key = _code_key(u)
+        raw = str(u).strip()
+        if raw in exact:
+            value = exact[raw]
+        elif key in loose:
+            value = loose[key]
+        elif _is_missing(u):
+            value = None
+        elif key in auto:
+            value = auto[key]
+        else:
+            unknown.append(u)
+            continue
+        if isinstance(value, str) and value.strip().lower() in MISSING_CODES:
+            value = None
+        if isinstance(value, str) and auto and _code_key(value) in auto:
+            value = auto[_code_key(value)]  # explicit target given as a code, e.g. rls:Y=yes
+        table[u] = value
+        used[raw] = value
+    if unknown:
+        bad = series.isin(unknown).to_numpy()
+        seen = ", ".join(repr(str(u)) for u in unknown[:4])
+        first = str(unknown[0]).strip()
+        example = "female" if name == "sex" else "yes"
+        raise DataValidationError(
+            f"column '{name}' has {describe_rows(bad)} with codes not understood ({seen}); "
+            f"understood: {understood}; map them with --code {name}:{first}={example}"
+        )
+    mapped = series.map(lambda v: None if _is_missing(v) and v not in table else table.get(v))
+    return mapped, used
+
+
+def harmonise(
+    df: pd.DataFrame,
+    *,
+    columns: Mapping[str, str] | None = None,
+    codes: Mapping[str, Mapping[str, Any]] | None = None,
+    require: Sequence[str] = (),
+    check: bool = True,
+) -> tuple[pd.DataFrame, DropReport]:
+    """Bring a user's cohort to the cohort table: names, codes, types; drop incomplete rows.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The cohort as read (see :func:`rlsepi.io.read_cohort`).
+    columns : mapping, optional
+        Canonical name -> the user's column name, e.g. ``{"sex": "gender", "rls": "rls_dx"}``.
+    codes : mapping, optional
+        Column -> {code in the file: value}, e.g. ``{"sex": {"1": "male", "2": "female"}}``.
+        Applied before the automatic codes; a value of ``"NA"`` marks a code as missing.
+    require : sequence of str
+        Columns the analysis needs. They must exist; rows with no value in any of them are
+        dropped and counted per column in the :class:`DropReport`.
+    check : bool
+        Run :func:`validate` on the result (ages, ferritin, genotypes, ...).
+
+    Returns
+    -------
+    (DataFrame, DropReport)
+        ``sex`` as category female/male; yes/no columns (``rls``, ``pregnant``, ...) as bool
+        (nullable ``boolean`` where values are missing and the column is not required);
+        numeric registry columns as numbers. Other columns are kept, recoded by ``codes``.
+
+    Raises
+    ------
+    DataValidationError
+        A mapped column does not exist, a code is not understood, or a value is out of range:
+        one line naming the column, the first rows and the fix.
+
+    Notes
+    -----
+    Codes understood without help (case-insensitive): sex ``F/M``, ``female/male``,
+    ``woman/man``, and ``1/2`` with 1 = male, 2 = female (NHANES, PLINK); yes/no columns
+    ``0/1``, ``yes/no``, ``y/n``, ``true/false``, ``t/f``. Empty cells and ``NA``, ``N/A``,
+    ``.``, ``null`` are missing values.
+
+    Examples
+    --------
+    >>> raw = pd.DataFrame({"Age": [40, 51, 66], "gender": ["F", "m", "F"], "dx": ["yes", "no", None]})
+    >>> df, report = harmonise(raw, columns={"age": "Age", "sex": "gender", "rls": "dx"},
+    ...                        require=["age", "sex", "rls"])
+    >>> df["sex"].tolist(), df["rls"].tolist()
+    (['female', 'male'], [True, False])
+    >>> report.summary()
+    '2 of 3 rows used; 1 dropped for missing values (rls: 1)'
+    """
+    columns = dict(columns or {})
+    codes = {k: dict(v) for k, v in (codes or {}).items()}
+    present = [str(c) for c in df.columns]
+    renames: dict[str, str] = {}
+    for name, theirs in columns.items():
+        if theirs not in present:
+            raise DataValidationError(
+                f"column mapping '{name}={theirs}': the file has no column '{theirs}'; "
+                f"its columns are: {', '.join(present)}"
+            )
+        if name != theirs and name in present and name not in columns.values():
+            raise DataValidationError(
+                f"column mapping '{name}={theirs}': the file already has a column '{name}'; "
+                f"rename or drop one of them"
+            )
+        renames[theirs] = name
+    if len(set(renames.values())) != len(renames):
+        raise DataValidationError("two columns are mapped to the same name; give each name once with --column")
+    out = df.rename(columns=renames).copy()
+    for col in codes:
+        if col not in out.columns:
+            raise DataValidationError(
+                f"code mapping for column '{col}': there is no such column; "
+                f"the columns are: {', '.join(map(str, out.columns))}"
+            )
+    missing_cols = [c for c in require if c not in out.columns]
+    if missing_cols:
+        raise DataValidationError(
+            f"column '{missing_cols[0]}' is missing; the columns are: {', '.join(map(str, out.columns))}; "
+            f"map your column name with --column {missing_cols[0]}=YOURS"
+        )
+    recoded: dict[str, dict[str, Any]] = {}
+    for col in out.columns:
+        name = str(col)
+        explicit = codes.get(name, {})
+        if name == "sex":
+            s, used = _recode(out[col], name, explicit, SEX_CODES,
+                              "F/M, female/male, 1/2 (1 = male, 2 = female)")
+            bad_target = [v for v in used.values() if v not in ("female", "male", None)]
+            if bad_target:
+                raise DataValidationError(
+                    f"code mapping for column 'sex' gives {bad_target[0]!r}; map codes to female or male"
+                )
+            out[col] = pd.Categorical(s, categories=["female", "male"])
+            recoded[name] = used
+        elif name in BOOLEAN_COLUMNS:
+            if out[col].dtype == bool and not explicit:
+                continue
+            s, used = _recode(out[col], name, explicit, BOOLEAN_CODES, "0/1, yes/no, y/n, true/false")
+            bad_target = [v for v in used.values() if v not in (True, False, None)]
+            if bad_target:
+                raise DataValidationError(
+                    f"column '{name}' must be yes/no; code mapping gives {bad_target[0]!r}; "
+                    f"map codes to yes or no"
+                )
+            out[col] = s.astype("boolean")
+            recoded[name] = used
+        elif name in NUMERIC_COLUMNS:
+            s = out[col]
+            if explicit:
+                s = s.map(lambda v: explicit.get(str(v).strip(), v))
+            if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+                s = s.map(lambda v: np.nan if _is_missing(v) else v)
+            values = pd.to_numeric(s, errors="coerce")
+            nonnum = s.notna().to_numpy() & values.isna().to_numpy()
+            if nonnum.any():
+                seen = ", ".join(repr(str(v)) for v in pd.unique(s[nonnum])[:3])
+                raise DataValidationError(
+                    f"column '{name}' has {describe_rows(nonnum)} that are not numbers ({seen}); "
+                    f"{COLUMNS[name].fix or 'correct them or leave them empty'}"
+                )
+            out[col] = values
+        elif explicit:
+            out[col] = out[col].map(lambda v: explicit.get(str(v).strip(), v))
+            recoded[name] = explicit
+    if check:  # before dropping, so that row numbers are those of the file
+        validate(out)
+    n_input = len(out)
+    missing: dict[str, int] = {}
+    keep = np.ones(n_input, dtype=bool)
+    for col in require:
+        na = out[col].isna().to_numpy()
+        missing[col] = int(na.sum())
+        keep &= ~na
+    out = out.loc[keep].reset_index(drop=True)
+    for col in require:
+        if str(out[col].dtype) == "boolean":
+            out[col] = out[col].astype(bool)
+    report = DropReport(n_input, int(keep.sum()), missing, {v: k for k, v in renames.items()}, recoded)
+    return out, report

@@ -1,0 +1,98 @@
+"""Tests of the column registry, validation and harmonisation of user cohorts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rlsepi.errors import DataValidationError
+from rlsepi.schema import DropReport, harmonise, parse_codes, parse_columns, validate
+
+
+def raw() -> pd.DataFrame:
+    return pd.DataFrame({
+        "Age": [40, 51, 66, 70, 35],
+        "gender": ["F", "m", "female", "MALE", "2"],
+        "dx": ["yes", "no", None, "TRUE", "0"],
+        "ferritin": [30.0, 80.0, np.nan, 120.0, 45.0],
+    })
+
+
+def test_harmonise_maps_names_and_codes_and_counts_dropped_rows() -> None:
+    df, report = harmonise(raw(), columns={"age": "Age", "sex": "gender", "rls": "dx"},
+                           require=["age", "sex", "rls"])
+    assert df["sex"].tolist() == ["female", "male", "male", "female"]
+    assert df["rls"].tolist() == [True, False, True, False]
+    assert df["rls"].dtype == bool
+    assert isinstance(report, DropReport)
+    assert (report.n_input, report.n_used, report.n_dropped) == (5, 4, 1)
+    assert report.missing == {"age": 0, "sex": 0, "rls": 1}
+    assert report.renamed == {"age": "Age", "sex": "gender", "rls": "dx"}
+    # ferritin is not required: its missing value is kept, not dropped
+    assert df["ferritin"].isna().sum() == 0 and len(df) == 4
+
+
+def test_missing_counted_per_column_even_when_one_row_misses_two() -> None:
+    d = pd.DataFrame({"age": [40, None, 50], "sex": ["F", None, "M"], "rls": [1, 0, None]})
+    df, report = harmonise(d, require=["age", "sex", "rls"])
+    assert report.missing == {"age": 1, "sex": 1, "rls": 1}
+    assert report.n_dropped == 2 and len(df) == 1
+    assert "2 dropped" in report.summary()
+
+
+def test_explicit_codes_override_automatic_ones() -> None:
+    d = pd.DataFrame({"age": [40, 50], "sex": [0, 1], "rls": ["J", "N"]})
+    with pytest.raises(DataValidationError, match=r"column 'sex' has 1 row \(row 1\).*--code sex:0="):
+        harmonise(d, require=["sex"])
+    df, report = harmonise(d, codes={"sex": {"0": "female", "1": "male"}, "rls": {"J": "yes", "N": "no"}},
+                           require=["age", "sex", "rls"])
+    assert df["sex"].tolist() == ["female", "male"]
+    assert df["rls"].tolist() == [True, False]
+    assert report.recoded["sex"] == {"0": "female", "1": "male"}
+
+
+def test_code_to_missing() -> None:
+    d = pd.DataFrame({"age": [40, 50, 60], "sex": ["F", "M", "9"], "rls": [1, 0, 1]})
+    df, report = harmonise(d, codes={"sex": {"9": "NA"}}, require=["sex", "rls"])
+    assert len(df) == 2 and report.missing["sex"] == 1
+
+
+@pytest.mark.parametrize("frame, message", [
+    ({"age": [40, 15, 30], "sex": ["F", "M", "F"], "rls": [0, 1, 0]}, r"column 'age' has 1 row \(row 2\).*adults"),
+    ({"age": [40, 50, 30], "sex": ["F", "X", "F"], "rls": [0, 1, 0]}, r"column 'sex' has 1 row \(row 2\).*--code sex:X="),
+    ({"age": [40, 50, 30], "sex": ["F", "M", "F"], "rls": [0, 2, 0]}, r"column 'rls' has 1 row \(row 2\).*not understood"),
+    ({"age": [40, 50, 30], "sex": ["F", "M", "F"], "rls": [0, 1, 0], "ferritin": [20, 0, -1]},
+     r"column 'ferritin' has 2 rows \(rows 2, 3\).*must be positive"),
+    ({"age": [40, "forty", 30], "sex": ["F", "M", "F"], "rls": [0, 1, 0]}, r"column 'age' has 1 row \(row 2\) that are not numbers"),
+])
+def test_validation_errors_name_column_rows_and_fix(frame: dict, message: str) -> None:
+    with pytest.raises(DataValidationError, match=message):
+        harmonise(pd.DataFrame(frame), require=["age", "sex", "rls"])
+
+
+def test_row_numbers_refer_to_the_file_even_after_missing_rows() -> None:
+    d = pd.DataFrame({"age": [None, 40, 16], "sex": ["F", "F", "M"], "rls": [0, 1, 0]})
+    with pytest.raises(DataValidationError, match=r"row 3\)"):
+        harmonise(d, require=["age", "sex", "rls"])
+
+
+def test_mapping_errors() -> None:
+    with pytest.raises(DataValidationError, match="no column 'gender'"):
+        harmonise(pd.DataFrame({"sex": ["F"]}), columns={"sex": "gender"})
+    with pytest.raises(DataValidationError, match="column 'rls' is missing.*--column rls=YOURS"):
+        harmonise(pd.DataFrame({"sex": ["F"]}), require=["rls"])
+    with pytest.raises(DataValidationError, match="COLUMN:CODE=VALUE"):
+        parse_codes(["sex=1"])
+    with pytest.raises(DataValidationError, match="NAME=YOURS"):
+        parse_columns(["sex"])
+
+
+def test_parse() -> None:
+    assert parse_codes(["sex:1=male", "rls:Y=yes"]) == {"sex": {"1": "male"}, "rls": {"Y": "yes"}}
+    assert parse_columns(["sex=gender"]) == {"sex": "gender"}
+
+
+def test_validate_passes_a_clean_table_unchanged() -> None:
+    d = pd.DataFrame({"age": [40], "sex": ["female"], "ferritin": [12.0]})
+    assert validate(d) is d
