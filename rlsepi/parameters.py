@@ -300,6 +300,29 @@ STANDARD_POPULATIONS: dict[str, dict[str, Any]] = {
             (70, 5000), (75, 4000), (80, 2500), (85, 1500), (90, 800), (95, 200),
         ),
     },
+    "who2000": {
+        # WHO World Standard Population 2000-2025, in percent as published (the table's
+        # rounded percentages add up to 100.035; weights are normalised before use).
+        "source": f"{WHO_2001}, Table 4 (WHO World Standard 2000-2025); as tabulated by SEER "
+                  "(seer.cancer.gov/stdpopulations/world.who.html)",
+        "bands": (
+            (0, 8.86), (5, 8.69), (10, 8.60), (15, 8.47), (20, 8.22), (25, 7.93), (30, 7.61),
+            (35, 7.15), (40, 6.59), (45, 6.04), (50, 5.37), (55, 4.55), (60, 3.72), (65, 2.96),
+            (70, 2.21), (75, 1.52), (80, 0.91), (85, 0.44), (90, 0.15), (95, 0.04), (100, 0.005),
+        ),
+    },
+    "us2000": {
+        # The 2000 U.S. standard population (Census P25-1130 projections), persons, in the
+        # 19 age groups SEER publishes (0, 1-4 merged here into 0-4: 3,794,901 + 15,191,619).
+        "source": f"{US_2000}; 5-year groups from Census P25-1130 as tabulated by SEER "
+                  "(seer.cancer.gov/stdpopulations/stdpop.19ages.html)",
+        "bands": (
+            (0, 18986520), (5, 19919840), (10, 20056779), (15, 19819518), (20, 18257225),
+            (25, 17722067), (30, 19511370), (35, 22179956), (40, 22479229), (45, 19805793),
+            (50, 17224359), (55, 13307234), (60, 10654272), (65, 9409940), (70, 8725574),
+            (75, 7414559), (80, 4900234), (85, 4259173),
+        ),
+    },
 }
 """Standard populations for age structure and direct standardisation, with citations."""
 
