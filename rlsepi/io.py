@@ -70,6 +70,9 @@ def atomic_output(path: str | Path, *, force: bool = False, mode: str = "wb") ->
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
         if p.exists() and not force:  # appeared while we were writing
             raise OutputExistsError(f"output file '{p}' already exists; use --force to overwrite it")
         os.replace(tmp, p)

@@ -6,11 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from rlsepi.commands import add_params_option, require_file
-from rlsepi.io import read_cohort, to_jsonable
 from rlsepi.parameters import Parameters, load_parameters, parameters_from_mapping
-from rlsepi.schema import validate
-from rlsepi.targets import TargetCheck, check_targets
+
+if TYPE_CHECKING:  # heavy imports happen in run(), so that --help stays fast
+    from rlsepi.targets import TargetCheck
 
 NEEDED = ["age", "sex", "pregnant", "trimester", "rls", "rls_clinically_significant"]
 
@@ -42,6 +44,8 @@ def targets_for(path: Path, params_file: Path | None) -> Parameters:
 
 
 def report(check: TargetCheck, as_json: bool) -> int:
+    from rlsepi.io import to_jsonable
+
     if as_json:
         print(json.dumps(to_jsonable({"passed": check.passed, "failed": check.failed,
                                       "targets": check.to_frame().to_dict(orient="records")}), indent=2))
@@ -51,6 +55,10 @@ def report(check: TargetCheck, as_json: bool) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rlsepi.io import read_cohort
+    from rlsepi.schema import validate
+    from rlsepi.targets import check_targets
+
     path = require_file(args.cohort, "cohort file")
     params = targets_for(path, args.params)
     df = validate(read_cohort(path, columns=NEEDED if path.suffix.lower() == ".parquet" else None), require=tuple(NEEDED))

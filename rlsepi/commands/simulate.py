@@ -9,7 +9,6 @@ from pathlib import Path
 
 from rlsepi.commands import add_params_option, positive_int, seed_int
 from rlsepi.errors import RLSEpiError
-from rlsepi.io import check_output_path, read_cohort, write_cohort
 from rlsepi.parameters import load_parameters
 
 DEFAULT_SEED = 20240601
@@ -49,6 +48,8 @@ def canonical_command(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rlsepi.io import check_output_path, read_cohort, write_cohort
+
     if args.out.suffix.lower() != ".parquet":
         raise RLSEpiError(f"output '{args.out}' must end in .parquet")
     check_output_path(args.out, force=args.force)
