@@ -1,0 +1,74 @@
+"""``rlsepi risk``: an illustrative absolute risk of RLS for one person."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rlsepi.commands import add_params_option, require_file
+from rlsepi.errors import RLSEpiError
+from rlsepi.io import to_jsonable
+from rlsepi.parameters import load_parameters
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "risk", help="illustrative absolute risk of RLS for one person",
+        description="Compute the probability of RLS for one person under a logistic model, next to the "
+        "average for people of the same age and sex, with the polygenic score and its percentile. Any input "
+        "may be left out: it is then averaged over the population's distribution given what is known. The "
+        "default model is the calibrated generating model of the synthetic cohort; --model takes a model "
+        "saved by 'rlsepi fit --format json'. Illustrative only: not a diagnosis.",
+    )
+    p.add_argument("--age", type=float, metavar="YEARS", help="age in completed years (adult)")
+    p.add_argument("--sex", choices=("female", "male"), help="sex")
+    preg = p.add_mutually_exclusive_group()
+    preg.add_argument("--pregnant", dest="pregnant", action="store_const", const=True, default=None,
+                      help="currently pregnant")
+    preg.add_argument("--not-pregnant", dest="pregnant", action="store_const", const=False,
+                      help="known not to be pregnant")
+    p.add_argument("--trimester", type=int, choices=(1, 2, 3), help="trimester of pregnancy (implies --pregnant)")
+    p.add_argument("--ferritin", type=float, metavar="UG_L", help="serum ferritin in µg/L")
+    p.add_argument("--genotype", action="append", default=[], metavar="RSID=ALLELES",
+                   help="a genotype as two alleles, e.g. rs2300478=GT (repeat for each variant)")
+    p.add_argument("--model", type=Path, metavar="FILE", help="a model fitted with 'rlsepi fit --format json'")
+    p.add_argument("--model-name", metavar="NAME",
+                   help="which model in FILE (default: the largest of M0-M3 it holds)")
+    add_params_option(p)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(run=run)
+
+
+def _genotypes(items: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        rsid, sep, alleles = item.partition("=")
+        if not sep or not rsid.strip() or not alleles.strip():
+            raise RLSEpiError(f"--genotype '{item}' is not RSID=ALLELES; write e.g. rs2300478=GT")
+        if rsid.strip() in out:
+            raise RLSEpiError(f"--genotype gives {rsid.strip()} twice")
+        out[rsid.strip()] = alleles.strip()
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from rlsepi.risk import individual_risk
+
+    params = load_parameters(args.params)
+    model = None
+    if args.model is not None:
+        from rlsepi.risk_models import load_risk_model
+
+        model = load_risk_model(require_file(args.model, "model file"), name=args.model_name)
+    elif args.model_name is not None:
+        raise RLSEpiError("--model-name needs --model FILE")
+    result = individual_risk(
+        age=args.age, sex=args.sex, pregnant=args.pregnant, trimester=args.trimester, ferritin=args.ferritin,
+        genotypes=_genotypes(args.genotype), model=model, params=params,
+    )
+    if args.json:
+        print(json.dumps(to_jsonable(result.to_dict()), indent=2, ensure_ascii=False))
+    else:
+        print(result.summary())
+    return 0
