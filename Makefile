@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: report test validate benchmark install lock clean
+.PHONY: report test validate benchmark install lock clean synthetic-data
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 install: $(STAMP)
 
 report: $(STAMP)
-	$(BIN)/rlsepi report --check
+	mkdir -p out
+	$(BIN)/rlsepi simulate --n 1000000 --out out/default_cohort.parquet --force --check
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -36,6 +37,10 @@ lock:
 	rm -rf /tmp/rlsepi-lock && $(PYTHON) -m venv /tmp/rlsepi-lock
 	/tmp/rlsepi-lock/bin/python -m pip install --quiet '.[test]'
 	/tmp/rlsepi-lock/bin/python -m pip freeze --exclude rlsepi | sort > requirements/constraints.txt
+
+# The committed example cohort (see data/synthetic/README.md).
+synthetic-data: $(STAMP)
+	$(BIN)/rlsepi simulate --n 20000 --seed 20240601 --out data/synthetic/cohort_20k.parquet --force
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
