@@ -2,33 +2,63 @@
 
 Functions first: the data come first, everything after is keyword-only, and each returns a
 small frozen result object with ``to_frame()`` and ``summary()``. Confidence intervals for
-proportions come from :func:`statsmodels.stats.proportion.proportion_confint`.
+proportions come from :func:`statsmodels.stats.proportion.proportion_confint`; the numbers
+agree with R's epitools, epiR and stats packages (see ``tests/reference/prevalence``).
+
+Functions
+---------
+crude, stratified, suppress
+    Prevalence with a binomial CI (Wilson, Clopper-Pearson, Jeffreys, Agresti-Coull),
+    optionally survey-weighted; small-cell suppression.
+standardised, read_standard
+    Direct age (or age-and-sex) standardisation with the Fay-Feuer gamma interval.
+odds_ratio, mantel_haenszel, adjusted_odds_ratio
+    Female:male odds ratio: crude (Woolf or conditional MLE with Fisher's exact interval),
+    Mantel-Haenszel over age bands with the Breslow-Day test, and logistic regression.
+peak_band, peak_age
+    Age of peak prevalence: by age band, and from a smooth logistic curve in age.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
-from rlsepi.errors import DataValidationError
+from rlsepi.errors import DataValidationError, SmallCellWarning
+from rlsepi.schema import describe_rows
 
 __all__ = [
     "Prevalence",
     "PrevalenceTable",
+    "Standardised",
     "OddsRatio",
+    "MantelHaenszel",
+    "ModelOddsRatio",
     "PeakBand",
+    "PeakAge",
     "crude",
     "stratified",
+    "suppress",
     "age_band",
+    "standardised",
+    "standard_population",
+    "read_standard",
     "odds_ratio",
+    "mantel_haenszel",
+    "adjusted_odds_ratio",
     "peak_band",
+    "peak_age",
     "CI_METHODS",
+    "OR_METHODS",
 ]
 
 CI_METHODS = {
@@ -40,14 +70,30 @@ CI_METHODS = {
 }
 """Names rlsepi accepts for a binomial CI, and statsmodels' name for each."""
 
+OR_METHODS = ("woolf", "exact")
+"""Crude odds-ratio methods: Woolf's logit interval, or the conditional MLE with the exact
+interval of :func:`fisher.test`."""
 
-def _ci(cases: np.ndarray | int, n: np.ndarray | int, method: str, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _z(alpha: float) -> float:
+    if not 0 < alpha < 1:
+        raise DataValidationError(f"alpha must lie between 0 and 1, got {alpha}")
+    return float(stats.norm.ppf(1 - alpha / 2))
+
+
+def _ci(cases: Any, n: Any, method: str, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     if method not in CI_METHODS:
         raise DataValidationError(f"unknown CI method '{method}'; choose one of {', '.join(CI_METHODS)}")
-    cases = np.asarray(cases)
-    n = np.asarray(n)
+    _z(alpha)
+    cases = np.asarray(cases, dtype=float)
+    n = np.asarray(n, dtype=float)
     lo, hi = proportion_confint(cases, n, alpha=alpha, method=CI_METHODS[method])
-    return np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    # statsmodels can return -1e-17 or 1 + 1e-16 at the edges; a proportion's CI lies in [0, 1]
+    return np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0)
 
 
 def _outcome(df: pd.DataFrame, outcome: str) -> pd.Series:
@@ -56,19 +102,58 @@ def _outcome(df: pd.DataFrame, outcome: str) -> pd.Series:
     y = df[outcome]
     if y.isna().any():
         raise DataValidationError(
-            f"column '{outcome}' has {int(y.isna().sum())} missing values; drop or impute them first"
+            f"column '{outcome}' has {describe_rows(y.isna())} with missing values; drop them first "
+            "(rlsepi.schema.harmonise does, and counts them)"
         )
     if y.dtype != bool:
         values = set(pd.unique(y))
         if not values <= {0, 1, True, False}:
-            raise DataValidationError(f"column '{outcome}' must be 0/1 or true/false, got values {sorted(map(str, values))[:5]}")
+            shown = sorted(map(str, values))[:5]
+            raise DataValidationError(
+                f"column '{outcome}' must be 0/1 or true/false, got values {shown}; map codes with --code"
+            )
         y = y.astype(bool)
     return y
 
 
+def _weights(df: pd.DataFrame, weights: str | None) -> np.ndarray | None:
+    if weights is None:
+        return None
+    if weights not in df.columns:
+        raise DataValidationError(f"weights column '{weights}' is missing; the columns are: "
+                                  f"{', '.join(map(str, df.columns))}")
+    w = pd.to_numeric(df[weights], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = ~np.isfinite(w) | (w <= 0)
+    if bad.any():
+        raise DataValidationError(
+            f"column '{weights}' has {describe_rows(bad)} that are not positive numbers; survey weights "
+            "must be > 0 (drop people with weight 0 first)"
+        )
+    return w
+
+
+def _weighted_ci(y: np.ndarray, w: np.ndarray, method: str, alpha: float) -> tuple[float, float, float, float]:
+    """Weighted proportion and its CI from Kish's effective sample size."""
+    p = float(np.sum(w * y) / np.sum(w))
+    n_eff = float(np.sum(w) ** 2 / np.sum(w ** 2))
+    lo, hi = _ci(p * n_eff, n_eff, method, alpha)
+    return p, float(lo), float(hi), n_eff
+
+
+def _level(alpha: float) -> str:
+    return f"{100 * (1 - alpha):g}%"
+
+
+# --- prevalence ------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class Prevalence:
-    """A proportion with its confidence interval."""
+    """A proportion with its confidence interval.
+
+    ``n`` and ``cases`` are counts of rows; with survey weights ``prevalence`` is the
+    weighted proportion and ``n_effective`` Kish's effective sample size.
+    """
 
     n: int
     cases: int
@@ -77,6 +162,7 @@ class Prevalence:
     ci_upper: float
     method: str
     alpha: float = 0.05
+    n_effective: float | None = None
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame([{
@@ -104,12 +190,23 @@ class PrevalenceTable:
 
     def summary(self) -> str:
         df = self.table.copy()
-        df["prevalence"] = (100 * df["prevalence"]).map("{:.2f}%".format)
-        df["95% CI"] = [f"{100 * lo:.2f}-{100 * hi:.2f}%" for lo, hi in zip(self.table["ci_lower"], self.table["ci_upper"])]
+        pct = lambda x: "—" if pd.isna(x) else f"{100 * x:.2f}%"  # noqa: E731
+        df["prevalence"] = self.table["prevalence"].map(pct)
+        df[f"{_level(self.alpha)} CI"] = [
+            "—" if pd.isna(lo) else f"{100 * lo:.2f}-{100 * hi:.2f}%"
+            for lo, hi in zip(self.table["ci_lower"], self.table["ci_upper"])
+        ]
         return df.drop(columns=["ci_lower", "ci_upper", "method"]).to_string(index=False)
 
 
-def crude(df: pd.DataFrame, *, outcome: str = "rls", method: str = "wilson", alpha: float = 0.05) -> Prevalence:
+def crude(
+    df: pd.DataFrame,
+    *,
+    outcome: str = "rls",
+    method: str = "wilson",
+    alpha: float = 0.05,
+    weights: str | None = None,
+) -> Prevalence:
     """Crude prevalence of ``outcome`` with a binomial confidence interval.
 
     Parameters
@@ -118,29 +215,47 @@ def crude(df: pd.DataFrame, *, outcome: str = "rls", method: str = "wilson", alp
         One row per person.
     outcome : str
         A boolean (or 0/1) column.
-    method : {"wilson", "exact", "jeffreys", "agresti-coull"}
+    method : {"wilson", "exact", "clopper-pearson", "jeffreys", "agresti-coull"}
         Confidence interval; ``exact`` is Clopper-Pearson.
     alpha : float
         1 - confidence level.
+    weights : str, optional
+        A column of survey weights (> 0).
 
     Notes
     -----
-    Wilson's score interval: :math:`\\frac{\\hat p + z^2/2n \\pm z\\sqrt{\\hat p(1-\\hat p)/n + z^2/4n^2}}{1 + z^2/n}`.
+    Wilson's score interval:
+    :math:`\\frac{\\hat p + z^2/2n \\pm z\\sqrt{\\hat p(1-\\hat p)/n + z^2/4n^2}}{1 + z^2/n}`.
+    Clopper-Pearson: :math:`[B(\\alpha/2; x, n-x+1),\\ B(1-\\alpha/2; x+1, n-x)]` with ``B`` the
+    beta quantile. Jeffreys: the same quantiles of :math:`\\mathrm{Beta}(x+1/2, n-x+1/2)`.
+    Agresti-Coull: the Wald interval around :math:`\\tilde p = (x + z^2/2)/(n + z^2)` with
+    :math:`\\tilde n = n + z^2`.
+
+    With survey weights :math:`w_i`, :math:`\\hat p = \\sum w_i y_i / \\sum w_i` and the
+    interval is the chosen one evaluated at Kish's effective sample size
+    :math:`n_\\text{eff} = (\\sum w_i)^2 / \\sum w_i^2` with :math:`\\hat p\\, n_\\text{eff}` cases
+    (Korn and Graubard's approach without the degrees-of-freedom correction).
 
     References
     ----------
-    Wilson EB (1927) J Am Stat Assoc 22:209.
+    Wilson EB (1927) J Am Stat Assoc 22:209. Clopper CJ, Pearson ES (1934) Biometrika 26:404.
+    Brown LD, Cai TT, DasGupta A (2001) Stat Sci 16:101. Agresti A, Coull BA (1998) Am Stat 52:119.
+    Kish L (1965) Survey Sampling. Korn EL, Graubard BI (1998) Surv Methodol 24:193.
 
     Examples
     --------
     >>> import pandas as pd
     >>> crude(pd.DataFrame({"rls": [True] * 8 + [False] * 92})).summary()
-    '8.00% (95% CI 4.11-15.01%, wilson); 8 of 100'
+    '8.00% (95% CI 4.11-15.00%, wilson); 8 of 100'
     """
     y = _outcome(df, outcome)
     n, cases = int(y.size), int(y.sum())
     if n == 0:
         raise DataValidationError("no rows to estimate a prevalence from")
+    w = _weights(df, weights)
+    if w is not None:
+        p, lo, hi, n_eff = _weighted_ci(y.to_numpy(dtype=float), w, method, alpha)
+        return Prevalence(n, cases, p, lo, hi, f"{method}, weighted (Kish n_eff)", alpha, n_eff)
     lo, hi = _ci(cases, n, method, alpha)
     return Prevalence(n, cases, cases / n, float(lo), float(hi), method, alpha)
 
@@ -149,21 +264,46 @@ def age_band(age: pd.Series | np.ndarray, *, width: int = 5, breaks: Sequence[in
     """Label ages with bands: ``"55-59"`` for width 5, or by explicit lower ``breaks``
     (the last band is open, e.g. ``"85+"``).
 
+    Raises
+    ------
+    DataValidationError
+        An age lies below the first break.
+
     Examples
     --------
     >>> age_band(pd.Series([18, 59, 60, 97])).tolist()
     ['15-19', '55-59', '60-64', '95-99']
+    >>> age_band(pd.Series([18, 44, 45, 80]), breaks=[18, 45, 65]).tolist()
+    ['18-44', '18-44', '45-64', '65+']
     """
     a = pd.Series(age).astype(float)
     if breaks is None:
+        if width < 1:
+            raise DataValidationError(f"age band width must be 1 year or more, got {width}")
         lower = (np.floor(a / width) * width).astype(int)
         labels = [f"{lo}-{lo + width - 1}" for lo in lower]
         cats = [f"{lo}-{lo + width - 1}" for lo in sorted(set(lower))]
         return pd.Series(pd.Categorical(labels, categories=cats, ordered=True), index=a.index, name="age_band")
-    edges = sorted(breaks)
+    edges = sorted({int(b) for b in breaks})
+    if not edges:
+        raise DataValidationError("age breaks are empty; give lower band limits such as 18,30,45,60,75")
+    below = (a < edges[0]).to_numpy()
+    if below.any():
+        raise DataValidationError(
+            f"column 'age' has {describe_rows(below)} below the first age break {edges[0]}; "
+            f"start the breaks at or below {int(a.min())}"
+        )
     names = [f"{lo}-{hi - 1}" for lo, hi in zip(edges[:-1], edges[1:])] + [f"{edges[-1]}+"]
     cut = pd.cut(a, bins=[*edges, np.inf], right=False, labels=names)
     return pd.Series(cut, index=a.index, name="age_band")
+
+
+def _with_age_band(df: pd.DataFrame, by: Sequence[str], width: int, breaks: Sequence[int] | None) -> pd.DataFrame:
+    if "age_band" in by and ("age_band" not in df.columns or breaks is not None or width != 5):
+        if "age" not in df.columns:
+            raise DataValidationError("column 'age' is missing; it is needed for age bands")
+        return df.assign(age_band=age_band(df["age"], width=width, breaks=breaks))
+    return df
 
 
 def stratified(
@@ -173,27 +313,394 @@ def stratified(
     outcome: str = "rls",
     method: str = "wilson",
     alpha: float = 0.05,
+    weights: str | None = None,
+    width: int = 5,
+    breaks: Sequence[int] | None = None,
 ) -> PrevalenceTable:
     """Prevalence in each stratum of ``by`` (``"age_band"`` is derived from ``age`` if absent).
 
-    Returns the stratum columns, then ``n``, ``cases``, ``prevalence``, ``ci_lower``,
-    ``ci_upper`` and ``method``; strata with nobody in them are left out.
+    Parameters
+    ----------
+    df : DataFrame
+        One row per person.
+    by : str or sequence of str
+        Stratum columns, any columns of ``df``; ``"age_band"`` is made from ``age`` with
+        ``width``-year bands or the lower ``breaks``.
+    outcome, method, alpha, weights
+        As for :func:`crude`.
+
+    Returns
+    -------
+    PrevalenceTable
+        The stratum columns, then ``n``, ``cases``, ``prevalence``, ``ci_lower``,
+        ``ci_upper`` and ``method``; strata with nobody in them are left out.
+
+    Notes
+    -----
+    Each stratum's interval is that of :func:`crude` applied to the stratum.
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"sex": ["female"] * 4 + ["male"] * 4, "rls": [1, 1, 0, 0, 1, 0, 0, 0]})
+    >>> stratified(d, "sex").table[["sex", "n", "cases", "prevalence"]].to_dict("records")
+    [{'sex': 'female', 'n': 4, 'cases': 2, 'prevalence': 0.5}, {'sex': 'male', 'n': 4, 'cases': 1, 'prevalence': 0.25}]
     """
     by = (by,) if isinstance(by, str) else tuple(by)
-    data = df
-    if "age_band" in by and "age_band" not in df.columns:
-        data = df.assign(age_band=age_band(df["age"]))
+    if not by:
+        raise DataValidationError("give at least one column to stratify by")
+    data = _with_age_band(df, by, width, breaks)
     for col in by:
         if col not in data.columns:
-            raise DataValidationError(f"column '{col}' is missing; cannot stratify by it")
+            raise DataValidationError(
+                f"column '{col}' is missing; cannot stratify by it; the columns are: "
+                f"{', '.join(map(str, data.columns))}"
+            )
+        na = data[col].isna().to_numpy()
+        if na.any():
+            raise DataValidationError(
+                f"column '{col}' has {describe_rows(na)} with missing values; drop them first "
+                "(rlsepi.schema.harmonise with require= does, and counts them)"
+            )
     y = _outcome(data, outcome)
-    g = y.groupby([data[c] for c in by], observed=True, sort=True)
+    keys = [data[c] for c in by]
+    g = y.groupby(keys, observed=True, sort=True)
     out = pd.DataFrame({"n": g.size(), "cases": g.sum().astype(int)}).reset_index()
     out = out[out["n"] > 0].reset_index(drop=True)
-    out["prevalence"] = out["cases"] / out["n"]
-    lo, hi = _ci(out["cases"].to_numpy(), out["n"].to_numpy(), method, alpha)
-    out["ci_lower"], out["ci_upper"], out["method"] = lo, hi, method
-    return PrevalenceTable(out, by, method, alpha)
+    w = _weights(data, weights)
+    if w is None:
+        out["prevalence"] = out["cases"] / out["n"]
+        lo, hi = _ci(out["cases"].to_numpy(), out["n"].to_numpy(), method, alpha)
+        label = method
+    else:
+        frame = pd.DataFrame({"y": y.to_numpy(dtype=float), "w": w})
+        rows = []
+        for _, sub in frame.groupby(keys, observed=True, sort=True):
+            rows.append(_weighted_ci(sub["y"].to_numpy(), sub["w"].to_numpy(), method, alpha))
+        out["prevalence"] = [r[0] for r in rows]
+        lo, hi = np.array([r[1] for r in rows]), np.array([r[2] for r in rows])
+        label = f"{method}, weighted (Kish n_eff)"
+    out["ci_lower"], out["ci_upper"], out["method"] = lo, hi, label
+    return PrevalenceTable(out, by, label, alpha)
+
+
+def suppress(table: PrevalenceTable, k: int) -> PrevalenceTable:
+    """Small-cell suppression: blank the cases, prevalence and CI of strata with fewer than
+    ``k`` people, or with between 1 and ``k - 1`` cases or non-cases.
+
+    The stratum and its ``n`` stay (``n`` too is blanked when below ``k``); ``method`` says
+    ``suppressed (<k)``. Counts of 0 are not suppressed.
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"sex": ["female"] * 10 + ["male"] * 10, "rls": [1] * 2 + [0] * 8 + [1] * 5 + [0] * 5})
+    >>> suppress(stratified(d, "sex"), 3).table["cases"].tolist()
+    [nan, 5.0]
+    """
+    if k < 1:
+        raise DataValidationError(f"--suppress-below must be 1 or more, got {k}")
+    t = table.table.copy()
+    n, cases = t["n"].to_numpy(), t["cases"].to_numpy()
+    non = n - cases
+    small = (n < k) | ((cases > 0) & (cases < k)) | ((non > 0) & (non < k))
+    if small.any():
+        for col in ("cases", "prevalence", "ci_lower", "ci_upper"):
+            t[col] = t[col].astype(float)
+            t.loc[small, col] = np.nan
+        t["n"] = t["n"].astype(float)
+        t.loc[small & (n < k), "n"] = np.nan
+        t["method"] = t["method"].astype(object)
+        t.loc[small, "method"] = f"suppressed (<{k})"
+    return PrevalenceTable(t, table.by, table.method, table.alpha)
+
+
+# --- direct standardisation ------------------------------------------------------------
+
+
+def standard_population(standard: str | pd.DataFrame | Mapping[int, float]) -> tuple[pd.DataFrame, str]:
+    """A standard population as a table with ``age_lower``, ``weight`` (and optional ``sex``),
+    and its source.
+
+    ``standard`` is a bundled name (``esp2013``, ``who2000``, ``us2000``; see
+    :data:`rlsepi.parameters.STANDARD_POPULATIONS`), a mapping {lower age: weight}, or a
+    table as :func:`read_standard` returns.
+    """
+    from rlsepi.parameters import STANDARD_POPULATIONS
+
+    if isinstance(standard, str):
+        key = standard.lower().replace(" ", "").replace("_", "")
+        aliases = {"esp": "esp2013", "who": "who2000", "world": "who2000", "us": "us2000"}
+        key = aliases.get(key, key)
+        if key not in STANDARD_POPULATIONS:
+            raise DataValidationError(
+                f"unknown standard population '{standard}'; choose one of "
+                f"{', '.join(sorted(STANDARD_POPULATIONS))} or give a weights file (CSV with age_lower,weight)"
+            )
+        entry = STANDARD_POPULATIONS[key]
+        bands = pd.DataFrame(list(entry["bands"]), columns=["age_lower", "weight"])
+        return bands, f"{key}: {entry['source']}"
+    if isinstance(standard, Mapping):
+        bands = pd.DataFrame({"age_lower": list(standard), "weight": list(standard.values())})
+        return _check_standard(bands, "the standard"), "user weights"
+    return _check_standard(standard.copy(), "the standard"), str(standard.attrs.get("source", "user weights"))
+
+
+def _check_standard(t: pd.DataFrame, where: str) -> pd.DataFrame:
+    for col in ("age_lower", "weight"):
+        if col not in t.columns:
+            raise DataValidationError(
+                f"{where} has no column '{col}'; a weights file has columns age_lower,weight "
+                "(and optionally sex), one row per age band"
+            )
+    t["age_lower"] = pd.to_numeric(t["age_lower"], errors="coerce")
+    t["weight"] = pd.to_numeric(t["weight"], errors="coerce")
+    bad = t["age_lower"].isna().to_numpy() | t["weight"].isna().to_numpy() | (t["weight"] < 0).to_numpy()
+    if bad.any():
+        raise DataValidationError(
+            f"{where} has {describe_rows(bad)} where age_lower or weight is not a number >= 0; correct them"
+        )
+    if "sex" in t.columns:
+        t["sex"] = t["sex"].astype(str).str.strip().str.lower().map(
+            {"f": "female", "female": "female", "m": "male", "male": "male"})
+        if t["sex"].isna().any():
+            raise DataValidationError(f"{where}: column 'sex' must hold female or male")
+        dup = t.duplicated(["age_lower", "sex"]).to_numpy()
+    else:
+        dup = t.duplicated(["age_lower"]).to_numpy()
+    if dup.any():
+        raise DataValidationError(f"{where} has {describe_rows(dup)} repeating an age band; give each band once")
+    t["age_lower"] = t["age_lower"].astype(int)
+    return t.sort_values([c for c in ("age_lower", "sex") if c in t.columns]).reset_index(drop=True)
+
+
+def read_standard(path: str | Path) -> pd.DataFrame:
+    """Read a standard population (weights) file: CSV or TSV with columns ``age_lower``
+    (the lower limit of each age band, the last band open) and ``weight``, optionally ``sex``.
+
+    Weights may be counts, proportions or percentages; they are normalised before use.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise DataValidationError(f"standard population file '{p}' does not exist")
+    sep = "\t" if p.suffix.lower() in (".tsv", ".txt") else ","
+    try:
+        t = pd.read_csv(p, sep=sep)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise DataValidationError(f"cannot read standard population file '{p}': {exc}") from None
+    t.columns = [str(c).strip().lower() for c in t.columns]
+    t = _check_standard(t, f"standard population file '{p.name}'")
+    t.attrs["source"] = f"user weights file {p.name}"
+    return t
+
+
+@dataclass(frozen=True)
+class Standardised:
+    """A directly standardised prevalence with its Fay-Feuer gamma interval.
+
+    ``table`` holds, per stratum, ``n``, ``cases``, the stratum prevalence and the
+    standard weight used (normalised to sum to 1). ``excluded`` lists the standard's age
+    bands outside the cohort's age range, which were left out before normalising.
+    """
+
+    crude: float
+    adjusted: float
+    ci_lower: float
+    ci_upper: float
+    n: int
+    cases: int
+    standard: str
+    source: str
+    by: tuple[str, ...]
+    table: pd.DataFrame
+    excluded: tuple[str, ...] = ()
+    method: str = "direct, Fay-Feuer gamma"
+    alpha: float = 0.05
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([{
+            "standard": self.standard, "by": "+".join(self.by), "n": self.n, "cases": self.cases,
+            "crude": self.crude, "prevalence": self.adjusted, "ci_lower": self.ci_lower,
+            "ci_upper": self.ci_upper, "method": self.method,
+        }])
+
+    def summary(self) -> str:
+        return (f"{'+'.join(self.by)}-standardised to {self.standard}: {100 * self.adjusted:.2f}% "
+                f"({_level(self.alpha)} CI {100 * self.ci_lower:.2f}-{100 * self.ci_upper:.2f}%, {self.method}); "
+                f"crude {100 * self.crude:.2f}%")
+
+
+def _band_labels(lowers: Sequence[int]) -> list[str]:
+    lowers = list(lowers)
+    return [f"{lo}-{hi - 1}" for lo, hi in zip(lowers[:-1], lowers[1:])] + [f"{lowers[-1]}+"]
+
+
+def fay_feuer(cases: np.ndarray, n: np.ndarray, weight: np.ndarray, *, alpha: float = 0.05) -> tuple[float, float, float]:
+    """Directly standardised rate and its gamma interval (Fay and Feuer 1997).
+
+    Parameters
+    ----------
+    cases, n : array
+        Cases and people in each stratum (every ``n`` > 0).
+    weight : array
+        Standard weights (normalised here).
+
+    Notes
+    -----
+    With :math:`w_j` the normalised weights, :math:`y = \\sum_j w_j c_j/n_j`,
+    :math:`v = \\sum_j w_j^2 c_j/n_j^2` and :math:`w_M = \\max_j w_j/n_j`, the interval is
+    :math:`[G^{-1}_{y^2/v,\\, v/y}(\\alpha/2),\\ G^{-1}_{(y+w_M)^2/(v+w_M^2),\\,(v+w_M^2)/(y+w_M)}(1-\\alpha/2)]`
+    with :math:`G^{-1}_{k,\\theta}` the gamma quantile of shape ``k`` and scale ``θ``: the same
+    computation as ``epitools::ageadjust.direct`` and ``epiR::epi.directadj``.
+
+    References
+    ----------
+    Fay MP, Feuer EJ (1997) Confidence intervals for directly standardized rates: a method
+    based on the gamma distribution. Stat Med 16:791-801.
+    """
+    cases = np.asarray(cases, dtype=float)
+    n = np.asarray(n, dtype=float)
+    w = np.asarray(weight, dtype=float)
+    w = w / w.sum()
+    dsr = float(np.sum(w * cases / n))
+    var = float(np.sum(w ** 2 * cases / n ** 2))
+    wm = float(np.max(w / n))
+    lo = 0.0 if dsr == 0 else float(stats.gamma.ppf(alpha / 2, dsr ** 2 / var, scale=var / dsr))
+    hi = float(stats.gamma.ppf(1 - alpha / 2, (dsr + wm) ** 2 / (var + wm ** 2), scale=(var + wm ** 2) / (dsr + wm)))
+    return dsr, lo, hi
+
+
+def standardised(
+    df: pd.DataFrame,
+    *,
+    standard: str | pd.DataFrame | Mapping[int, float] = "esp2013",
+    outcome: str = "rls",
+    by_sex: bool = False,
+    breaks: Sequence[int] | None = None,
+    alpha: float = 0.05,
+) -> Standardised:
+    """Directly age- (or age-and-sex-) standardised prevalence.
+
+    Parameters
+    ----------
+    df : DataFrame
+        One row per person with ``age`` (and ``sex`` for ``by_sex``).
+    standard : str, DataFrame or mapping
+        ``"esp2013"``, ``"who2000"`` or ``"us2000"`` (bundled, cited in
+        :mod:`rlsepi.parameters`), a table from :func:`read_standard`, or {lower age: weight}.
+    by_sex : bool
+        Standardise for age and sex: strata are age band x sex, each weighted by the
+        standard's weight for the band times one half (or by the standard's own ``sex``
+        rows when it has them).
+    breaks : sequence of int, optional
+        Coarser age bands: lower limits taken from the standard's band limits; the standard's
+        weights are summed within each.
+    alpha : float
+        1 - confidence level.
+
+    Notes
+    -----
+    People are put in the standard's age bands. Bands wholly outside the cohort's ages
+    (e.g. children in a cohort of adults) are left out and the remaining weights
+    normalised; a band inside the cohort's age range with nobody in it is an error, since
+    its weight would otherwise be silently dropped. The estimate and interval are those of
+    :func:`fay_feuer`.
+
+    References
+    ----------
+    Fay MP, Feuer EJ (1997) Stat Med 16:791. Ahmad OB et al. (2001) GPE Discussion Paper 31, WHO.
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"age": [20] * 50 + [70] * 50, "rls": [1] * 5 + [0] * 45 + [1] * 15 + [0] * 35})
+    >>> r = standardised(d, standard={20: 3, 70: 1})
+    >>> round(r.adjusted, 4), round(r.crude, 4)
+    (0.15, 0.2)
+    """
+    y = _outcome(df, outcome)
+    if "age" not in df.columns:
+        raise DataValidationError("column 'age' is missing; it is needed for age standardisation")
+    std, source = standard_population(standard)
+    name = standard if isinstance(standard, str) else "user weights"
+    has_sex = "sex" in std.columns
+    if has_sex and not by_sex:
+        std = std.groupby("age_lower", as_index=False)["weight"].sum()
+        has_sex = False
+    lowers = sorted(std["age_lower"].unique())
+    if breaks is not None:
+        edges = sorted({int(b) for b in breaks})
+        off = [b for b in edges if b not in lowers]
+        if off:
+            raise DataValidationError(
+                f"age break {off[0]} is not a band limit of the standard; its limits are "
+                f"{', '.join(map(str, lowers))}"
+            )
+        group = np.searchsorted(edges, std["age_lower"].to_numpy(), side="right") - 1
+        std = std.assign(age_lower=np.where(group >= 0, np.asarray(edges)[np.maximum(group, 0)], -1))
+        std = std[std["age_lower"] >= 0]
+        keys = ["age_lower", "sex"] if has_sex else ["age_lower"]
+        std = std.groupby(keys, as_index=False)["weight"].sum()
+        lowers = edges
+    age = pd.to_numeric(df["age"], errors="coerce").to_numpy(dtype=float)
+    if np.isnan(age).any():
+        raise DataValidationError(f"column 'age' has {describe_rows(np.isnan(age))} with missing values; drop them first")
+    idx = np.searchsorted(lowers, age, side="right") - 1
+    below = idx < 0
+    if below.any():
+        raise DataValidationError(
+            f"column 'age' has {describe_rows(below)} below the standard's youngest band ({lowers[0]})"
+        )
+    labels = _band_labels(lowers)
+    band_lower = np.asarray(lowers)[idx]
+    if by_sex:
+        if "sex" not in df.columns:
+            raise DataValidationError("column 'sex' is missing; it is needed for age-and-sex standardisation")
+        sex = df["sex"].astype(str).to_numpy()
+        odd = ~np.isin(sex, ["female", "male"])
+        if odd.any():
+            raise DataValidationError(f"column 'sex' has {describe_rows(odd)} other than female/male")
+        sexes = ["female", "male"]
+    else:
+        sex = np.full(len(df), "all")
+        sexes = ["all"]
+    cells = pd.DataFrame({"age_lower": band_lower, "sex": sex, "y": y.to_numpy(dtype=int)})
+    counts = cells.groupby(["age_lower", "sex"]).agg(n=("y", "size"), cases=("y", "sum")).reset_index()
+    present_lowers = sorted(counts["age_lower"].unique())
+    lo_i, hi_i = lowers.index(present_lowers[0]), lowers.index(present_lowers[-1])
+    grid = pd.DataFrame([(lw, s) for lw in lowers[lo_i:hi_i + 1] for s in sexes], columns=["age_lower", "sex"])
+    grid = grid.merge(counts, on=["age_lower", "sex"], how="left")
+    empty = grid["n"].isna().to_numpy()
+    if empty.any():
+        first = grid.loc[empty].iloc[0]
+        lab = labels[lowers.index(int(first["age_lower"]))]
+        where = f"age band {lab}" + ("" if first["sex"] == "all" else f", {first['sex']}")
+        raise DataValidationError(
+            f"{int(empty.sum())} stratum(s) of the standard within the cohort's age range have nobody in "
+            f"them (first: {where}); use wider age bands (--age-breaks) so that every band has people"
+        )
+    if has_sex:
+        grid = grid.merge(std, on=["age_lower", "sex"], how="left")
+    else:
+        grid = grid.merge(std, on="age_lower", how="left")
+        if by_sex:
+            grid["weight"] = grid["weight"] / 2
+    grid["weight"] = grid["weight"].fillna(0.0)
+    if grid["weight"].sum() <= 0:
+        raise DataValidationError("the standard gives no weight to the cohort's age bands")
+    excluded = tuple(labels[i] for i in range(len(lowers)) if i < lo_i or i > hi_i)
+    n = grid["n"].to_numpy(dtype=float)
+    cases = grid["cases"].to_numpy(dtype=float)
+    w = grid["weight"].to_numpy(dtype=float)
+    dsr, lo, hi = fay_feuer(cases, n, w, alpha=alpha)
+    table = pd.DataFrame({
+        "age_band": [labels[lowers.index(int(a))] for a in grid["age_lower"]],
+        **({"sex": grid["sex"]} if by_sex else {}),
+        "n": n.astype(int), "cases": cases.astype(int), "prevalence": cases / n, "std_weight": w / w.sum(),
+    })
+    by = ("age", "sex") if by_sex else ("age",)
+    return Standardised(float(y.mean()), dsr, lo, hi, int(len(y)), int(y.sum()), str(name), source, by, table,
+                        excluded, alpha=alpha)
+
+
+# --- odds ratios -----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -210,14 +717,30 @@ class OddsRatio:
     unexposed_noncases: int
     label: str = "odds ratio"
     alpha: float = 0.05
+    pvalue: float | None = None
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame([{"measure": self.label, "estimate": self.estimate, "ci_lower": self.ci_lower,
-                              "ci_upper": self.ci_upper, "method": self.method}])
+                              "ci_upper": self.ci_upper, "method": self.method, "pvalue": self.pvalue}])
 
     def summary(self) -> str:
         level = round(100 * (1 - self.alpha))
         return f"{self.label} {self.estimate:.3f} ({level}% CI {self.ci_lower:.3f}-{self.ci_upper:.3f}, {self.method})"
+
+
+def _two_by_two(df: pd.DataFrame, exposure: str, exposed: object, outcome: str) -> tuple[np.ndarray, np.ndarray]:
+    y = _outcome(df, outcome)
+    if exposure not in df.columns:
+        raise DataValidationError(f"column '{exposure}' is missing; the columns are: {', '.join(map(str, df.columns))}")
+    ex = df[exposure]
+    if ex.isna().any():
+        raise DataValidationError(f"column '{exposure}' has {describe_rows(ex.isna())} with missing values; drop them first")
+    x = (ex.astype(object) == exposed).to_numpy()
+    if x.all() or not x.any():
+        raise DataValidationError(
+            f"column '{exposure}': {'everyone' if x.all() else 'nobody'} is '{exposed}'; an odds ratio needs both groups"
+        )
+    return x, y.to_numpy()
 
 
 def odds_ratio(
@@ -231,35 +754,265 @@ def odds_ratio(
 ) -> OddsRatio:
     """Crude odds ratio of ``outcome`` for ``exposure == exposed`` against everyone else.
 
+    Parameters
+    ----------
+    method : {"woolf", "exact"}
+        ``woolf``: the sample odds ratio with Woolf's logit interval. ``exact``: the
+        conditional maximum-likelihood estimate with the exact conditional interval and
+        Fisher's exact p-value, as R's ``fisher.test`` gives them.
+
     Notes
     -----
     Woolf's logit interval: :math:`\\exp(\\ln\\widehat{OR} \\pm z\\sqrt{1/a + 1/b + 1/c + 1/d})`.
     A table with a zero cell has no finite Woolf interval; rlsepi refuses it rather than
-    adding an arbitrary 0.5.
+    adding an arbitrary 0.5 (use ``exact``). The conditional MLE maximises the noncentral
+    hypergeometric likelihood of ``a`` given the margins.
 
     References
     ----------
-    Woolf B (1955) Ann Hum Genet 19:251.
+    Woolf B (1955) Ann Hum Genet 19:251. Fisher RA (1935) J R Stat Soc 98:39.
+    Cornfield J (1956) Proc Third Berkeley Symp 4:135.
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"sex": ["female"] * 100 + ["male"] * 100,
+    ...                   "rls": [1] * 20 + [0] * 80 + [1] * 10 + [0] * 90})
+    >>> odds_ratio(d).summary()
+    'sex female vs other odds ratio 2.250 (95% CI 0.994-5.092, woolf)'
     """
-    if method != "woolf":
-        raise DataValidationError(f"unknown odds-ratio method '{method}'; available: woolf")
-    y = _outcome(df, outcome)
-    if exposure not in df.columns:
-        raise DataValidationError(f"column '{exposure}' is missing")
-    x = (df[exposure] == exposed).to_numpy()
-    yv = y.to_numpy()
+    if method not in OR_METHODS:
+        raise DataValidationError(f"unknown odds-ratio method '{method}'; available: {', '.join(OR_METHODS)}")
+    z = _z(alpha)
+    x, yv = _two_by_two(df, exposure, exposed, outcome)
     a, b = int((x & yv).sum()), int((x & ~yv).sum())
     c, d = int((~x & yv).sum()), int((~x & ~yv).sum())
+    label = f"{exposure} {exposed} vs other odds ratio"
+    if method == "exact":
+        from scipy.stats.contingency import odds_ratio as _cond
+
+        res = _cond([[a, b], [c, d]], kind="conditional")
+        ci = res.confidence_interval(confidence_level=1 - alpha)
+        p = float(stats.fisher_exact([[a, b], [c, d]]).pvalue)
+        return OddsRatio(float(res.statistic), float(ci.low), float(ci.high), "conditional MLE, exact (Fisher)",
+                         a, b, c, d, label=label, alpha=alpha, pvalue=p)
     if min(a, b, c, d) == 0:
         raise DataValidationError(
             f"the 2x2 table of '{exposure}' by '{outcome}' has an empty cell ({a}, {b}, {c}, {d}); "
-            "the odds ratio is not finite"
+            "the Woolf odds ratio is not finite; use the exact method"
         )
     log_or = math.log(a * d / (b * c))
     se = math.sqrt(1 / a + 1 / b + 1 / c + 1 / d)
-    z = stats.norm.ppf(1 - alpha / 2)
+    p = float(2 * stats.norm.sf(abs(log_or / se)))
     return OddsRatio(math.exp(log_or), math.exp(log_or - z * se), math.exp(log_or + z * se), "woolf",
-                     a, b, c, d, label=f"{exposure} {exposed} vs other odds ratio", alpha=alpha)
+                     a, b, c, d, label=label, alpha=alpha, pvalue=p)
+
+
+@dataclass(frozen=True)
+class MantelHaenszel:
+    """A Mantel-Haenszel odds ratio pooled over strata, with the Breslow-Day test.
+
+    ``tables`` holds each stratum's counts; ``dropped`` the strata left out because they
+    had nobody exposed, nobody unexposed, no cases or no non-cases (they carry no
+    information on the odds ratio).
+    """
+
+    estimate: float
+    ci_lower: float
+    ci_upper: float
+    mh_chi2: float
+    mh_pvalue: float
+    breslow_day: float
+    breslow_day_df: int
+    breslow_day_pvalue: float
+    strata: str
+    tables: pd.DataFrame
+    dropped: tuple[str, ...] = ()
+    label: str = "odds ratio"
+    method: str = "Mantel-Haenszel (Robins-Breslow-Greenland CI)"
+    alpha: float = 0.05
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([{"measure": self.label, "estimate": self.estimate, "ci_lower": self.ci_lower,
+                              "ci_upper": self.ci_upper, "method": self.method, "pvalue": self.mh_pvalue,
+                              "breslow_day_chi2": self.breslow_day, "breslow_day_df": self.breslow_day_df,
+                              "breslow_day_pvalue": self.breslow_day_pvalue}])
+
+    def summary(self) -> str:
+        return (f"{self.label} adjusted for {self.strata} {self.estimate:.3f} ({_level(self.alpha)} CI "
+                f"{self.ci_lower:.3f}-{self.ci_upper:.3f}, {self.method}); Breslow-Day chi2 "
+                f"{self.breslow_day:.2f} on {self.breslow_day_df} df, p = {self.breslow_day_pvalue:.3g}")
+
+
+def mantel_haenszel(
+    df: pd.DataFrame,
+    *,
+    strata: str = "age_band",
+    exposure: str = "sex",
+    exposed: object = "female",
+    outcome: str = "rls",
+    width: int = 5,
+    breaks: Sequence[int] | None = None,
+    alpha: float = 0.05,
+) -> MantelHaenszel:
+    """Mantel-Haenszel odds ratio of ``outcome`` for ``exposure == exposed``, over ``strata``.
+
+    Parameters
+    ----------
+    strata : str
+        The stratum column; ``"age_band"`` is made from ``age`` (``width`` or ``breaks``).
+
+    Notes
+    -----
+    :math:`\\widehat{OR}_{MH} = \\sum_k a_k d_k / n_k \\big/ \\sum_k b_k c_k / n_k`, with the
+    Robins-Breslow-Greenland variance of its logarithm; the Mantel-Haenszel chi-squared
+    (without continuity correction) and the Breslow-Day test of equal odds ratios across
+    strata (without Tarone's adjustment), from :class:`statsmodels.stats.contingency_tables.StratifiedTable`.
+    These agree with R's ``mantelhaen.test(correct = FALSE)`` and ``epiR::epi.2by2``.
+
+    References
+    ----------
+    Mantel N, Haenszel W (1959) J Natl Cancer Inst 22:719. Robins J, Breslow N, Greenland S
+    (1986) Biometrics 42:311. Breslow NE, Day NE (1980) Statistical Methods in Cancer Research I, IARC.
+    """
+    from statsmodels.stats.contingency_tables import StratifiedTable
+
+    data = _with_age_band(df, (strata,), width, breaks)
+    if strata not in data.columns:
+        raise DataValidationError(f"column '{strata}' is missing; cannot stratify by it")
+    x, yv = _two_by_two(data, exposure, exposed, outcome)
+    s = data[strata]
+    frame = pd.DataFrame({"s": s.to_numpy(), "a": x & yv, "b": x & ~yv, "c": ~x & yv, "d": ~x & ~yv})
+    tab = frame.groupby("s", observed=True, sort=True)[["a", "b", "c", "d"]].sum().astype(int)
+    informative = ((tab["a"] + tab["b"]) > 0) & ((tab["c"] + tab["d"]) > 0) & \
+                  ((tab["a"] + tab["c"]) > 0) & ((tab["b"] + tab["d"]) > 0)
+    dropped = tuple(str(k) for k in tab.index[~informative.to_numpy()])
+    use = tab[informative.to_numpy()]
+    if len(use) == 0:
+        raise DataValidationError(f"no stratum of '{strata}' has both groups and both outcomes")
+    arr = np.stack([use[["a", "b"]].to_numpy().T, use[["c", "d"]].to_numpy().T]).astype(float)  # 2 x 2 x K
+    st = StratifiedTable(arr)
+    lo, hi = st.oddsratio_pooled_confint(alpha=alpha)
+    null = st.test_null_odds(correction=False)
+    if len(use) > 1:
+        bd = st.test_equal_odds(adjust=False)
+        bd_stat, bd_p = float(bd.statistic), float(bd.pvalue)
+    else:
+        bd_stat, bd_p = float("nan"), float("nan")
+    tables = use.reset_index().rename(columns={"s": strata, "a": "exposed_cases", "b": "exposed_noncases",
+                                               "c": "unexposed_cases", "d": "unexposed_noncases"})
+    return MantelHaenszel(float(st.oddsratio_pooled), float(lo), float(hi), float(null.statistic),
+                          float(null.pvalue), bd_stat, len(use) - 1, bd_p, strata, tables, dropped,
+                          label=f"{exposure} {exposed} vs other odds ratio", alpha=alpha)
+
+
+@dataclass(frozen=True)
+class ModelOddsRatio:
+    """An odds ratio from a logistic regression, with its Wald interval and the model's terms."""
+
+    estimate: float
+    ci_lower: float
+    ci_upper: float
+    pvalue: float
+    adjusted_for: tuple[str, ...]
+    n: int
+    coefficients: pd.DataFrame
+    label: str = "odds ratio"
+    method: str = "logistic regression (Wald CI)"
+    alpha: float = 0.05
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([{"measure": self.label, "estimate": self.estimate, "ci_lower": self.ci_lower,
+                              "ci_upper": self.ci_upper, "method": f"{self.method}, adjusted for "
+                              f"{', '.join(self.adjusted_for)}", "pvalue": self.pvalue}])
+
+    def summary(self) -> str:
+        return (f"{self.label} adjusted for {', '.join(self.adjusted_for)} {self.estimate:.3f} "
+                f"({_level(self.alpha)} CI {self.ci_lower:.3f}-{self.ci_upper:.3f}, {self.method}); n = {self.n}")
+
+
+def _design_column(data: pd.DataFrame, col: str) -> pd.DataFrame:
+    s = data[col]
+    if s.isna().any():
+        raise DataValidationError(f"column '{col}' has {describe_rows(s.isna())} with missing values; drop them first")
+    if s.dtype == bool or str(s.dtype) == "boolean":
+        return pd.DataFrame({col: s.astype(float).to_numpy()}, index=data.index)
+    if pd.api.types.is_numeric_dtype(s.dtype):
+        return pd.DataFrame({col: s.astype(float).to_numpy()}, index=data.index)
+    dummies = pd.get_dummies(s.astype("category"), prefix=col, drop_first=True, dtype=float)
+    return dummies
+
+
+def _fit_logit(X: np.ndarray, y: np.ndarray) -> Any:
+    import statsmodels.api as sm
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PerfectSeparationWarning)
+        warnings.simplefilter("error", ConvergenceWarning)
+        try:
+            return sm.GLM(y, X, family=sm.families.Binomial()).fit()
+        except (PerfectSeparationWarning, ConvergenceWarning, np.linalg.LinAlgError) as exc:
+            raise DataValidationError(
+                f"the logistic model cannot be fitted ({type(exc).__name__}); a covariate separates cases "
+                "from non-cases or the design is singular; drop or merge covariates"
+            ) from None
+
+
+def adjusted_odds_ratio(
+    df: pd.DataFrame,
+    *,
+    exposure: str = "sex",
+    exposed: object = "female",
+    outcome: str = "rls",
+    adjust: Sequence[str] = ("age",),
+    age_terms: str = "linear",
+    alpha: float = 0.05,
+) -> ModelOddsRatio:
+    """Odds ratio for ``exposure == exposed`` from a logistic regression adjusted for ``adjust``.
+
+    Parameters
+    ----------
+    adjust : sequence of str
+        Covariates: numeric columns enter linearly, yes/no columns as 0/1, other columns as
+        indicator variables (first level the reference).
+    age_terms : {"linear", "quadratic"}
+        How ``age`` enters when it is in ``adjust``.
+
+    Notes
+    -----
+    :math:`\\operatorname{logit} P(Y=1) = \\beta_0 + \\beta_E E + \\sum_j \\gamma_j Z_j`, fitted by
+    maximum likelihood (IRLS, :class:`statsmodels.api.GLM` with a binomial family);
+    :math:`\\widehat{OR} = e^{\\hat\\beta_E}` with the Wald interval
+    :math:`e^{\\hat\\beta_E \\pm z\\,\\widehat{se}}`, as R's ``glm`` with ``confint.default`` gives it.
+
+    References
+    ----------
+    Hosmer DW, Lemeshow S, Sturdivant RX (2013) Applied Logistic Regression, 3rd ed. Wiley.
+    """
+    if age_terms not in ("linear", "quadratic"):
+        raise DataValidationError(f"age_terms must be linear or quadratic, got '{age_terms}'")
+    z = _z(alpha)
+    x, yv = _two_by_two(df, exposure, exposed, outcome)
+    parts = [pd.DataFrame({"const": 1.0, "exposed": x.astype(float)}, index=df.index)]
+    for col in adjust:
+        if col not in df.columns:
+            raise DataValidationError(f"column '{col}' is missing; cannot adjust for it")
+        if col == exposure:
+            raise DataValidationError(f"column '{col}' is the exposure; do not adjust for it too")
+        part = _design_column(df, col)
+        if col == "age" and age_terms == "quadratic":
+            part = part.assign(age_sq=part["age"] ** 2)
+        parts.append(part)
+    design = pd.concat(parts, axis=1)
+    fit = _fit_logit(design.to_numpy(dtype=float), yv.astype(float))
+    b, se = float(fit.params[1]), float(fit.bse[1])
+    coefs = pd.DataFrame({"term": design.columns, "coef": fit.params, "se": fit.bse, "pvalue": fit.pvalues})
+    return ModelOddsRatio(math.exp(b), math.exp(b - z * se), math.exp(b + z * se), float(fit.pvalues[1]),
+                          tuple(adjust), int(len(yv)), coefs, label=f"{exposure} {exposed} vs other odds ratio",
+                          alpha=alpha)
+
+
+# --- age of peak prevalence ------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -296,9 +1049,15 @@ def peak_band(
 ) -> PeakBand:
     """The ``width``-year age band with the highest prevalence.
 
+    Notes
+    -----
     The interval comes from a parametric bootstrap: each band's cases are redrawn as
     Binomial(n_band, p_band), the peak band is found again, and the ``alpha/2`` and
     ``1 - alpha/2`` quantiles of its midpoint are reported.
+
+    References
+    ----------
+    Efron B, Tibshirani RJ (1993) An Introduction to the Bootstrap. Chapman & Hall.
     """
     rng = np.random.default_rng(rng)
     table = stratified(df, "age_band", outcome=outcome).table if width == 5 else stratified(
@@ -313,3 +1072,135 @@ def peak_band(
     lo, hi = np.quantile(mids, [alpha / 2, 1 - alpha / 2])
     return PeakBand(str(table["age_band"].iloc[best]), int(lower[best]), int(lower[best] + width - 1),
                     float(mid[best]), float(lo), float(hi), float(p[best]), n_boot, table)
+
+
+@dataclass(frozen=True)
+class PeakAge:
+    """The age of peak prevalence from a smooth logistic curve in age, with a bootstrap CI."""
+
+    age: float
+    ci_lower: float
+    ci_upper: float
+    prevalence: float
+    model: str
+    n_boot: int
+    n: int
+    curve: pd.DataFrame = field(repr=False)
+    boundary: bool = False
+    alpha: float = 0.05
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([{"peak_age": self.age, "ci_lower": self.ci_lower, "ci_upper": self.ci_upper,
+                              "prevalence": self.prevalence, "method": f"logistic {self.model}, bootstrap "
+                              f"percentile ({self.n_boot})"}])
+
+    def summary(self) -> str:
+        edge = "; the peak lies at the edge of the ages observed" if self.boundary else ""
+        return (f"peak prevalence at age {self.age:.1f} ({_level(self.alpha)} bootstrap CI {self.ci_lower:.1f}-"
+                f"{self.ci_upper:.1f}; logistic {self.model}), {100 * self.prevalence:.2f}%{edge}")
+
+
+_PEAK_CENTRE, _PEAK_SCALE = 50.0, 10.0
+
+
+def _peak_design(age: np.ndarray, model: str, spline_df: int) -> tuple[np.ndarray, Any]:
+    if model == "quadratic":
+        a = (age - _PEAK_CENTRE) / _PEAK_SCALE
+        return np.column_stack([np.ones_like(a), a, a ** 2]), None
+    import patsy
+
+    lo, hi = float(np.min(age)), float(np.max(age))
+    dm = patsy.dmatrix(f"bs(age, df={spline_df}, degree=3, lower_bound={lo}, upper_bound={hi})",
+                       {"age": age}, return_type="dataframe")
+    return dm.to_numpy(), dm.design_info
+
+
+def _peak_of(params: np.ndarray, grid: np.ndarray, Xg: np.ndarray, model: str) -> tuple[float, float]:
+    if model == "quadratic":
+        b0, b1, b2 = params
+        if b2 >= 0:
+            return float("nan"), float("nan")
+        a = _PEAK_CENTRE + _PEAK_SCALE * (-b1 / (2 * b2))
+        u = -b1 / (2 * b2)
+        return float(a), float(1 / (1 + math.exp(-(b0 + b1 * u + b2 * u * u))))
+    eta = Xg @ params
+    i = int(np.argmax(eta))
+    return float(grid[i]), float(1 / (1 + np.exp(-eta[i])))
+
+
+def peak_age(
+    df: pd.DataFrame,
+    *,
+    outcome: str = "rls",
+    model: str = "quadratic",
+    spline_df: int = 4,
+    n_boot: int = 200,
+    alpha: float = 0.05,
+    rng: np.random.Generator | int | None = None,
+) -> PeakAge:
+    """Age of peak prevalence from a logistic curve in age, with a seeded bootstrap interval.
+
+    Parameters
+    ----------
+    model : {"quadratic", "spline"}
+        ``quadratic``: :math:`\\operatorname{logit} p = \\beta_0 + \\beta_1 u + \\beta_2 u^2` with
+        :math:`u = (\\text{age} - 50)/10`; the peak is at :math:`50 - 10\\,\\beta_1 / 2\\beta_2`
+        (requires :math:`\\beta_2 < 0`). ``spline``: a cubic B-spline in age with
+        ``spline_df`` degrees of freedom (R's ``bs(age, df)``; knots at quantiles), the peak
+        the single year of age with the highest fitted prevalence.
+    n_boot : int
+        Bootstrap resamples of people (non-parametric, percentile interval); 0 for none.
+    rng : Generator, int or None
+        Seed of the bootstrap.
+
+    Notes
+    -----
+    The spline's knots and boundary stay those of the full data in every resample, so each
+    resample fits the same curve family.
+
+    References
+    ----------
+    Efron B, Tibshirani RJ (1993) An Introduction to the Bootstrap. Chapman & Hall.
+    de Boor C (1978) A Practical Guide to Splines. Springer.
+    """
+    if model not in ("quadratic", "spline"):
+        raise DataValidationError(f"peak model must be quadratic or spline, got '{model}'")
+    gen = np.random.default_rng(rng)
+    y = _outcome(df, outcome).to_numpy(dtype=float)
+    if "age" not in df.columns:
+        raise DataValidationError("column 'age' is missing; it is needed for the age of peak prevalence")
+    age = pd.to_numeric(df["age"], errors="coerce").to_numpy(dtype=float)
+    X, info = _peak_design(age, model, spline_df)
+    grid = np.arange(math.floor(age.min()), math.ceil(age.max()) + 1, dtype=float)
+    if model == "quadratic":
+        Xg, _ = _peak_design(grid, model, spline_df)
+    else:
+        import patsy
+
+        Xg = np.asarray(patsy.build_design_matrices([info], {"age": grid})[0])
+    fit = _fit_logit(X, y)
+    est, p_peak = _peak_of(np.asarray(fit.params), grid, Xg, model)
+    if not np.isfinite(est):
+        raise DataValidationError("prevalence does not rise and fall with age in these data (the quadratic "
+                                  "term is not negative); there is no peak age inside the curve")
+    boots = []
+    import statsmodels.api as sm
+
+    for _ in range(n_boot):
+        idx = gen.integers(0, len(y), len(y))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                params = sm.GLM(y[idx], X[idx], family=sm.families.Binomial()).fit().params
+        except (np.linalg.LinAlgError, ValueError):
+            continue
+        boots.append(_peak_of(np.asarray(params), grid, Xg, model)[0])
+    b = np.asarray(boots, dtype=float)
+    b = b[np.isfinite(b)]
+    lo, hi = (float(np.quantile(b, alpha / 2)), float(np.quantile(b, 1 - alpha / 2))) if b.size else (np.nan, np.nan)
+    curve = pd.DataFrame({"age": grid, "prevalence": 1 / (1 + np.exp(-(Xg @ np.asarray(fit.params))))})
+    boundary = bool(est <= grid[0] or est >= grid[-1])
+    if boundary:
+        warnings.warn("the fitted peak lies at the edge of the ages observed", SmallCellWarning, stacklevel=2)
+    return PeakAge(est, lo, hi, p_peak, model if model == "quadratic" else f"B-spline (df={spline_df})",
+                   n_boot, int(len(y)), curve, boundary, alpha)
