@@ -1021,7 +1021,8 @@ class PRSResult:
     ----------
     scores : DataFrame
         One row per person: the ID column, then per weight ``SUM``, ``AVG``, ``z``,
-        ``percentile`` (prefixed ``<weight>_`` when several weights are scored) and
+        ``percentile`` (prefixed ``<name>_`` when several weights are scored, where
+        ``effect_weight_<name>`` is the weight column) and
         ``ALLELE_CT``, ``DENOM``, ``NAMED_ALLELE_DOSAGE_SUM``.
     match_log : DataFrame
         What happened to each scoring-file row (see :func:`match_variants`).
@@ -1055,6 +1056,14 @@ class PRSResult:
         for reason, k in counts.items():
             lines.append(f"  excluded {k}: {reason}")
         return "\n".join(lines)
+
+
+def _label(weight: str) -> str:
+    """Output prefix of a weight column: ``effect_weight_X`` and ``weight_X`` -> ``X``."""
+    for pre in ("effect_weight_", "weight_"):
+        if weight.startswith(pre) and len(weight) > len(pre):
+            return weight[len(pre):]
+    return weight
 
 
 def _coverage(score: ScoringFile, log: pd.DataFrame) -> pd.DataFrame:
@@ -1235,7 +1244,7 @@ def score_genotypes(
     out = pd.DataFrame({id_col: genotypes.samples[id_col].to_numpy()})
     multi = len(weights) > 1
     for k, w in enumerate(weights):
-        pre = f"{w}_" if multi else ""
+        pre = f"{_label(w)}_" if multi else ""
         with np.errstate(invalid="ignore", divide="ignore"):
             out[f"{pre}SUM"] = sums[:, k]
             out[f"{pre}AVG"] = np.where(denom > 0, sums[:, k] / np.maximum(denom, 1), np.nan)
@@ -1243,7 +1252,7 @@ def score_genotypes(
     out["DENOM"] = denom
     out["NAMED_ALLELE_DOSAGE_SUM"] = dosage_sum
     for k, w in enumerate(weights):
-        pre = f"{w}_" if multi else ""
+        pre = f"{_label(w)}_" if multi else ""
         out[f"{pre}z"] = refs[w].z(sums[:, k])
         out[f"{pre}percentile"] = refs[w].percentile(sums[:, k])
     log = log.copy()
@@ -1302,7 +1311,7 @@ def score_file(genotypes: str | Path, score: ScoringFile | str | Path | None = N
                                   build=build, **{k: v for k, v in kwargs.items() if k != "reference"})
         multi = len(score.weight_names) > 1
         kwargs["reference"] = {
-            w: empirical_reference(ref_res.scores[f"{w}_SUM" if multi else "SUM"].to_numpy(),
+            w: empirical_reference(ref_res.scores[f"{_label(w)}_SUM" if multi else "SUM"].to_numpy(),
                                    description=f"empirical, {ref_res.n_samples:,} people in {reference_file}")
             for w in score.weight_names
         }

@@ -154,3 +154,196 @@ def test_dominant_recessive_and_dosage_weights_by_hand(tmp_path: Path) -> None:
     ref = pg.analytic_reference(np.array([[0.0, 2.0, 2.0]]), np.array([0.5]))
     assert ref.mean == pytest.approx(1.5) and ref.sd == pytest.approx(math.sqrt(0.75))
     np.testing.assert_allclose(ref.percentile(np.array([0.0, 2.0])), [12.5, 62.5])
+
+
+# --- agreement with plink2 --score -------------------------------------------------------
+
+PLINK2 = shutil.which("plink2")
+REFERENCE = Path(__file__).parent / "reference" / "plink2"
+_NON_PALINDROMIC = [("A", "C"), ("A", "G"), ("C", "A"), ("C", "T"), ("G", "A"), ("G", "T"), ("T", "C"), ("T", "G")]
+
+
+def _need_plink2() -> str:
+    if PLINK2 is None:
+        if os.environ.get("CI"):
+            pytest.fail("plink2 is not on PATH but CI is set: install it (apt-get install plink2)")
+        pytest.skip("plink2 is not on PATH")
+    return PLINK2
+
+
+def make_fixture(folder: Path, *, seed: int = 20241122, n: int = 80, missing: float = 0.06,
+                 empty_person: bool = True) -> dict:
+    """Small PLINK files and two scoring files describing the same score.
+
+    ``rlsepi_score.txt.gz`` (PGS Catalog format, gzipped) has swapped and strand-flipped
+    alleles, a palindromic A/T and C/G variant, a variant whose ID is duplicated in the .bim,
+    and 5 variants absent from the genotypes; the .bim has 10 variants the score lacks.
+    ``plink2_score.tsv`` is the same score harmonised by construction (original strand,
+    only the rows that can be scored): what plink2 needs to compute the right answer.
+    """
+    rng = np.random.default_rng(seed)
+    m = 40
+    pairs = [_NON_PALINDROMIC[i] for i in rng.integers(0, len(_NON_PALINDROMIC), m)]
+    pairs[5], pairs[6] = ("A", "T"), ("G", "C")
+    ids = [f"rs{1000 + j}" for j in range(m)]
+    ids[39], pairs[39] = ids[38], pairs[38]  # duplicate ID with the same alleles
+    variants = pd.DataFrame({"chrom": [str(1 + (3 * j) // m) for j in range(m)], "id": ids,
+                             "pos": [1000 * (j + 1) for j in range(m)],
+                             "a1": [a for a, _ in pairs], "a2": [b for _, b in pairs]})
+    freq = rng.uniform(0.1, 0.9, m)
+    g = rng.binomial(2, freq, size=(n, m)).astype(float)
+    g[rng.random((n, m)) < missing] = np.nan
+    if empty_person:
+        g[0, :] = np.nan  # one person with no calls at all
+    samples = pd.DataFrame({"IID": [f"p{i}" for i in range(n)]})
+    pg.write_bed(folder / "geno", g, variants, samples)
+
+    rows = list(range(30)) + [38]
+    truth = []
+    for j in rows:
+        a1, a2 = pairs[j]
+        swap = bool(rng.integers(0, 2))
+        e, o = (a2, a1) if swap else (a1, a2)
+        truth.append({"rsID": ids[j], "chr_name": variants.chrom[j], "chr_position": variants.pos[j],
+                      "effect_allele": e, "other_allele": o})
+    for k in range(5):
+        truth.append({"rsID": f"rs{9000 + k}", "chr_name": "4", "chr_position": 5000 + k,
+                      "effect_allele": "A", "other_allele": "G"})
+    truth = pd.DataFrame(truth)
+    truth["W1"] = np.round(rng.normal(0, 0.03, len(truth)), 6)
+    truth["W2"] = np.round(rng.normal(0, 0.03, len(truth)), 6)
+    scorable = ~truth["rsID"].isin([ids[5], ids[6], ids[38]]) & ~truth["rsID"].str.startswith("rs9")
+    truth[scorable][["rsID", "effect_allele", "W1", "W2"]].rename(
+        columns={"rsID": "ID", "effect_allele": "A1"}).to_csv(folder / "plink2_score.tsv", sep="\t", index=False)
+    ours = truth.copy()
+    flip = scorable.to_numpy() & (rng.random(len(ours)) < 0.4)
+    comp = str.maketrans("ACGT", "TGCA")
+    ours.loc[flip, "effect_allele"] = ours.loc[flip, "effect_allele"].str.translate(comp)
+    ours.loc[flip, "other_allele"] = ours.loc[flip, "other_allele"].str.translate(comp)
+    header = ("###PGS CATALOG SCORING FILE\n#format_version=2.0\n#pgs_name=fixture\n"
+              "#trait_reported=Restless legs syndrome\n#weight_type=beta\n#genome_build=GRCh37\n"
+              f"#variants_number={len(ours)}\n")
+    body = ours.rename(columns={"W1": "effect_weight_W1", "W2": "effect_weight_W2"}).to_csv(sep="\t", index=False)
+    (folder / "rlsepi_score.txt.gz").write_bytes(gzip.compress((header + body).encode(), mtime=0))
+    return {"prefix": folder / "geno", "n_scorable": int(scorable.sum()), "flipped": int(flip.sum()),
+            "swapped": int((truth["effect_allele"] != truth["rsID"].map(dict(zip(ids, variants.a1)))).sum()),
+            "genotypes": g}
+
+
+def _run_plink2(folder: Path, *extra: str, score: str = "plink2_score.tsv", out: str = "plink2") -> pd.DataFrame:
+    cmd = [_need_plink2(), "--bfile", "geno", "--score", score, "1", "2", "header-read", "ignore-dup-ids",
+           "list-variants", "cols=+scoresums,+denom", *extra, "--score-col-nums", "3-4",
+           "--threads", "1", "--memory", "1024", "--out", out]
+    subprocess.run(cmd, cwd=folder, check=True, capture_output=True, text=True)
+    return _read_sscore(folder / f"{out}.sscore")
+
+
+def _read_sscore(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, sep="\t").rename(columns={"#FID": "FID", "#IID": "IID"})
+
+
+def _assert_agrees(ours: pd.DataFrame, theirs: pd.DataFrame) -> float:
+    assert ours["IID"].tolist() == theirs["IID"].tolist()
+    worst = 0.0
+    for col in ("W1_SUM", "W2_SUM", "W1_AVG", "W2_AVG"):
+        a, b = ours[col].to_numpy(float), theirs[col].to_numpy(float)
+        assert np.array_equal(np.isnan(a), np.isnan(b)), col
+        ok = ~np.isnan(a)
+        # plink2 prints 6 significant digits; every |score| here is < 1, so rounding error < 5e-7
+        assert np.all(np.abs(b[ok]) < 1)
+        diff = float(np.max(np.abs(a[ok] - b[ok])))
+        assert diff < 1e-6, (col, diff)
+        worst = max(worst, diff)
+    for col in ("ALLELE_CT", "DENOM", "NAMED_ALLELE_DOSAGE_SUM"):
+        np.testing.assert_array_equal(ours[col].to_numpy(float), theirs[col].to_numpy(float), err_msg=col)
+    return worst
+
+
+@pytest.mark.parametrize("imputation", ["mean-sample", "none"])
+def test_agrees_with_plink2_score(tmp_path: Path, imputation: str) -> None:
+    _need_plink2()
+    fx = make_fixture(tmp_path)
+    res = pg.score_file(fx["prefix"], tmp_path / "rlsepi_score.txt.gz", imputation=imputation, min_overlap=0.5)
+    theirs = _run_plink2(tmp_path, *(["no-mean-imputation"] if imputation == "none" else []))
+    _assert_agrees(res.scores, theirs)
+    # the variants plink2 used are exactly those our match log calls 'used'
+    used = res.match_log.loc[res.match_log["status"] == "used", "rsID"].tolist()
+    assert sorted(used) == sorted((tmp_path / "plink2.sscore.vars").read_text().split())
+    assert len(used) == fx["n_scorable"]
+    log = res.match_log
+    assert (log["orientation"].isin(["flipped", "flipped_swapped"])).sum() == fx["flipped"] > 0
+    assert (log["orientation"].isin(["swapped", "flipped_swapped"])).sum() > 0
+    assert log.loc[log["rsID"].isin(["rs1005", "rs1006"]), "reason"].str.startswith("palindromic").all()
+    assert log.loc[log["rsID"] == "rs1038", "reason"].str.contains("share this ID").all()
+    assert (log["reason"] == "not in genotypes").sum() == 5
+
+
+def test_palindromic_keep_agrees_with_plink2(tmp_path: Path) -> None:
+    # With palindromic='keep' the A/T and C/G rows are read with their letters as given,
+    # which is what plink2 does with them.
+    _need_plink2()
+    make_fixture(tmp_path)
+    res = pg.score_file(tmp_path / "geno.bed", tmp_path / "rlsepi_score.txt.gz", palindromic="keep", min_overlap=0.5)
+    _plink2_score_with(tmp_path, ["rs1005", "rs1006"], "plink2_pal.tsv")
+    _assert_agrees(res.scores, _run_plink2(tmp_path, score="plink2_pal.tsv", out="pal"))
+
+
+def _plink2_score_with(folder: Path, ids: list[str], name: str) -> None:
+    """plink2_score.tsv plus the given rows of rlsepi_score.txt.gz, whose letters are not flipped."""
+    sc = pd.read_csv(folder / "plink2_score.tsv", sep="\t")
+    ours = pg.read_scoring_file(folder / "rlsepi_score.txt.gz").variants
+    rows = ours[ours["rsID"].isin(ids)]
+    extra = pd.DataFrame({"ID": rows["rsID"], "A1": rows["effect_allele"], "W1": rows["effect_weight_W1"],
+                          "W2": rows["effect_weight_W2"]})
+    pd.concat([sc, extra]).to_csv(folder / name, sep="\t", index=False)
+
+
+@pytest.mark.parametrize("modifier", ["dominant", "recessive"])
+def test_dominant_recessive_agree_with_plink2(tmp_path: Path, modifier: str) -> None:
+    # No missing calls: plink2's dominant/recessive modifiers apply to the whole score.
+    _need_plink2()
+    make_fixture(tmp_path, missing=0.0, empty_person=False)
+    p = tmp_path / "plink2_score.tsv"
+    df = pd.read_csv(p, sep="\t")
+    ours = pd.DataFrame({"rsID": df["ID"], "effect_allele": df["A1"], "effect_weight_W1": df["W1"],
+                         "effect_weight_W2": df["W2"], f"is_{modifier}": True})
+    ours.to_csv(tmp_path / "ours.tsv", sep="\t", index=False)
+    res = pg.score_file(tmp_path / "geno", tmp_path / "ours.tsv", min_overlap=0.5)
+    theirs = _run_plink2(tmp_path, modifier, out=modifier)
+    assert np.all(np.abs(theirs[["W1_SUM", "W2_SUM"]].to_numpy()) < 1)  # 6 significant digits -> < 5e-7
+    for col in ("W1_SUM", "W2_SUM"):
+        np.testing.assert_allclose(res.scores[col], theirs[col], rtol=0, atol=1e-6)
+
+
+def test_vcf_gt_and_ds_agree_with_plink2(tmp_path: Path) -> None:
+    # The fixture's genotypes written as a VCF (GT, and DS with quarter dosages), scored by
+    # rlsepi from the VCF and by plink2 from the same VCF.
+    _need_plink2()
+    fx = make_fixture(tmp_path)
+    bim = pd.read_csv(tmp_path / "geno.bim", sep="\t", header=None, names=["c", "id", "cm", "pos", "a1", "a2"])
+    g = fx["genotypes"]
+    rng = np.random.default_rng(5)
+    ds = np.clip(g + rng.choice([-0.25, 0.0, 0.25], size=g.shape), 0, 2)
+    lines = ["##fileformat=VCFv4.2", '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+             '##FORMAT=<ID=DS,Number=A,Type=Float,Description="Dosage">',
+             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT"]
+                       + [f"p{i}" for i in range(g.shape[0])])]
+    gt_of = {0.0: "0/0", 1.0: "0/1", 2.0: "1/1"}
+    for j, r in enumerate(bim.itertuples(index=False)):
+        if j == 39:
+            continue  # no duplicate IDs in the VCF
+        cells = [(gt_of[g[i, j]] if np.isfinite(g[i, j]) else "./.") + ":" +
+                 (f"{ds[i, j]:g}" if np.isfinite(ds[i, j]) else ".") for i in range(g.shape[0])]
+        # REF = a2, ALT = a1, so ALT dosage counts the .bim's A1
+        lines.append("\t".join([str(r.c), str(r.pos), r.id, r.a2, r.a1, ".", "PASS", ".", "GT:DS", *cells]))
+    (tmp_path / "geno.vcf").write_text("\n".join(lines) + "\n")
+    _plink2_score_with(tmp_path, ["rs1038"], "plink2_vcf.tsv")  # rs1038 is not duplicated in the VCF
+    for fld, extra in (("GT", []), ("DS", ["dosage=DS"])):
+        subprocess.run([_need_plink2(), "--vcf", "geno.vcf", *extra, "--make-pgen", "--out", f"v{fld}",
+                        "--threads", "1", "--memory", "1024"], cwd=tmp_path, check=True, capture_output=True)
+        subprocess.run([_need_plink2(), "--pfile", f"v{fld}", "--score", "plink2_vcf.tsv", "1", "2", "header-read",
+                        "cols=+scoresums,+denom", "--score-col-nums", "3-4", "--threads", "1", "--memory", "1024",
+                        "--out", f"v{fld}"], cwd=tmp_path, check=True, capture_output=True)
+        theirs = _read_sscore(tmp_path / f"v{fld}.sscore")
+        res = pg.score_file(tmp_path / "geno.vcf", tmp_path / "rlsepi_score.txt.gz", vcf_field=fld, min_overlap=0.5)
+        _assert_agrees(res.scores, theirs)
