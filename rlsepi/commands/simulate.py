@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"random seed, a whole number >= 0 (default {DEFAULT_SEED})")
     p.add_argument("--out", required=True, type=Path, metavar="FILE", help="output Parquet file")
     p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    p.add_argument("--plink", type=Path, metavar="PREFIX",
+                   help="also write the genotypes as PLINK 1 binary PREFIX.bed/.bim/.fam (real allele letters)")
     add_params_option(p)
     p.add_argument("--workers", type=positive_int, default=1, metavar="W",
                    help="worker processes (default 1); does not change the result")
@@ -58,6 +60,11 @@ def run(args: argparse.Namespace) -> int:
     write_cohort(args.out, args.n, seed=args.seed, params=params, command=canonical_command(args),
                  workers=args.workers, batch_blocks=args.batch_blocks, force=args.force)
     seconds = time.perf_counter() - start
+    if args.plink is not None:
+        from rlsepi.polygenic import write_plink
+
+        write_plink(read_cohort(args.out, columns=["person_id", "sex", "rls", *(loc.rsid for loc in params.loci)]),
+                    args.plink, params.loci, force=args.force)
     if not args.quiet:
         print(f"wrote {args.n:,} people to {args.out} in {seconds:.1f} s (seed {args.seed})", file=sys.stderr)
     if args.check:

@@ -1,0 +1,91 @@
+"""``rlsepi prs GENOTYPES --out FILE``: polygenic risk scores that match ``plink2 --score``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rlsepi.errors import RLSEpiError
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got '{text}'") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must lie between 0 and 1, got {value:g}")
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "prs", help="polygenic risk scores (same numbers as plink2 --score)",
+        description="Score each person in GENOTYPES with a PGS Catalog scoring file (default: the bundled RLS "
+        "score of MEIS1, BTBD9 and two PTPRD signals). GENOTYPES is a cohort (.parquet/.csv with one column per "
+        "rsID), a PLINK 1 .bed (or its prefix) or a VCF (.vcf/.vcf.gz; GT or DS). Writes SUM, AVG, ALLELE_CT, "
+        "DENOM and NAMED_ALLELE_DOSAGE_SUM as plink2 defines them, plus z and percentile against a reference "
+        "distribution, and a match log (FILE without extension + .matchlog.tsv) saying what happened to each "
+        "scoring-file row. Exit 2 when too little of the score matches (--min-overlap) or the input is bad.",
+    )
+    p.add_argument("genotypes", type=Path, help="cohort file, PLINK .bed (or prefix) or VCF")
+    p.add_argument("--score", type=Path, metavar="FILE",
+                   help="PGS Catalog scoring file (gzipped or not, harmonised or not) or a TSV with rsID and/or "
+                   "chr/pos, effect_allele, other_allele and weight columns (default: the bundled RLS score)")
+    p.add_argument("--extended", action="store_true",
+                   help="use the bundled extended score (adds MAP2K5/SKOR1, TOX3 and 2p14) instead of the default")
+    p.add_argument("--weights", metavar="COL[,COL]", help="weight columns to score (default: effect_weight and "
+                   "every effect_weight_* column)")
+    p.add_argument("--out", required=True, type=Path, metavar="FILE", help="output scores, .tsv or .parquet")
+    p.add_argument("--force", action="store_true", help="overwrite FILE and its match log if they exist")
+    p.add_argument("--min-overlap", type=_share, default=0.75, metavar="SHARE",
+                   help="fail (exit 2) when the matched share of total |weight| is below SHARE (default 0.75)")
+    p.add_argument("--imputation", choices=["mean-sample", "mean-score", "none"], default="mean-sample",
+                   help="missing genotypes: 2 x the sample effect-allele frequency (plink2 default), 2 x the "
+                   "scoring file's frequency, or none (plink2 no-mean-imputation)")
+    p.add_argument("--no-mean-imputation", dest="imputation", action="store_const", const="none",
+                   help="same as --imputation none")
+    p.add_argument("--palindromic", choices=["exclude", "keep", "frequency"], default="exclude",
+                   help="A/T and C/G variants: leave out (default), keep the letters as given (as plink2 does), "
+                   "or resolve the strand by comparing allele frequencies (those near 0.5 are left out)")
+    p.add_argument("--duplicates", choices=["resolve", "skip"], default="resolve",
+                   help="several genotype variants with the matched ID/position: keep the one whose alleles fit "
+                   "(default) or skip them all (plink2 ignore-dup-ids)")
+    p.add_argument("--reference", metavar="FILE",
+                   help="genotypes of a reference cohort for z and percentile (empirical); default: analytic, "
+                   "from the effect-allele frequencies under Hardy-Weinberg equilibrium")
+    p.add_argument("--build", choices=["GRCh37", "GRCh38"],
+                   help="genome build of the genotypes' positions (default: the scoring file's)")
+    p.add_argument("--vcf-field", choices=["auto", "GT", "DS"], default="auto",
+                   help="VCF genotype field (default: DS where present, else GT)")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rlsepi import polygenic as pg
+    from rlsepi.io import check_output_path
+
+    if args.out.suffix.lower() not in (".tsv", ".txt", ".parquet", ".pq"):
+        raise RLSEpiError(f"output '{args.out}' must end in .tsv or .parquet")
+    check_output_path(args.out, force=args.force)
+    if args.score is not None and args.extended:
+        raise RLSEpiError("give either --score or --extended, not both")
+    if args.score is not None:
+        if not args.score.exists():
+            raise RLSEpiError(f"scoring file '{args.score}' does not exist")
+        weights = [w.strip() for w in args.weights.split(",")] if args.weights else None
+        score = pg.read_scoring_file(args.score, weights=weights)
+    else:
+        score = pg.extended_score() if args.extended else pg.default_score()
+    result = pg.score_file(
+        args.genotypes, score, reference_file=args.reference, vcf_field=args.vcf_field, build=args.build,
+        imputation=args.imputation, palindromic=args.palindromic, duplicates=args.duplicates,
+        min_overlap=args.min_overlap,
+    )
+    out, log = pg.write_scores(result, args.out, force=args.force)
+    if not args.quiet:
+        print(result.summary(), file=sys.stderr)
+        print(f"wrote {out} and {log}", file=sys.stderr)
+    return 0
