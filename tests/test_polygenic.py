@@ -347,3 +347,204 @@ def test_vcf_gt_and_ds_agree_with_plink2(tmp_path: Path) -> None:
         theirs = _read_sscore(tmp_path / f"v{fld}.sscore")
         res = pg.score_file(tmp_path / "geno.vcf", tmp_path / "rlsepi_score.txt.gz", vcf_field=fld, min_overlap=0.5)
         _assert_agrees(res.scores, theirs)
+
+
+# --- committed plink2 answers (run without plink2) ---------------------------------------
+
+
+@pytest.mark.parametrize(("imputation", "stem"), [("mean-sample", "plink2_mean"), ("none", "plink2_nomi")])
+def test_committed_plink2_reference(imputation: str, stem: str) -> None:
+    # tests/reference/plink2/make_reference.sh holds the exact plink2 commands.
+    res = pg.score_file(REFERENCE / "geno", REFERENCE / "rlsepi_score.txt.gz", imputation=imputation,
+                        min_overlap=0.5)
+    _assert_agrees(res.scores, _read_sscore(REFERENCE / f"{stem}.sscore"))
+    used = res.match_log.loc[res.match_log["status"] == "used", "rsID"]
+    assert sorted(used) == sorted((REFERENCE / f"{stem}.sscore.vars").read_text().split())
+
+
+def test_fixture_generator_reproduces_committed_inputs(tmp_path: Path) -> None:
+    make_fixture(tmp_path)
+    for name in ("geno.bed", "geno.bim", "geno.fam", "plink2_score.tsv", "rlsepi_score.txt.gz"):
+        assert (tmp_path / name).read_bytes() == (REFERENCE / name).read_bytes(), name
+
+
+def test_simulate_plink_output_scores_like_the_cohort(tmp_path: Path) -> None:
+    # rlsepi simulate --plink writes the same people; plink2 scores the .bed with the bundled
+    # file like score_cohort scores the Parquet cohort.
+    from rlsepi.cli import main
+    from rlsepi.io import read_cohort
+
+    assert main(["simulate", "--n", "300", "--seed", "3", "--out", str(tmp_path / "c.parquet"),
+                 "--plink", str(tmp_path / "c"), "--quiet"]) == 0
+    bim = pd.read_csv(tmp_path / "c.bim", sep="\t", header=None)
+    assert bim[1].tolist() == [loc.rsid for loc in DEFAULT_LOCI]
+    assert bim[4].tolist() == [loc.effect_allele for loc in DEFAULT_LOCI]
+    assert bim[5].tolist() == [loc.other_allele for loc in DEFAULT_LOCI]
+    cohort = read_cohort(tmp_path / "c.parquet")
+    ours = pg.score_cohort(cohort)
+    from_bed = pg.score_file(tmp_path / "c.bed").scores
+    np.testing.assert_allclose(from_bed["SUM"], ours["SUM"], atol=1e-12)
+    assert from_bed["IID"].astype(int).tolist() == cohort["person_id"].tolist()
+    if PLINK2 is not None or os.environ.get("CI"):
+        _need_plink2()
+        # plink2 does not skip '#' header lines, so give it the table without them
+        lines = (DATA / pg.BUNDLED_SCORES["default"]).read_text().splitlines(keepends=True)
+        (tmp_path / "bundled.tsv").write_text("".join(x for x in lines if not x.startswith("#")))
+        subprocess.run([_need_plink2(), "--bfile", "c", "--score", "bundled.tsv",
+                        "1", "4", "6", "header-read", "cols=+scoresums", "--threads", "1", "--memory", "1024",
+                        "--out", "p"], cwd=tmp_path, check=True, capture_output=True)
+        theirs = _read_sscore(tmp_path / "p.sscore")
+        # plink2 prints 6 significant digits; sums are < 10 here, so rounding error < 5e-6
+        np.testing.assert_allclose(ours["SUM"], theirs["effect_weight_SUM"], rtol=0, atol=5e-6)
+
+
+# --- matching details ----------------------------------------------------------------------
+
+
+def _tiny_bed(folder: Path, variants: list[tuple[str, str, int, str, str]], g: np.ndarray) -> Path:
+    v = pd.DataFrame(variants, columns=["id", "chrom", "pos", "a1", "a2"])
+    samples = pd.DataFrame({"IID": [f"s{i}" for i in range(g.shape[0])]})
+    return pg.write_bed(folder / "t", g, v, samples)
+
+
+def test_match_by_position_in_grch38_with_harmonised_columns(tmp_path: Path) -> None:
+    # The .bim uses GRCh38 positions and non-rs IDs; the bundled file's hm_pos are GRCh38.
+    g = np.array([[2, 1, 0, 1], [0, 0, 1, 2]], dtype=float)
+    variants = [(f"{loc.chrom}:{loc.pos_grch38}", loc.chrom, loc.pos_grch38, loc.effect_allele, loc.other_allele)
+                for loc in DEFAULT_LOCI]
+    _tiny_bed(tmp_path, variants, g)
+    res = pg.score_file(tmp_path / "t.bed", build="GRCh38")
+    assert (res.match_log["matched_by"] == "chr:pos").all()
+    w = np.array([loc.weight for loc in DEFAULT_LOCI])
+    np.testing.assert_allclose(res.scores["SUM"], g @ w, atol=1e-12)
+    # told the genotypes are GRCh37, the GRCh38 positions do not match (3 of 4 loci move)
+    with pytest.raises(DataValidationError, match="min-overlap"):
+        pg.score_file(tmp_path / "t.bed", build="GRCh37")
+
+
+def test_multiallelic_split_records_resolved_by_alleles(tmp_path: Path) -> None:
+    # rs1 is a multi-allelic site split into two records with the same ID: G/A and C/A.
+    # The score names effect allele C (other A): only the second record fits, also on the
+    # other strand (G/T would be the flip of C/A, and the first record is G/A, not G/T).
+    g = np.array([[1, 2], [0, 1], [2, 0]], dtype=float)
+    _tiny_bed(tmp_path, [("rs1", "1", 100, "G", "A"), ("rs1", "1", 100, "C", "A")], g)
+    _write(tmp_path / "s.tsv", "rsID\teffect_allele\tother_allele\teffect_weight\nrs1\tC\tA\t0.5\n")
+    res = pg.score_file(tmp_path / "t.bed", tmp_path / "s.tsv")
+    np.testing.assert_allclose(res.scores["SUM"], 0.5 * g[:, 1])
+    assert res.match_log["variant_index"].tolist() == [1]
+    res = pg.score_file(tmp_path / "t.bed", tmp_path / "s.tsv", duplicates="skip", min_overlap=0)
+    assert res.match_log["status"].tolist() == ["excluded"]
+
+
+def test_palindromic_resolved_by_frequency(tmp_path: Path) -> None:
+    # A/T variant; the sample's A frequency is 0.2 (counts 0,0,1,1,0 of A: 2 of 10 alleles).
+    # Score 1 says effect A with frequency 0.2 -> letters as given. Score 2 says effect A
+    # with frequency 0.8: the score's A is the sample's T -> flipped: dosage = 2 - count(A).
+    # Score 3 has frequency 0.5: cannot tell, excluded.
+    g = np.array([[0], [0], [1], [1], [0]], dtype=float)
+    _tiny_bed(tmp_path, [("rs1", "1", 100, "A", "T")], g)
+    for f, expected in ((0.2, g[:, 0]), (0.8, 2 - g[:, 0])):
+        _write(tmp_path / "s.tsv", f"rsID\teffect_allele\tother_allele\teffect_weight\tallelefrequency_effect\n"
+               f"rs1\tA\tT\t1\t{f}\n")
+        res = pg.score_file(tmp_path / "t", tmp_path / "s.tsv", palindromic="frequency")
+        np.testing.assert_allclose(res.scores["SUM"], expected)
+        with pytest.raises(DataValidationError, match="palindromic"):
+            pg.score_file(tmp_path / "t", tmp_path / "s.tsv")  # excluded by default -> 0% overlap
+    _write(tmp_path / "s.tsv", "rsID\teffect_allele\tother_allele\teffect_weight\tallelefrequency_effect\n"
+           "rs1\tA\tT\t1\t0.5\n")
+    res = pg.score_file(tmp_path / "t", tmp_path / "s.tsv", palindromic="frequency", min_overlap=0)
+    assert res.match_log["reason"].str.contains("near 0.5").all()
+
+
+def test_mean_imputation_from_scoring_file_frequency(tmp_path: Path) -> None:
+    # One variant, weight 1, score frequency 0.3: a missing call counts 2 * 0.3 = 0.6.
+    g = np.array([[2], [np.nan], [0]], dtype=float)
+    _tiny_bed(tmp_path, [("rs1", "1", 100, "C", "A")], g)
+    _write(tmp_path / "s.tsv", "rsID\teffect_allele\tother_allele\teffect_weight\tallelefrequency_effect\n"
+           "rs1\tC\tA\t1\t0.3\n")
+    res = pg.score_file(tmp_path / "t", tmp_path / "s.tsv", imputation="mean-score")
+    np.testing.assert_allclose(res.scores["SUM"], [2, 0.6, 0])
+    # sample frequency of C among the two called: 2 of 4 alleles = 0.5 -> 1.0
+    res = pg.score_file(tmp_path / "t", tmp_path / "s.tsv")
+    np.testing.assert_allclose(res.scores["SUM"], [2, 1.0, 0])
+    np.testing.assert_array_equal(res.scores["ALLELE_CT"], [2, 0, 2])
+
+
+def test_vcf_multiallelic_and_haploid(tmp_path: Path) -> None:
+    # Site with REF A, ALT C,G: the score's effect allele G counts ALT index 2.
+    vcf = ("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\ta\tb\tc\n"
+           "1\t100\trs7\tA\tC,G\t.\t.\t.\tGT\t0/2\t1/2\t2|2\n")
+    (tmp_path / "x.vcf").write_text(vcf)
+    _write(tmp_path / "s.tsv", "rsID\teffect_allele\tother_allele\teffect_weight\nrs7\tG\tA\t1\n")
+    res = pg.score_file(tmp_path / "x.vcf", tmp_path / "s.tsv")
+    np.testing.assert_allclose(res.scores["SUM"], [1, 1, 2])
+    assert res.scores["IID"].tolist() == ["a", "b", "c"]
+
+
+# --- bad input: one-line errors, exit 2 ----------------------------------------------------
+
+
+def _cli(*argv: str) -> int:
+    from rlsepi.cli import main
+
+    return main(list(argv))
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("rsID\tother_allele\teffect_weight\nrs1\tA\t1\n", "no effect allele column"),
+    ("rsID\teffect_allele\tother_allele\nrs1\tC\tA\n", "no weight column"),
+    ("rsID\teffect_allele\tother_allele\teffect_weight\nrs1\tC\tA\tbig\n", "non-numeric"),
+])
+def test_bad_scoring_files(tmp_path: Path, capsys: pytest.CaptureFixture, content: str, message: str) -> None:
+    _tiny_bed(tmp_path, [("rs1", "1", 100, "C", "A")], np.array([[1.0]]))
+    _write(tmp_path / "s.tsv", content)
+    assert _cli("prs", str(tmp_path / "t.bed"), "--score", str(tmp_path / "s.tsv"), "--out", str(tmp_path / "o.tsv")) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "o.tsv").exists()
+
+
+def test_bed_size_mismatch_and_vcf_without_gt(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    _tiny_bed(tmp_path, [("rs2300478", "2", 66781453, "G", "T")], np.array([[1.0], [2.0]]))
+    with open(tmp_path / "t.fam", "a") as fh:
+        fh.write("x x 0 0 0 -9\nx2 x2 0 0 0 -9\nx3 x3 0 0 0 -9\nx4 x4 0 0 0 -9\nx5 x5 0 0 0 -9\n")
+    assert _cli("prs", str(tmp_path / "t"), "--out", str(tmp_path / "o.tsv")) == 2
+    assert "do not belong together" in capsys.readouterr().err
+    (tmp_path / "x.vcf").write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\ta\n"
+                                    "2\t66781453\trs2300478\tT\tG\t.\t.\t.\tGQ\t30\n")
+    assert _cli("prs", str(tmp_path / "x.vcf"), "--out", str(tmp_path / "o.tsv")) == 2
+    assert "neither GT nor DS" in capsys.readouterr().err
+
+
+def test_min_overlap_failure_explains(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # Only MEIS1 present: its |ln 1.68| is 34.7% of the default score's total |weight|.
+    loc = DEFAULT_LOCI[0]
+    _tiny_bed(tmp_path, [(loc.rsid, loc.chrom, loc.pos_grch37, loc.effect_allele, loc.other_allele)],
+              np.array([[1.0], [0.0]]))
+    assert _cli("prs", str(tmp_path / "t.bed"), "--out", str(tmp_path / "o.tsv")) == 2
+    err = capsys.readouterr().err
+    share = loc.weight / sum(x.weight for x in DEFAULT_LOCI)
+    assert f"{share:.1%}" in err and "3 not in genotypes" in err
+    assert _cli("prs", str(tmp_path / "t.bed"), "--out", str(tmp_path / "o.tsv"), "--min-overlap", "0.3",
+                "--quiet") == 0
+    out = pd.read_csv(tmp_path / "o.tsv", sep="\t", comment="#")
+    np.testing.assert_allclose(out["SUM"], [loc.weight, 0])
+    log = pd.read_csv(tmp_path / "o.matchlog.tsv", sep="\t")
+    assert log["status"].tolist() == ["used", "excluded", "excluded", "excluded"]
+    # refuses to overwrite without --force
+    assert _cli("prs", str(tmp_path / "t.bed"), "--out", str(tmp_path / "o.tsv"), "--min-overlap", "0.3") == 2
+
+
+def test_cli_parquet_output_with_empirical_reference(tmp_path: Path) -> None:
+    from rlsepi.cohort import simulate
+    from rlsepi.io import write_cohort
+
+    write_cohort(tmp_path / "c.parquet", 400, seed=2)
+    assert _cli("prs", str(tmp_path / "c.parquet"), "--out", str(tmp_path / "s.parquet"),
+                "--reference", str(tmp_path / "c.parquet"), "--quiet") == 0
+    s = pd.read_parquet(tmp_path / "s.parquet")
+    assert s.columns[0] == "person_id"
+    # against itself, the empirical mid-rank percentiles average exactly 50
+    assert s["percentile"].mean() == pytest.approx(50.0)
+    assert s["z"].mean() == pytest.approx(0.0, abs=1e-12)
+    del simulate
