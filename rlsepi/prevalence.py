@@ -92,6 +92,9 @@ def _ci(cases: Any, n: Any, method: str, alpha: float) -> tuple[np.ndarray, np.n
     n = np.asarray(n, dtype=float)
     lo, hi = proportion_confint(cases, n, alpha=alpha, method=CI_METHODS[method])
     lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    if method == "jeffreys":  # Brown, Cai and DasGupta (2001): lower 0 at x = 0, upper 1 at x = n
+        lo = np.where(cases == 0, 0.0, lo)
+        hi = np.where(cases == n, 1.0, hi)
     # statsmodels can return -1e-17 or 1 + 1e-16 at the edges; a proportion's CI lies in [0, 1]
     return np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0)
 
@@ -227,7 +230,8 @@ def crude(
     Wilson's score interval:
     :math:`\\frac{\\hat p + z^2/2n \\pm z\\sqrt{\\hat p(1-\\hat p)/n + z^2/4n^2}}{1 + z^2/n}`.
     Clopper-Pearson: :math:`[B(\\alpha/2; x, n-x+1),\\ B(1-\\alpha/2; x+1, n-x)]` with ``B`` the
-    beta quantile. Jeffreys: the same quantiles of :math:`\\mathrm{Beta}(x+1/2, n-x+1/2)`.
+    beta quantile. Jeffreys: the same quantiles of :math:`\\mathrm{Beta}(x+1/2, n-x+1/2)`, with
+    the lower limit 0 when :math:`x = 0` and the upper limit 1 when :math:`x = n` (Brown et al.).
     Agresti-Coull: the Wald interval around :math:`\\tilde p = (x + z^2/2)/(n + z^2)` with
     :math:`\\tilde n = n + z^2`.
 
@@ -950,7 +954,7 @@ def _fit_logit(X: np.ndarray, y: np.ndarray) -> Any:
         warnings.simplefilter("error", PerfectSeparationWarning)
         warnings.simplefilter("error", ConvergenceWarning)
         try:
-            return sm.GLM(y, X, family=sm.families.Binomial()).fit()
+            return sm.GLM(y, X, family=sm.families.Binomial()).fit(tol=1e-12, maxiter=200)
         except (PerfectSeparationWarning, ConvergenceWarning, np.linalg.LinAlgError) as exc:
             raise DataValidationError(
                 f"the logistic model cannot be fitted ({type(exc).__name__}); a covariate separates cases "

@@ -1,14 +1,324 @@
-"""Tests of rlsepi.prevalence."""
+"""Tests of rlsepi.prevalence.
+
+Known answers come from R (``tests/reference/prevalence/make_reference.R`` -> ``reference.json``),
+computed on the committed fixtures in ``tests/data``; R is not needed to run these tests.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rlsepi import prevalence
+from rlsepi.errors import DataValidationError
+from rlsepi.parameters import STANDARD_POPULATIONS
+from rlsepi.schema import harmonise
+
+HERE = Path(__file__).parent
+REF = json.loads((HERE / "reference" / "prevalence" / "reference.json").read_text())
+TOL = 1e-6
+CI_NAMES = {"wilson": "wilson", "exact": "exact", "jeffreys": "jeffreys", "agresti-coull": "agresti_coull"}
 
 
-def test_crude_counts() -> None:
-    p = prevalence.crude(pd.DataFrame({"rls": [True] * 8 + [False] * 92}))
-    assert (p.n, p.cases, p.prevalence) == (100, 8, 0.08)
-    assert p.ci_lower < 0.08 < p.ci_upper
+def load(name: str) -> pd.DataFrame:
+    df = pd.read_csv(HERE / "data" / name)
+    df, _ = harmonise(df, require=["age", "sex", "rls"])
+    return df
+
+
+@pytest.fixture(scope="module")
+def small() -> pd.DataFrame:
+    return load("prevalence_small.csv")
+
+
+@pytest.fixture(scope="module")
+def sim() -> pd.DataFrame:
+    return load("cohort_5000_seed20261122.csv")
+
+
+DATASETS = ["small", "sim"]
+
+
+def data(request: pytest.FixtureRequest, name: str) -> pd.DataFrame:
+    return request.getfixturevalue(name)
+
+
+# --- binomial intervals against epitools::binom.wilson / binom.exact and the Jeffreys and
+# --- Agresti-Coull definitions --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", DATASETS)
+@pytest.mark.parametrize("method", list(CI_NAMES))
+def test_crude_matches_r(request: pytest.FixtureRequest, name: str, method: str) -> None:
+    ref = REF[name]["crude"][0]
+    p = prevalence.crude(data(request, name), method=method)
+    assert (p.n, p.cases) == (ref["n"], ref["cases"])
+    assert p.prevalence == pytest.approx(ref["prevalence"], abs=TOL)
+    assert p.ci_lower == pytest.approx(ref[f"{CI_NAMES[method]}_lower"], abs=TOL)
+    assert p.ci_upper == pytest.approx(ref[f"{CI_NAMES[method]}_upper"], abs=TOL)
+
+
+@pytest.mark.parametrize("name, width", [("small", 1), ("sim", 5)])
+@pytest.mark.parametrize("method", list(CI_NAMES))
+def test_stratified_by_sex_and_age_band_matches_r(request: pytest.FixtureRequest, name: str, width: int,
+                                                  method: str) -> None:
+    ref = pd.DataFrame(REF[name]["by_sex_age"]).sort_values(["sex", "age_lower"]).reset_index(drop=True)
+    t = prevalence.stratified(data(request, name), ["sex", "age_band"], width=width, method=method).table
+    t = t.assign(age_lower=[int(str(b).split("-")[0]) for b in t["age_band"]])
+    t = t.sort_values(["sex", "age_lower"]).reset_index(drop=True)
+    assert t["sex"].astype(str).tolist() == ref["sex"].tolist()
+    assert t["age_lower"].tolist() == ref["age_lower"].tolist()
+    assert t["n"].tolist() == ref["n"].tolist() and t["cases"].tolist() == ref["cases"].tolist()
+    np.testing.assert_allclose(t["ci_lower"], ref[f"{CI_NAMES[method]}_lower"], atol=TOL, rtol=0)
+    np.testing.assert_allclose(t["ci_upper"], ref[f"{CI_NAMES[method]}_upper"], atol=TOL, rtol=0)
+
+
+def test_small_fixture_counts_by_eye(small: pd.DataFrame) -> None:
+    t = prevalence.stratified(small, ["age", "sex"]).table
+    assert t[["n", "cases"]].to_numpy().tolist() == [[20, 2], [20, 1], [20, 5], [20, 2], [10, 4], [10, 1]]
+
+
+# --- direct standardisation against epitools::ageadjust.direct and epiR::epi.directadj ---
+
+
+@pytest.mark.parametrize("standard", sorted(STANDARD_POPULATIONS))
+@pytest.mark.parametrize("by_sex", [False, True])
+def test_standardised_matches_r(sim: pd.DataFrame, standard: str, by_sex: bool) -> None:
+    ref = REF["sim"]["standardised"][standard]["age_sex" if by_sex else "age"]
+    r = prevalence.standardised(sim, standard=standard, by_sex=by_sex)
+    assert r.crude == pytest.approx(ref["crude"], abs=TOL)
+    assert r.adjusted == pytest.approx(ref["adjusted"], abs=TOL)
+    assert r.ci_lower == pytest.approx(ref["ci_lower"], abs=TOL)
+    assert r.ci_upper == pytest.approx(ref["ci_upper"], abs=TOL)
+    # the two R packages agree with each other, too
+    assert r.adjusted == pytest.approx(ref["epir_adjusted"], abs=TOL)
+    assert r.ci_lower == pytest.approx(ref["epir_ci_lower"], abs=TOL)
+    assert r.ci_upper == pytest.approx(ref["epir_ci_upper"], abs=TOL)
+
+
+@pytest.mark.parametrize("by_sex", [False, True])
+def test_standardised_user_weights_match_r(small: pd.DataFrame, by_sex: bool) -> None:
+    u = REF["small"]["standardised_user"]
+    ref = u["age_sex" if by_sex else "age"]
+    r = prevalence.standardised(small, standard=dict(zip(u["lowers"], u["weights"])), by_sex=by_sex)
+    # by eye: age bands 20-44, 45-69, 70+ have 3/40, 7/40, 5/20; weights 3:2:1
+    assert r.adjusted == pytest.approx((3 * 3 / 40 + 2 * 7 / 40 + 1 * 5 / 20) / 6, abs=1e-12)
+    assert (r.adjusted, r.ci_lower, r.ci_upper) == pytest.approx(
+        (ref["adjusted"], ref["ci_lower"], ref["ci_upper"]), abs=TOL)
+
+
+def test_standardised_with_coarser_breaks_matches_r(small: pd.DataFrame) -> None:
+    ref = REF["small"]["standardised_esp2013_breaks"]
+    r = prevalence.standardised(small, standard="esp2013", breaks=ref["breaks"])
+    assert (r.adjusted, r.ci_lower, r.ci_upper) == pytest.approx(
+        (ref["age"]["adjusted"], ref["age"]["ci_lower"], ref["age"]["ci_upper"]), abs=TOL)
+
+
+def test_standard_from_weights_file(tmp_path: Path, small: pd.DataFrame) -> None:
+    f = tmp_path / "w.csv"
+    f.write_text("age_lower,weight\n20,3\n45,2\n70,1\n")
+    u = REF["small"]["standardised_user"]["age"]
+    r = prevalence.standardised(small, standard=prevalence.read_standard(f))
+    assert r.adjusted == pytest.approx(u["adjusted"], abs=TOL) and r.ci_upper == pytest.approx(u["ci_upper"], abs=TOL)
+
+
+def test_standardised_refuses_an_empty_band_inside_the_age_range(small: pd.DataFrame) -> None:
+    # the small fixture has ages 22, 47 and 72 only: ESP's 5-year bands 25-29 ... are empty,
+    # and R (ageadjust.direct) returns NaN there; rlsepi says so instead
+    assert REF["small"]["standardised"]["esp2013"]["age"]["adjusted"] == "NaN"
+    with pytest.raises(DataValidationError, match="age band 25-29.*wider age bands"):
+        prevalence.standardised(small, standard="esp2013")
+
+
+def test_bundled_standards_are_cited_and_positive() -> None:
+    for name, entry in STANDARD_POPULATIONS.items():
+        assert entry["source"]
+        lowers = [lo for lo, _ in entry["bands"]]
+        assert lowers == sorted(lowers) and lowers[0] == 0
+        assert all(w > 0 for _, w in entry["bands"])
+
+
+# --- odds ratios against epitools::oddsratio.wald, fisher.test, mantelhaen.test, epi.2by2 and glm
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_woolf_and_exact_or_match_r(request: pytest.FixtureRequest, name: str) -> None:
+    d = data(request, name)
+    for method, key in (("woolf", "woolf"), ("exact", "exact")):
+        ref = REF[name]["odds_ratio"][key]
+        o = prevalence.odds_ratio(d, method=method)
+        assert (o.estimate, o.ci_lower, o.ci_upper) == pytest.approx(
+            (ref["estimate"], ref["ci_lower"], ref["ci_upper"]), abs=TOL)
+        if "pvalue" in ref:
+            assert o.pvalue == pytest.approx(ref["pvalue"], abs=TOL)
+
+
+def test_small_woolf_by_eye(small: pd.DataFrame) -> None:
+    o = prevalence.odds_ratio(small)
+    assert (o.exposed_cases, o.exposed_noncases, o.unexposed_cases, o.unexposed_noncases) == (11, 39, 4, 46)
+    assert o.estimate == pytest.approx(11 * 46 / (39 * 4), rel=1e-12)
+
+
+@pytest.mark.parametrize("name, strata, width", [("small", "age", 5), ("sim", "age_band", 5)])
+def test_mantel_haenszel_matches_r(request: pytest.FixtureRequest, name: str, strata: str, width: int) -> None:
+    ref = REF[name]["odds_ratio"]["mh"]
+    m = prevalence.mantel_haenszel(data(request, name), strata=strata, width=width)
+    assert (m.estimate, m.ci_lower, m.ci_upper) == pytest.approx(
+        (ref["estimate"], ref["ci_lower"], ref["ci_upper"]), abs=TOL)
+    assert m.mh_chi2 == pytest.approx(ref["chi2"], abs=TOL)
+    assert m.mh_pvalue == pytest.approx(ref["pvalue"], abs=TOL)
+    assert m.breslow_day == pytest.approx(ref["breslow_day"], abs=TOL)
+    assert m.breslow_day_df == ref["breslow_day_df"]
+    assert m.breslow_day_pvalue == pytest.approx(ref["breslow_day_pvalue"], abs=TOL)
+    assert len(m.tables) == len(ref["strata_used"])
+
+
+@pytest.mark.parametrize("name", DATASETS)
+@pytest.mark.parametrize("key, kwargs", [
+    ("age", {"adjust": ("age",)}),
+    ("age_quadratic", {"adjust": ("age",), "age_terms": "quadratic"}),
+])
+def test_logistic_or_matches_r(request: pytest.FixtureRequest, name: str, key: str, kwargs: dict) -> None:
+    ref = REF[name]["logistic"][key]
+    o = prevalence.adjusted_odds_ratio(data(request, name), **kwargs)
+    assert (o.estimate, o.ci_lower, o.ci_upper, o.pvalue) == pytest.approx(
+        (ref["estimate"], ref["ci_lower"], ref["ci_upper"], ref["pvalue"]), abs=TOL)
+
+
+def test_logistic_or_with_a_covariate_matches_r() -> None:
+    d = pd.read_csv(HERE / "data" / "cohort_5000_seed20261122.csv")
+    d, _ = harmonise(d, require=["age", "sex", "rls", "ferritin"])
+    ref = REF["sim"]["logistic"]["age_ferritin"]
+    o = prevalence.adjusted_odds_ratio(d, adjust=("age", "ferritin"))
+    assert (o.estimate, o.ci_lower, o.ci_upper) == pytest.approx(
+        (ref["estimate"], ref["ci_lower"], ref["ci_upper"]), abs=TOL)
+
+
+# --- age of peak prevalence against glm ------------------------------------------------
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_quadratic_peak_matches_r(request: pytest.FixtureRequest, name: str) -> None:
+    ref = REF[name]["peak"]["quadratic"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the small fixture's peak lies past its oldest age
+        pk = prevalence.peak_age(data(request, name), n_boot=0)
+    assert pk.age == pytest.approx(ref["age"], abs=TOL)
+    assert pk.prevalence == pytest.approx(ref["prevalence"], abs=TOL)
+
+
+def test_spline_peak_matches_r(sim: pd.DataFrame) -> None:
+    ref = REF["sim"]["peak"]["spline"]
+    pk = prevalence.peak_age(sim, model="spline", n_boot=0)
+    assert pk.age == ref["age"]
+    assert pk.prevalence == pytest.approx(ref["prevalence"], abs=TOL)
+
+
+def test_peak_bootstrap_is_seeded_and_brackets_the_estimate(sim: pd.DataFrame) -> None:
+    a = prevalence.peak_age(sim, n_boot=30, rng=7)
+    b = prevalence.peak_age(sim, n_boot=30, rng=7)
+    assert (a.ci_lower, a.ci_upper) == (b.ci_lower, b.ci_upper)
+    assert a.ci_lower <= a.age <= a.ci_upper
+
+
+# --- weights, suppression, errors --------------------------------------------------------
+
+
+def test_equal_survey_weights_change_nothing(sim: pd.DataFrame) -> None:
+    d = sim.assign(w=2.5)
+    a, b = prevalence.crude(d), prevalence.crude(d, weights="w")
+    assert (b.prevalence, b.ci_lower, b.ci_upper) == pytest.approx((a.prevalence, a.ci_lower, a.ci_upper), abs=1e-12)
+    assert b.n_effective == pytest.approx(len(d))
+
+
+def test_integer_weights_equal_replicated_rows_for_the_estimate() -> None:
+    d = pd.DataFrame({"rls": [1, 0, 0], "w": [3.0, 1.0, 2.0]})
+    assert prevalence.crude(d, weights="w").prevalence == pytest.approx(3 / 6)
+    t = prevalence.stratified(d.assign(g=["a", "a", "b"]), "g", weights="w").table
+    assert t["prevalence"].tolist() == pytest.approx([0.75, 0.0])
+
+
+def test_bad_weights_are_refused() -> None:
+    with pytest.raises(DataValidationError, match=r"column 'w' has 1 row \(row 2\)"):
+        prevalence.crude(pd.DataFrame({"rls": [1, 0], "w": [1.0, 0.0]}), weights="w")
+
+
+def test_suppress_blanks_small_cells(small: pd.DataFrame) -> None:
+    t = prevalence.suppress(prevalence.stratified(small, ["age", "sex"]), 3).table
+    blank = t["prevalence"].isna().tolist()
+    # cases 2, 1, 5, 2, 4, 1: the 1s and 2s go
+    assert blank == [True, True, False, True, False, True]
+    assert t.loc[blank, "method"].eq("suppressed (<3)").all()
+    assert t["n"].notna().all()
+
+
+def test_unknown_ci_method() -> None:
+    with pytest.raises(DataValidationError, match="unknown CI method 'wald'"):
+        prevalence.crude(pd.DataFrame({"rls": [1, 0]}), method="wald")
+
+
+def test_age_breaks_below_youngest_refused(small: pd.DataFrame) -> None:
+    with pytest.raises(DataValidationError, match="below the first age break 30"):
+        prevalence.stratified(small, "age_band", breaks=[30, 60])
+
+
+# --- invariants (hypothesis) -------------------------------------------------------------
+
+cohorts = st.lists(
+    st.tuples(st.integers(18, 99), st.sampled_from(["female", "male"]), st.booleans()), min_size=1, max_size=300,
+).map(lambda rows: pd.DataFrame(rows, columns=["age", "sex", "rls"]))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(d=cohorts, method=st.sampled_from(list(CI_NAMES)))
+def test_prevalence_in_unit_interval_and_inside_ci(d: pd.DataFrame, method: str) -> None:
+    p = prevalence.crude(d, method=method)
+    assert 0 <= p.ci_lower <= p.prevalence <= p.ci_upper <= 1
+    t = prevalence.stratified(d, ["sex", "age_band"], method=method).table
+    assert ((0 <= t["ci_lower"]) & (t["ci_lower"] <= t["prevalence"] + 1e-12)
+            & (t["prevalence"] <= t["ci_upper"] + 1e-12) & (t["ci_upper"] <= 1)).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(d=cohorts, breaks=st.lists(st.integers(19, 90), max_size=4))
+def test_stratified_counts_add_up(d: pd.DataFrame, breaks: list[int]) -> None:
+    t = prevalence.stratified(d, ["sex", "age_band"], breaks=[18, *breaks]).table
+    assert t["n"].sum() == len(d) and t["cases"].sum() == int(d["rls"].sum())
+
+
+@settings(max_examples=40, deadline=None)
+@given(d=cohorts)
+def test_own_age_structure_returns_crude(d: pd.DataFrame) -> None:
+    band = (d["age"] // 5) * 5
+    own = band.value_counts().to_dict()
+    r = prevalence.standardised(d, standard={int(k): int(v) for k, v in own.items()})
+    assert r.adjusted == pytest.approx(d["rls"].mean(), abs=1e-12)
+    assert r.ci_lower <= r.adjusted <= r.ci_upper
+
+
+# --- the default simulated cohort shows the published targets -------------------------------
+
+
+def test_default_cohort_shows_published_targets() -> None:
+    from rlsepi.cohort import simulate
+    from rlsepi.parameters import DEFAULT
+
+    t = DEFAULT.targets
+    d = simulate(20_000, rng=11)
+    p = prevalence.crude(d)
+    assert t.prevalence.contains(p.prevalence)
+    o = prevalence.odds_ratio(d)
+    assert t.female_male_or.contains(o.estimate)
+    pk = prevalence.peak_age(d, n_boot=0)
+    assert t.peak_age.contains(pk.age)
+    band = prevalence.peak_band(d, n_boot=100, rng=1)
+    assert t.peak_age.contains(band.midpoint)
+    assert math.isfinite(prevalence.mantel_haenszel(d).estimate)

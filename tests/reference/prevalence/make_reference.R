@@ -11,6 +11,14 @@
 # epitools::binom.wilson, binom.exact, ageadjust.direct, oddsratio.wald; epiR::epi.directadj,
 # epi.2by2 (Breslow-Day); stats::fisher.test, mantelhaen.test, glm, confint.default;
 # splines::bs.
+#
+# Precision: R's defaults stop short of 1e-6 in two places, so the reference tightens them.
+#  - fisher.test finds the conditional MLE and its limits with uniroot at tol = eps^0.25
+#    (about 1e-4); fisher_tight below is fisher.test's own code with uniroot's tol set to 1e-13.
+#    The default fisher.test values are stored too ("exact_default") for comparison.
+#  - glm stops at a relative deviance change of 1e-8 and takes the covariance from the
+#    weights of the previous iteration (standard errors off by ~1e-5 relative); the fits here
+#    use glm.control(epsilon = 1e-14, maxit = 100).
 suppressPackageStartupMessages({
   library(epitools); library(epiR); library(jsonlite); library(splines)
 })
@@ -19,6 +27,11 @@ options(digits = 17)
 here <- "tests/reference/prevalence"
 stds <- read.csv(file.path(here, "standards.csv"))
 alpha <- 0.05
+fisher_tight <- fisher.test
+environment(fisher_tight) <- list2env(
+  list(uniroot = function(f, interval, ...) stats::uniroot(f, interval, ..., tol = 1e-13, maxiter = 10000)),
+  parent = environment(fisher.test))
+tight <- glm.control(epsilon = 1e-14, maxit = 100)
 z <- qnorm(1 - alpha / 2)
 
 binom_all <- function(x, n) {
@@ -63,7 +76,8 @@ odds <- function(d, strata) {
   a <- sum(f == 1 & y == 1); b <- sum(f == 1 & y == 0); c <- sum(f == 0 & y == 1); dd <- sum(f == 0 & y == 0)
   # epitools: rows = exposure (reference first), columns = outcome (no, yes)
   wald <- oddsratio.wald(matrix(c(dd, b, c, a), nrow = 2, dimnames = list(c("male", "female"), c("no", "yes"))))
-  ft <- fisher.test(matrix(c(a, c, b, dd), nrow = 2))
+  ft <- fisher_tight(matrix(c(a, c, b, dd), nrow = 2), conf.level = 1 - alpha)
+  ft0 <- fisher.test(matrix(c(a, c, b, dd), nrow = 2), conf.level = 1 - alpha)
   # Mantel-Haenszel over the strata that hold both sexes and both outcomes
   tabs <- list(); labels <- c()
   for (s in sort(unique(strata))) {
@@ -80,6 +94,7 @@ odds <- function(d, strata) {
                     ci_upper = wald$measure["female", "upper"]),
        exact = list(estimate = unname(ft$estimate), ci_lower = ft$conf.int[1], ci_upper = ft$conf.int[2],
                     pvalue = ft$p.value),
+       exact_default = list(estimate = unname(ft0$estimate), ci_lower = ft0$conf.int[1], ci_upper = ft0$conf.int[2]),
        mh = list(estimate = unname(mh$estimate), ci_lower = mh$conf.int[1], ci_upper = mh$conf.int[2],
                  chi2 = unname(mh$statistic), pvalue = mh$p.value, strata_used = labels,
                  breslow_day = bd$test.statistic, breslow_day_df = bd$df, breslow_day_pvalue = bd$p.value,
@@ -94,12 +109,12 @@ logit_or <- function(fit, alpha) {
 
 peak <- function(d, spline = TRUE) {
   d$u <- (d$age - 50) / 10
-  q <- glm(rls ~ u + I(u^2), family = binomial, data = d)
+  q <- glm(rls ~ u + I(u^2), family = binomial, data = d, control = tight)
   b <- coef(q); u0 <- -b[2] / (2 * b[3])
   out <- list(quadratic = list(age = unname(50 + 10 * u0),
                                prevalence = unname(plogis(b[1] + b[2] * u0 + b[3] * u0^2))))
   if (spline) {
-    s <- glm(rls ~ bs(age, df = 4, Boundary.knots = range(d$age)), family = binomial, data = d)
+    s <- glm(rls ~ bs(age, df = 4, Boundary.knots = range(d$age)), family = binomial, data = d, control = tight)
     grid <- data.frame(age = seq(min(d$age), max(d$age)))
     p <- predict(s, newdata = grid, type = "response")
     out$spline <- list(age = grid$age[which.max(p)], prevalence = unname(max(p)))
@@ -133,11 +148,11 @@ analyse <- function(d, band_width, std_breaks = NULL, user_std = NULL, spline = 
   }
   res$odds_ratio <- odds(d, band)
   d$female <- as.integer(d$sex == "female")
-  res$logistic <- list(age = logit_or(glm(rls ~ female + age, family = binomial, data = d), alpha),
-                       age_quadratic = logit_or(glm(rls ~ female + age + I(age^2), family = binomial, data = d), alpha))
+  res$logistic <- list(age = logit_or(glm(rls ~ female + age, family = binomial, data = d, control = tight), alpha),
+                       age_quadratic = logit_or(glm(rls ~ female + age + I(age^2), family = binomial, data = d, control = tight), alpha))
   if (!is.null(covariate)) {
     f <- as.formula(paste("rls ~ female + age +", covariate))
-    res$logistic[[paste0("age_", covariate)]] <- logit_or(glm(f, family = binomial, data = d), alpha)
+    res$logistic[[paste0("age_", covariate)]] <- logit_or(glm(f, family = binomial, data = d, control = tight), alpha)
   }
   res$peak <- peak(d, spline)
   res
