@@ -42,7 +42,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from rlsepi.errors import DataValidationError, RLSEpiError
 from rlsepi.io import atomic_output, check_output_path
@@ -810,21 +809,30 @@ def match_variants(
     elif gbuild and not score.genome_build and "hm_pos" in v.columns and score.hm_build == gbuild:
         pos_chr, pos_pos = "hm_chr", "hm_pos"
 
-    a1s, a2s = gv["a1"].to_numpy(), gv["a2"].to_numpy()
+    a1s, a2s = [str(x) for x in gv["a1"].to_numpy()], [str(x) for x in gv["a2"].to_numpy()]
+    gids = [str(x) for x in gv["id"].to_numpy()]
     recs = []
     seen: dict[tuple[int, str], int] = {}
-    for r in v.itertuples(index=False):
+    n_rows = len(v)
+    col_rs = v["rsID"].astype(str).to_numpy()
+    col_hm = v["hm_rsID"].astype(str).to_numpy() if "hm_rsID" in v.columns else np.full(n_rows, "")
+    col_e = v["effect_allele"].astype(str).to_numpy()
+    col_o = v["other_allele"].fillna("").astype(str).to_numpy()
+    col_c = v[pos_chr].astype(str).to_numpy() if pos_chr else np.full(n_rows, "")
+    col_p = v[pos_pos].to_numpy(dtype=np.int64) if pos_chr else np.full(n_rows, -1)
+    col_f = v["allelefrequency_effect"].to_numpy(dtype=float)
+    col_row = v["row"].to_numpy()
+    for t in range(n_rows):
         rec: dict[str, Any] = {"matched_by": "", "variant_index": -1, "genotype_id": "", "genotype_alleles": "",
                                "orientation": "", "effect_is_a1": False, "status": "excluded", "reason": ""}
-        e, o = str(r.effect_allele), str(r.other_allele or "")
+        e, o = col_e[t], col_o[t]
         cands: list[int] = []
-        rsids = [str(r.rsID)] + ([str(getattr(r, "hm_rsID"))] if "hm_rsID" in v.columns else [])
-        for rs in rsids:
+        for rs in (col_rs[t], col_hm[t]):
             if rs and rs in by_id:
                 cands, rec["matched_by"] = by_id[rs], "rsID"
                 break
         if not cands and pos_chr:
-            c, pos = str(getattr(r, pos_chr)), int(getattr(r, pos_pos))
+            c, pos = col_c[t], int(col_p[t])
             if c and pos >= 0 and (c, pos) in by_pos:
                 cands, rec["matched_by"] = by_pos[(c, pos)], "chr:pos"
         if not cands:
@@ -841,13 +849,13 @@ def match_variants(
             continue
         if not consistent:
             i = cands[0]
-            rec.update(variant_index=i, genotype_id=str(gv["id"].iat[i]), genotype_alleles=f"{a1s[i]}/{a2s[i] or '?'}",
+            rec.update(variant_index=i, genotype_id=gids[i], genotype_alleles=f"{a1s[i]}/{a2s[i] or '?'}",
                        reason=f"alleles {e}/{o or '?'} do not fit the genotypes' {a1s[i]}/{a2s[i] or '?'}"
                        + (" (multi-allelic site)" if len(cands) > 1 else ""))
             recs.append(rec)
             continue
         i, ori = consistent[0]
-        rec.update(variant_index=i, genotype_id=str(gv["id"].iat[i]), genotype_alleles=f"{a1s[i]}/{a2s[i] or '?'}")
+        rec.update(variant_index=i, genotype_id=gids[i], genotype_alleles=f"{a1s[i]}/{a2s[i] or '?'}")
         pal = _palindromic(a1s[i], a2s[i]) or (not a2s[i] and _palindromic(e, o))
         if pal:
             as_given = "direct" if "direct" in ori else "swapped"
@@ -858,7 +866,7 @@ def match_variants(
             if palindromic == "keep":
                 ori = [as_given]
             else:
-                f_score = float(r.allelefrequency_effect)
+                f_score = float(col_f[t])
                 if not np.isfinite(f_score) or sample_freq is None:
                     rec["reason"] = "palindromic and the scoring file gives no effect-allele frequency"
                     recs.append(rec)
@@ -881,7 +889,7 @@ def match_variants(
                        reason=f"duplicate of scoring-file row {seen[key]} (same variant and effect allele)")
             recs.append(rec)
             continue
-        seen[key] = int(r.row)
+        seen[key] = int(col_row[t])
         rec.update(orientation=orientation, effect_is_a1=orientation in ("direct", "flipped"), status="used",
                    reason="" if orientation == "direct" else {
                        "swapped": "effect allele is the genotypes' second allele",
@@ -950,7 +958,9 @@ class ReferenceDistribution:
     def percentile(self, s: np.ndarray) -> np.ndarray:
         s = np.asarray(s, dtype=float)
         if self.kind == "analytic-normal":
-            return 100 * stats.norm.cdf(self.z(s))
+            from scipy.special import ndtr
+
+            return 100 * ndtr(self.z(s))
         tol = 1e-9 * max(1.0, float(np.abs(self.values).max()) if self.values.size else 1.0)
         cum = np.concatenate([[0.0], np.cumsum(self.probs)])
         below = cum[np.searchsorted(self.values, s - tol, side="left")]
@@ -1180,43 +1190,61 @@ def score_genotypes(
     dosage_sum = np.zeros(n)
     eff_freq = np.full(m, np.nan)
     imputed = np.zeros(m, dtype=np.int64)
-    order = np.argsort(vidx, kind="stable")  # read the file in order
+    slopes1 = vals[:, :, 1] - vals[:, :, 0]  # (k, m)
+    slopes2 = vals[:, :, 2] - vals[:, :, 1]
+    linear = np.all(np.abs(slopes1 - slopes2) <= 1e-15 * np.maximum(1.0, np.abs(slopes1)), axis=0)
+    fvec = founders.astype(float)
+    n_founders = float(fvec.sum())
     block = max(1, int(block_bytes // (8 * max(n, 1))))
-    for lo in range(0, m, block):
-        sel = order[lo:lo + block]
-        g = genotypes.read(vidx[sel])
-        d = np.where(eff_a1[sel][None, :], g, 2.0 - g)  # effect-allele dosage
-        miss = ~np.isfinite(d)
-        fd = d[founders]
-        ok = np.isfinite(fd)
-        cnt = ok.sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            f_sample = np.where(cnt > 0, np.where(ok, fd, 0).sum(axis=0) / (2 * np.maximum(cnt, 1)), np.nan)
-        eff_freq[sel] = f_sample
-        d0 = np.where(miss, 0.0, d)
-        nonmiss += (~miss).sum(axis=1)
-        dosage_sum += d0.sum(axis=1)
-        imputed[sel] = miss.sum(axis=0)
-        if imputation == "mean-sample":
-            f_imp = f_sample
-        elif imputation == "mean-score":
-            f_imp = np.where(np.isfinite(score_freq[sel]), score_freq[sel], f_sample)
-        else:
-            f_imp = None
-        for k in range(len(weights)):
-            a = vals[k, sel]  # (b, 3)
-            s1, s2 = a[:, 1] - a[:, 0], a[:, 2] - a[:, 1]
-            part = np.full(n, a[:, 0].sum())
-            if np.allclose(s1, s2):
-                part = part + d0 @ s1 - miss.astype(float) @ a[:, 0]
+    # linear (additive) variants first, then the others; each group read in file order
+    groups = [np.flatnonzero(linear), np.flatnonzero(~linear)]
+    for is_linear, members in zip((True, False), groups):
+        members = members[np.argsort(vidx[members], kind="stable")]
+        for lo in range(0, members.size, block):
+            sel = members[lo:lo + block]
+            g = np.asarray(genotypes.read(vidx[sel]), dtype=float)  # count of a1, NaN missing
+            miss = np.isnan(g)
+            np.copyto(g, 0.0, where=miss)
+            mf = miss.astype(float)
+            sw = ~eff_a1[sel]  # effect allele is a2: d = 2 - g
+            sign = np.where(sw, -1.0, 1.0)
+            # founders' a1 frequency -> effect-allele frequency
+            fmiss = fvec @ mf
+            with np.errstate(invalid="ignore", divide="ignore"):
+                f_a1 = (fvec @ g) / (2.0 * (n_founders - fmiss))
+            f_sample = np.where(sw, 1.0 - f_a1, f_a1)
+            eff_freq[sel] = f_sample
+            miss_per_var = mf.sum(axis=0)
+            imputed[sel] = miss_per_var.astype(np.int64)
+            nonmiss += (sel.size - mf.sum(axis=1)).astype(np.int64)
+            # effect-allele dosage on called genotypes: d = sign * g + 2 * sw
+            dosage_sum += g @ sign + 2.0 * sw.sum() - mf @ (2.0 * sw)
+            if imputation == "mean-sample":
+                f_imp = np.nan_to_num(f_sample, nan=0.0)
+            elif imputation == "mean-score":
+                f_imp = np.nan_to_num(np.where(np.isfinite(score_freq[sel]), score_freq[sel], f_sample), nan=0.0)
             else:
-                part = (part + np.minimum(d0, 1.0) @ s1 + np.maximum(d0 - 1.0, 0.0) @ s2
-                        - miss.astype(float) @ a[:, 0])
-            if f_imp is not None and miss.any():
-                f = np.nan_to_num(f_imp, nan=0.0)
-                exp = a[:, 0] * (1 - f) ** 2 + a[:, 1] * 2 * f * (1 - f) + a[:, 2] * f**2
-                part = part + miss.astype(float) @ exp
-            sums[:, k] += part
+                f_imp = None
+            if is_linear:
+                # contribution a0 + s d on called genotypes = (a0 + 2 s sw) + (s sign) g; a missing call
+                # contributes a0 + 2 s f with imputation, nothing without
+                a0 = vals[:, sel, 0]  # (k, b)
+                s1 = slopes1[:, sel]
+                base = a0 + 2.0 * s1 * sw
+                lhs = g @ (s1 * sign).T  # (n, k)
+                corr = (2.0 * s1 * f_imp - 2.0 * s1 * sw) if f_imp is not None else -base
+                sums += lhs + base.sum(axis=1) + mf @ corr.T
+            else:
+                d = np.where(sw[None, :], 2.0 - g, g)
+                lo_part, hi_part = np.minimum(d, 1.0), np.maximum(d - 1.0, 0.0)
+                for k in range(len(weights)):
+                    a = vals[k, sel]
+                    part = a[:, 0].sum() + lo_part @ slopes1[k, sel] + hi_part @ slopes2[k, sel] - mf @ a[:, 0]
+                    if f_imp is not None:
+                        f = f_imp
+                        exp = a[:, 0] * (1 - f) ** 2 + a[:, 1] * 2 * f * (1 - f) + a[:, 2] * f**2
+                        part = part + mf @ exp
+                    sums[:, k] += part
     allele_ct = 2 * nonmiss
     denom = np.full(n, 2 * m) if imputation != "none" else allele_ct
 
@@ -1369,7 +1397,8 @@ def write_bed(prefix: str | Path, dosages: np.ndarray | Iterator[np.ndarray], va
     prefix : path
         Writes ``prefix.bed``, ``prefix.bim``, ``prefix.fam``.
     dosages : ndarray (n_samples, n_variants) or iterator of such blocks of variants
-        Counts 0, 1, 2 of ``a1``; negative or NaN is missing.
+        Counts 0, 1, 2 of ``a1``; negative or NaN is missing (integer blocks avoid a
+        conversion to float).
     variants : DataFrame
         ``chrom``, ``id``, ``pos``, ``a1``, ``a2`` (optional ``cm``).
     samples : DataFrame
@@ -1398,10 +1427,13 @@ def write_bed(prefix: str | Path, dosages: np.ndarray | Iterator[np.ndarray], va
             blk = np.asarray(blk)
             if blk.ndim != 2 or blk.shape[0] != n:
                 raise RLSEpiError(f"genotype block has shape {blk.shape}; expected ({n}, variants)")
-            g = np.asarray(blk, dtype=float)
-            idx = np.where(np.isfinite(g) & (g >= 0), np.rint(np.nan_to_num(g, nan=-1)), 3).astype(np.intp)
-            idx = np.clip(idx, 0, 3)
-            codes = _BED_CODE[idx].T  # (m, n)
+            if np.issubdtype(blk.dtype, np.integer):
+                idx = np.where((blk >= 0) & (blk <= 2), blk, 3).astype(np.uint8)
+            else:
+                g = np.asarray(blk, dtype=float)
+                idx = np.where(np.isfinite(g) & (g >= 0), np.rint(np.nan_to_num(g, nan=-1)), 3)
+                idx = np.clip(idx, 0, 3).astype(np.uint8)
+            codes = _BED_CODE[idx.T]  # (m, n)
             pad = (-n) % 4
             if pad:
                 codes = np.concatenate([codes, np.zeros((codes.shape[0], pad), np.uint8)], axis=1)

@@ -1,0 +1,122 @@
+"""Benchmark ``rlsepi prs`` against ``plink2 --score`` on one large PLINK 1 fileset.
+
+Run on demand (not part of the tests)::
+
+    .venv/bin/python benchmarks/bench_prs.py                 # 20,000 samples x 100,000 variants
+    .venv/bin/python benchmarks/bench_prs.py --samples 2000 --variants 10000 --keep /tmp/bench
+
+It writes a seeded PLINK file (1% missing calls) and a scoring file with 90% of the
+variants plus 2% absent ones, a third of them with swapped alleles, then runs each tool
+once in its own process and prints wall time, peak resident memory (from ``wait4``), their
+ratios, and the largest absolute difference in SUM between the two.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rlsepi import polygenic as pg
+
+
+def make_data(folder: Path, n: int, m: int, *, seed: int, block: int = 2000) -> Path:
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("ACGT"))
+    a1 = rng.integers(0, 4, m)
+    a2 = (a1 + rng.integers(1, 4, m)) % 4
+    pal = (letters[a1] == "A") & (letters[a2] == "T") | (letters[a1] == "T") & (letters[a2] == "A") | \
+          (letters[a1] == "C") & (letters[a2] == "G") | (letters[a1] == "G") & (letters[a2] == "C")
+    a2 = np.where(pal, (a2 + 1) % 4, a2)  # no palindromic SNPs: both tools then use the same rows
+    a2 = np.where(a2 == a1, (a1 + 2) % 4, a2)
+    variants = pd.DataFrame({"chrom": (1 + np.arange(m) * 22 // m).astype(str), "id": [f"rs{i + 1}" for i in range(m)],
+                             "pos": np.arange(m) * 100 + 1, "a1": letters[a1], "a2": letters[a2]})
+    freq = rng.uniform(0.05, 0.95, m)
+    samples = pd.DataFrame({"IID": [f"s{i + 1}" for i in range(n)]})
+
+    def blocks():
+        for lo in range(0, m, block):
+            hi = min(lo + block, m)
+            p = freq[lo:hi].astype(np.float32)
+            g = (rng.random((n, hi - lo), dtype=np.float32) < p).astype(np.int8)
+            g += rng.random((n, hi - lo), dtype=np.float32) < p
+            g[rng.random((n, hi - lo), dtype=np.float32) < 0.01] = -1  # missing
+            yield g
+
+    pg.write_bed(folder / "bench", blocks(), variants, samples)
+    used = np.flatnonzero(rng.random(m) < 0.9)
+    swap = rng.random(used.size) < 1 / 3
+    score = pd.DataFrame({
+        "rsID": variants["id"].to_numpy()[used],
+        "effect_allele": np.where(swap, variants["a2"].to_numpy()[used], variants["a1"].to_numpy()[used]),
+        "other_allele": np.where(swap, variants["a1"].to_numpy()[used], variants["a2"].to_numpy()[used]),
+        "effect_weight": np.round(rng.normal(0, 0.01, used.size), 6),
+    })
+    k = m // 50
+    absent = pd.DataFrame({"rsID": [f"rs{m + 1 + i}" for i in range(k)], "effect_allele": "A",
+                           "other_allele": "G", "effect_weight": 0.001})
+    pd.concat([score, absent]).to_csv(folder / "score.tsv", sep="\t", index=False)
+    return folder / "bench"
+
+
+def run(cmd: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd[0]} failed ({proc.returncode}): {err[-2000:]}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--samples", type=int, default=20_000)
+    ap.add_argument("--variants", type=int, default=100_000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2, help="plink2 --threads (rlsepi uses numpy's default)")
+    ap.add_argument("--keep", type=Path, help="folder to keep the files in (default: a temporary folder)")
+    args = ap.parse_args(argv)
+    plink2 = shutil.which("plink2")
+    if plink2 is None:
+        raise SystemExit("plink2 is not on PATH")
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="bench_prs."))
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        t0 = time.perf_counter()
+        make_data(folder, args.samples, args.variants, seed=args.seed)
+        print(f"data: {args.samples:,} samples x {args.variants:,} variants "
+              f"({(folder / 'bench.bed').stat().st_size / 2**20:,.0f} MiB .bed) in {time.perf_counter() - t0:.0f} s")
+        ours_t, ours_m = run([sys.executable, "-m", "rlsepi.cli", "prs", "bench.bed", "--score", "score.tsv",
+                              "--out", "ours.tsv", "--force", "--quiet"], folder)
+        theirs_t, theirs_m = run([plink2, "--bfile", "bench", "--score", "score.tsv", "1", "2", "4", "header-read",
+                                  "cols=+scoresums,+denom", "--threads", str(args.threads), "--memory", "2048",
+                                  "--out", "plink2"], folder)
+        ours = pd.read_csv(folder / "ours.tsv", sep="\t", comment="#")
+        theirs = pd.read_csv(folder / "plink2.sscore", sep="\t")
+        diff = np.abs(ours["SUM"].to_numpy() - theirs["effect_weight_SUM"].to_numpy())
+        rel = diff / np.maximum(np.abs(theirs["effect_weight_SUM"].to_numpy()), 1e-12)
+        print(f"rlsepi : {ours_t:7.1f} s  {ours_m:7.0f} MiB peak RSS")
+        print(f"plink2 : {theirs_t:7.1f} s  {theirs_m:7.0f} MiB peak RSS  (--threads {args.threads})")
+        print(f"ratio rlsepi/plink2: wall {ours_t / theirs_t:.1f}x, memory {ours_m / theirs_m:.1f}x")
+        print(f"SUM: max abs difference {diff.max():.2e}, max relative {rel.max():.2e} "
+              "(plink2 prints 6 significant digits)")
+    finally:
+        if args.keep is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
