@@ -678,7 +678,7 @@ def standardised(
         where = f"age band {lab}" + ("" if first["sex"] == "all" else f", {first['sex']}")
         raise DataValidationError(
             f"{int(empty.sum())} stratum(s) of the standard within the cohort's age range have nobody in "
-            f"them (first: {where}); use wider age bands (--age-breaks) so that every band has people"
+            f"them (first: {where}); use wider age bands (--standard-breaks, e.g. 15,45,65) so that every band has people"
         )
     if has_sex:
         grid = grid.merge(std, on=["age_lower", "sex"], how="left")

@@ -6,6 +6,7 @@ computed on the committed fixtures in ``tests/data``; R is not needed to run the
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import warnings
@@ -322,3 +323,102 @@ def test_default_cohort_shows_published_targets() -> None:
     band = prevalence.peak_band(d, n_boot=100, rng=1)
     assert t.peak_age.contains(band.midpoint)
     assert math.isfinite(prevalence.mantel_haenszel(d).estimate)
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    from rlsepi.cli import main
+
+    code = main(["prevalence", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+MESSY = ["--column", "age=Age", "--column", "sex=gender", "--column", "rls=rls_dx"]
+
+
+def test_cli_maps_a_messy_file_and_reports_dropped_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli([str(HERE / "data" / "prevalence_messy.csv"), *MESSY, "--format", "json",
+                              "--n-boot", "0"], capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    rows = doc["input"]["rows"]
+    assert (rows["rows_input"], rows["rows_used"], rows["rows_dropped"]) == (103, 100, 3)
+    assert rows["missing_by_column"] == {"age": 1, "sex": 1, "rls": 1}
+    assert "3 dropped" in err
+    ref = REF["small"]
+    assert doc["crude"]["ci_lower"] == pytest.approx(ref["crude"][0]["wilson_lower"], abs=TOL)
+    ors = {o["analysis"]: o for o in doc["odds_ratios"]}
+    assert ors["crude, exact"]["estimate"] == pytest.approx(ref["odds_ratio"]["exact"]["estimate"], abs=TOL)
+    assert ors["Mantel-Haenszel over age bands"]["breslow_day_pvalue"] == pytest.approx(
+        ref["odds_ratio"]["mh"]["breslow_day_pvalue"], abs=TOL)
+    assert doc["input"]["file"] == "prevalence_messy.csv" and doc["rlsepi_version"]
+
+
+def test_cli_csv_columns_and_standardisation(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli([str(HERE / "data" / "prevalence_small.csv"), "--format", "csv", "--by", "sex",
+                              "--standard-breaks", "15,45,70", "--n-boot", "0"], capsys)
+    assert code == 0, err
+    t = pd.read_csv(io.StringIO(out))
+    assert t.columns.tolist() == ["table", "sex", "n", "cases", "prevalence", "ci_lower", "ci_upper", "method"]
+    row = t[t["table"] == "standardised (age) to esp2013"].iloc[0]
+    ref = REF["small"]["standardised_esp2013_breaks"]["age"]
+    assert (row["prevalence"], row["ci_lower"], row["ci_upper"]) == pytest.approx(
+        (ref["adjusted"], ref["ci_lower"], ref["ci_upper"]), abs=TOL)
+
+
+def test_cli_reads_parquet_and_tsv(tmp_path: Path, sim: pd.DataFrame, capsys: pytest.CaptureFixture[str]) -> None:
+    raw = pd.read_csv(HERE / "data" / "cohort_5000_seed20261122.csv")
+    raw.to_parquet(tmp_path / "c.parquet")
+    raw.to_csv(tmp_path / "c.tsv", sep="\t", index=False)
+    ref = REF["sim"]["crude"][0]
+    for name in ("c.parquet", "c.tsv"):
+        code, out, err = run_cli([str(tmp_path / name), "--format", "json", "--by", "sex", "--n-boot", "0",
+                                  "--ci", "exact"], capsys)
+        assert code == 0, err
+        crude = json.loads(out)["crude"]
+        assert (crude["n"], crude["cases"]) == (ref["n"], ref["cases"])
+        assert crude["ci_upper"] == pytest.approx(ref["exact_upper"], abs=TOL)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("age,sex,rls\n40,F,1\n50,X,0\n", r"column 'sex' has 1 row \(row 2\) with codes not understood \('X'\).*--code sex:X="),
+    ("age,sex,rls\n40,F,1\n15,M,0\n", r"column 'age' has 1 row \(row 2\) outside.*adults"),
+    ("age,sex,rls\n40,F,2\n50,M,0\n", r"column 'rls' has 1 row \(row 1\) with codes not understood \('2'\)"),
+    ("age,sex,rls,ferritin\n40,F,1,0\n50,M,0,30\n", r"column 'ferritin' has 1 row \(row 1\).*must be positive"),
+])
+def test_cli_bad_input_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             content: str, message: str) -> None:
+    f = tmp_path / "bad.csv"
+    f.write_text(content)
+    code, out, err = run_cli([str(f)], capsys)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert __import__("re").search(message, err)
+
+
+def test_cli_out_is_atomic_and_refuses_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "r.md"
+    args = [str(HERE / "data" / "prevalence_small.csv"), "--n-boot", "0", "--out", str(target)]
+    assert run_cli(args, capsys)[0] == 0
+    first = target.read_text()
+    assert first.startswith("# RLS prevalence") and "Female:male odds ratio" in first
+    code, _, err = run_cli(args, capsys)
+    assert code == 2 and "already exists" in err and target.read_text() == first
+    assert run_cli([*args, "--force", "--format", "json"], capsys)[0] == 0
+    json.loads(target.read_text())
+    assert [p.name for p in tmp_path.iterdir()] == ["r.md"]  # no temporary file left behind
+
+
+def test_cli_explicit_codes_and_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "coded.csv"
+    f.write_text("age,sex,rls,w\n30,0,J,1\n40,0,N,1\n50,1,N,2\n60,1,J,2\n")
+    code, out, err = run_cli([str(f), "--code", "sex:0=female", "--code", "sex:1=male", "--code", "rls:J=yes",
+                              "--code", "rls:N=no", "--weights", "w", "--by", "sex", "--format", "json",
+                              "--n-boot", "0"], capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["crude"]["prevalence"] == pytest.approx((1 + 2) / 6)
+    assert [r["sex"] for r in doc["tables"][0]["rows"]] == ["female", "male"]
