@@ -623,8 +623,8 @@ def vcf_genotypes(path: str | Path, *, field_: Literal["auto", "GT", "DS"] = "au
     if not p.exists():
         raise DataValidationError(f"VCF '{p}' does not exist")
     samples: list[str] = []
-    var_rows: list[tuple[str, str, int, str, str, int, int]] = []  # id, chrom, pos, a1(alt k), a2(ref), line, k
-    lines: list[str] = []
+    var_rows: list[tuple[str, str, int, str, str, int, int]] = []  # id, chrom, pos, a1 (ALT k), a2 (REF), line, k
+    data_line = -1
     with _open_text(p) as fh:
         for line in fh:
             if line.startswith("##"):
@@ -632,9 +632,10 @@ def vcf_genotypes(path: str | Path, *, field_: Literal["auto", "GT", "DS"] = "au
             if line.startswith("#CHROM"):
                 samples = line.rstrip("\r\n").split("\t")[9:]
                 continue
-            if not samples and not line.startswith("#"):
+            if not samples:
                 raise DataValidationError(f"VCF '{p}' has no #CHROM header line before its first record")
-            f = line.rstrip("\r\n").split("\t", 9)
+            data_line += 1
+            f = line.split("\t", 9)
             if len(f) < 10:
                 continue
             chrom, pos, vid, ref, alt, fmt = f[0], f[1], f[2], f[3].upper(), f[4].upper(), f[8].split(":")
@@ -643,25 +644,24 @@ def vcf_genotypes(path: str | Path, *, field_: Literal["auto", "GT", "DS"] = "au
                     f"VCF '{p}' record {chrom}:{pos} ({vid}) has neither GT nor DS in FORMAT ({f[8]}); "
                     "rlsepi scores hard calls (GT) or dosages (DS)"
                 )
-            li = len(lines)
-            lines.append(line)
             for k, a in enumerate(alt.split(","), start=1):
                 var_rows.append((vid if vid != "." else f"{chrom}:{pos}", _norm_chr(chrom), int(pos),
-                                 "" if a == "." else a, ref, li, k))
+                                 "" if a == "." else a, ref, data_line, k))
     if not samples:
         raise DataValidationError(f"VCF '{p}' has no #CHROM header line")
     variants = pd.DataFrame(var_rows, columns=["id", "chrom", "pos", "a1", "a2", "line", "alt_index"])
     n = len(samples)
+    line_of = variants["line"].to_numpy()
+    alt_of = variants["alt_index"].to_numpy()
 
-    def parse(li: int, k: int) -> np.ndarray:
-        f = lines[li].rstrip("\r\n").split("\t")
+    def parse(f: list[str], k: int) -> np.ndarray:
         fmt = f[8].split(":")
-        use_ds = "DS" in fmt and (field_ == "DS" or (field_ == "auto"))
-        if field_ == "GT" and "GT" not in fmt or field_ == "DS" and "DS" not in fmt:
+        if (field_ == "GT" and "GT" not in fmt) or (field_ == "DS" and "DS" not in fmt):
             raise DataValidationError(f"VCF '{p}' record {f[0]}:{f[1]} has no {field_} in FORMAT ({f[8]})")
+        use_ds = "DS" in fmt and field_ in ("DS", "auto")
         out = np.full(n, np.nan)
         j = fmt.index("DS" if use_ds else "GT")
-        for s, entry in enumerate(f[9:]):
+        for s_, entry in enumerate(f[9:]):
             parts = entry.split(":")
             if j >= len(parts):
                 continue
@@ -670,23 +670,41 @@ def vcf_genotypes(path: str | Path, *, field_: Literal["auto", "GT", "DS"] = "au
                 vals = v.split(",")
                 if k - 1 < len(vals) and vals[k - 1] not in (".", ""):
                     try:
-                        out[s] = float(vals[k - 1])
+                        out[s_] = float(vals[k - 1])
                     except ValueError:
                         raise DataValidationError(
-                            f"VCF '{p}' record {f[0]}:{f[1]} sample {samples[s]} has DS {v!r}, not a number"
+                            f"VCF '{p}' record {f[0]}:{f[1]} sample {samples[s_]} has DS {v!r}, not a number"
                         ) from None
             else:
                 alleles = re.split(r"[/|]", v)
-                if any(a in (".", "") for a in alleles):
+                if len(alleles) not in (1, 2) or any(a in (".", "") for a in alleles):
                     continue
-                c = sum(1 for a in alleles if a == str(k))
-                out[s] = c * (2 // len(alleles)) if len(alleles) in (1, 2) else np.nan
+                out[s_] = sum(1 for a in alleles if a == str(k)) * (2 // len(alleles))
         return out
 
     def read(idx: np.ndarray) -> np.ndarray:
+        """One streaming pass over the file for the requested variants (memory: this block only)."""
         idx = np.asarray(idx, dtype=int)
-        cols = [parse(int(variants["line"].iat[i]), int(variants["alt_index"].iat[i])) for i in idx]
-        return np.column_stack(cols) if cols else np.zeros((n, 0))
+        out = np.full((n, idx.size), np.nan)
+        wanted: dict[int, list[tuple[int, int]]] = {}
+        for col, i in enumerate(idx):
+            wanted.setdefault(int(line_of[i]), []).append((col, int(alt_of[i])))
+        if not wanted:
+            return out
+        last = max(wanted)
+        li = -1
+        with _open_text(p) as fh:
+            for line in fh:
+                if line.startswith("#"):
+                    continue
+                li += 1
+                if li in wanted:
+                    f = line.rstrip("\r\n").split("\t")
+                    for col, k in wanted[li]:
+                        out[:, col] = parse(f, k)
+                if li >= last:
+                    break
+        return out
 
     return Genotypes(samples=pd.DataFrame({"IID": samples}), variants=variants[["id", "chrom", "pos", "a1", "a2"]],
                      read=read, founders=np.ones(n, dtype=bool), kind="vcf", build=_build_name(build), source=str(p))
@@ -754,7 +772,7 @@ def match_variants(
     palindromic: Palindromic = "exclude",
     duplicates: Literal["resolve", "skip"] = "resolve",
     build: str | None = None,
-    sample_freq: Callable[[int], float] | None = None,
+    sample_freq: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Match each scoring-file row to a genotype variant and orient its alleles.
 
@@ -778,8 +796,8 @@ def match_variants(
     build : str, optional
         Build of the genotypes' positions (default: the genotypes' own, else the score's).
     sample_freq : callable, optional
-        ``sample_freq(variant_index)`` -> frequency of ``a1``; needed for
-        ``palindromic="frequency"``.
+        ``sample_freq(variant_indices)`` -> frequencies of ``a1``; needed for
+        ``palindromic="frequency"`` (called once, for the palindromic candidates).
 
     Returns
     -------
@@ -822,6 +840,15 @@ def match_variants(
     col_p = v[pos_pos].to_numpy(dtype=np.int64) if pos_chr else np.full(n_rows, -1)
     col_f = v["allelefrequency_effect"].to_numpy(dtype=float)
     col_row = v["row"].to_numpy()
+    pal_freq: dict[int, float] = {}
+    if palindromic == "frequency" and sample_freq is not None:
+        wanted_ids = set(col_rs) | set(col_hm)
+        wanted_pos = set(zip(col_c, col_p.tolist())) if pos_chr else set()
+        pal_idx = np.array([i for i in range(len(gids)) if _palindromic(a1s[i], a2s[i])
+                            and (gids[i] in wanted_ids or (str(gv["chrom"].iat[i]), int(gv["pos"].iat[i])) in wanted_pos)],
+                           dtype=np.intp)
+        if pal_idx.size:
+            pal_freq = dict(zip(pal_idx.tolist(), np.asarray(sample_freq(pal_idx), dtype=float).tolist()))
     for t in range(n_rows):
         rec: dict[str, Any] = {"matched_by": "", "variant_index": -1, "genotype_id": "", "genotype_alleles": "",
                                "orientation": "", "effect_is_a1": False, "status": "excluded", "reason": ""}
@@ -867,11 +894,11 @@ def match_variants(
                 ori = [as_given]
             else:
                 f_score = float(col_f[t])
-                if not np.isfinite(f_score) or sample_freq is None:
+                if not np.isfinite(f_score) or i not in pal_freq:
                     rec["reason"] = "palindromic and the scoring file gives no effect-allele frequency"
                     recs.append(rec)
                     continue
-                f_a1 = float(sample_freq(i))
+                f_a1 = pal_freq[i]
                 f_e = f_a1 if as_given == "direct" else 1 - f_a1
                 if not np.isfinite(f_e) or 0.4 <= f_score <= 0.6 or 0.4 <= f_e <= 0.6:
                     rec["reason"] = (f"palindromic with frequency near 0.5 (score {f_score:.3f}, "
@@ -1158,10 +1185,15 @@ def score_genotypes(
     n = genotypes.n_samples
     founders = genotypes.founders if genotypes.founders.any() else np.ones(n, dtype=bool)
 
-    def a1_freq(i: int) -> float:
-        g = genotypes.read(np.array([i]))[founders, 0]
-        g = g[np.isfinite(g)]
-        return float(g.mean() / 2) if g.size else float("nan")
+    def a1_freq(idx: np.ndarray) -> np.ndarray:
+        out = np.full(idx.size, np.nan)
+        step = max(1, int(block_bytes // (8 * max(n, 1))))
+        for lo in range(0, idx.size, step):
+            g = np.asarray(genotypes.read(idx[lo:lo + step]), dtype=float)[founders]
+            called = np.isfinite(g).sum(axis=0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[lo:lo + step] = np.nansum(g, axis=0) / (2.0 * called)
+        return out
 
     log = match_variants(score, genotypes, palindromic=palindromic, duplicates=duplicates, build=build,
                          sample_freq=a1_freq)
@@ -1337,12 +1369,24 @@ def score_file(genotypes: str | Path, score: ScoringFile | str | Path | None = N
     if reference_file is not None:
         ref_res = score_genotypes(read_genotypes(reference_file, build=build, vcf_field=vcf_field), score,
                                   build=build, **{k: v for k, v in kwargs.items() if k != "reference"})
+        target = read_genotypes(genotypes, build=build, vcf_field=vcf_field)
         multi = len(score.weight_names) > 1
         kwargs["reference"] = {
             w: empirical_reference(ref_res.scores[f"{_label(w)}_SUM" if multi else "SUM"].to_numpy(),
                                    description=f"empirical, {ref_res.n_samples:,} people in {reference_file}")
             for w in score.weight_names
         }
+        result = score_genotypes(target, score, build=build, **kwargs)
+        used_ref = set(ref_res.match_log.loc[ref_res.match_log["status"] == "used", "row"])
+        used = set(result.match_log.loc[result.match_log["status"] == "used", "row"])
+        if used != used_ref:
+            diff = sorted(used ^ used_ref)
+            raise DataValidationError(
+                f"the reference '{reference_file}' and the genotypes match different scoring-file rows "
+                f"({len(diff)} differ, e.g. row {diff[0]}), so their scores are not comparable; "
+                "give a reference with the same variants, or use the analytic reference"
+            )
+        return result
     return score_genotypes(read_genotypes(genotypes, build=build, vcf_field=vcf_field), score, build=build,
                            **kwargs)
 

@@ -548,3 +548,29 @@ def test_cli_parquet_output_with_empirical_reference(tmp_path: Path) -> None:
     assert s["percentile"].mean() == pytest.approx(50.0)
     assert s["z"].mean() == pytest.approx(0.0, abs=1e-12)
     del simulate
+
+
+def test_duplicate_scoring_rows_use_the_first(tmp_path: Path) -> None:
+    # rs1 listed twice (second time on the other strand): the second row is excluded.
+    g = np.array([[1.0], [2.0]])
+    _tiny_bed(tmp_path, [("rs1", "1", 100, "C", "A")], g)
+    _write(tmp_path / "s.tsv", "rsID\teffect_allele\tother_allele\teffect_weight\nrs1\tC\tA\t1\nrs1\tG\tT\t5\n")
+    res = pg.score_file(tmp_path / "t", tmp_path / "s.tsv", min_overlap=0)
+    np.testing.assert_allclose(res.scores["SUM"], [1, 2])
+    assert res.match_log["status"].tolist() == ["used", "excluded"]
+    assert "duplicate of scoring-file row 1" in res.match_log["reason"].iloc[1]
+
+
+def test_empirical_reference_must_match_the_same_rows(tmp_path: Path) -> None:
+    loci = DEFAULT_LOCI
+    v = [(loc.rsid, loc.chrom, loc.pos_grch37, loc.effect_allele, loc.other_allele) for loc in loci]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    _tiny_bed(tmp_path / "a", v, np.array([[0, 1, 2, 1], [1, 1, 1, 1], [2, 2, 0, 0]], dtype=float))
+    _tiny_bed(tmp_path / "b", v[:3], np.array([[0, 1, 2], [1, 1, 1]], dtype=float))
+    with pytest.raises(DataValidationError, match="not comparable"):
+        pg.score_file(tmp_path / "a" / "t", reference_file=tmp_path / "b" / "t", min_overlap=0.5)
+    res = pg.score_file(tmp_path / "a" / "t", reference_file=tmp_path / "a" / "t")
+    # three distinct sums against themselves: mid-rank percentiles 100 * (rank - 1/2) / 3
+    ranks = res.scores["SUM"].rank().to_numpy()
+    np.testing.assert_allclose(res.scores["percentile"], 100 * (ranks - 0.5) / 3)

@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "score of MEIS1, BTBD9 and two PTPRD signals). GENOTYPES is a cohort (.parquet/.csv with one column per "
         "rsID), a PLINK 1 .bed (or its prefix) or a VCF (.vcf/.vcf.gz; GT or DS). Writes SUM, AVG, ALLELE_CT, "
         "DENOM and NAMED_ALLELE_DOSAGE_SUM as plink2 defines them, plus z and percentile against a reference "
-        "distribution, and a match log (FILE without extension + .matchlog.tsv) saying what happened to each "
+        "distribution (a TSV starts with '#' lines naming the score, the imputation, the reference and the "
+        "coverage; Parquet keeps them in its metadata), and a match log (FILE without extension + .matchlog.tsv) saying what happened to each "
         "scoring-file row. Exit 2 when too little of the score matches (--min-overlap) or the input is bad.",
     )
     p.add_argument("genotypes", type=Path, help="cohort file, PLINK .bed (or prefix) or VCF")
