@@ -478,11 +478,12 @@ def individual_risk(
     age_i, sex_i, states = _check_inputs(age, sex, pregnant, trimester, ferritin, params)
     weights = dict(lm.score_weights)
     counts: dict[str, int] = {}
+    known_variants = weights or {locus.rsid: locus.weight for locus in params.loci}
     for rsid, value in (genotypes or {}).items():
-        counts[rsid] = parse_genotype(rsid, value, params=params, score=weights)
+        counts[rsid] = parse_genotype(rsid, value, params=params, score=known_variants)
     dist = _distribution(params)
     unknown = [r for r in weights if r not in counts]
-    score_known = float(sum(weights[r] * c for r, c in counts.items()))
+    score_known = float(sum(weights[r] * c for r, c in counts.items() if r in weights))
 
     p = _average(lm, dist, params, age_i=age_i, sex_i=sex_i, states=states, ferritin=ferritin,
                  score_known=score_known, unknown_loci=unknown)
@@ -491,7 +492,7 @@ def individual_risk(
 
     prs = prs_z = prs_pct = None
     if weights and not unknown:
-        prs, prs_z, prs_pct = _score_position(score_known, weights, params)
+        prs, prs_z, prs_pct = _score_position({r: counts[r] for r in weights}, params)
 
     given_preg = trimester is not None or pregnant is not None
     averaged = []
@@ -538,13 +539,17 @@ def _uses(lm: LinearRiskModel, averaged: str) -> bool:
     return key in ("age", "sex") or key in lm.uses
 
 
-def _score_position(score: float, weights: Mapping[str, float], params: Parameters) -> tuple[float, float, float]:
-    """(score, z, mid-rank percentile) in the exact HWE distribution of the score."""
-    values, probs = _score_distribution(list(weights), weights, params)
-    mean = float(values @ probs)
-    sd = math.sqrt(float(((values - mean) ** 2) @ probs))
-    tol = 1e-9
-    below = float(probs[values < score - tol].sum())
-    equal = float(probs[np.abs(values - score) <= tol].sum())
-    return score, (score - mean) / sd if sd > 0 else 0.0, 100.0 * (below + 0.5 * equal)
+def _score_position(counts: Mapping[str, int], params: Parameters) -> tuple[float, float, float]:
+    """(SUM, z, percentile) of a complete genotype from :func:`rlsepi.polygenic.score_cohort`
+    (analytic Hardy-Weinberg reference, mid-distribution percentile)."""
+    return _score_position_cached(tuple(sorted(counts.items())), params)
 
+
+@functools.lru_cache(maxsize=1024)
+def _score_position_cached(counts: tuple[tuple[str, int], ...], params: Parameters) -> tuple[float, float, float]:
+    from rlsepi import polygenic
+    from rlsepi.risk_models import scoring_file_for
+
+    row = pd.DataFrame({rs: pd.array([c], dtype="int8") for rs, c in counts})
+    s = polygenic.score_cohort(row, scoring_file_for(params), imputation="none").iloc[0]
+    return float(s["SUM"]), float(s["z"]), float(s["percentile"])

@@ -8,16 +8,22 @@ solved to reproduce (rlsepi.cohort.expected_figures, a separate code path), R's 
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from rlsepi import cli, cohort, risk
+from scipy import stats
+
+from rlsepi import cli, cohort, risk, risk_models
 from rlsepi.errors import DataValidationError
+from rlsepi.io import read_cohort, to_jsonable
 from rlsepi.parameters import DEFAULT
 
 
@@ -157,3 +163,164 @@ def test_cli_risk_refuses_with_one_line(capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("rlsepi: error:") and err.count("\n") == 1
+
+
+# --- nested models: known answers from R glm and pROC ---------------------------------------
+
+REF = Path(__file__).parent / "reference" / "risk"
+CODINGS = [("quadratic", "log2"), ("quadratic", "cut"), ("spline", "log2")]
+
+
+@pytest.fixture(scope="module")
+def r_output() -> pd.DataFrame:
+    return pd.read_csv(REF / "r_output.csv")
+
+
+@pytest.fixture(scope="module")
+def fixture_cohort() -> pd.DataFrame:
+    return read_cohort(REF / "cohort.csv")
+
+
+@pytest.fixture(scope="module")
+def fits(fixture_cohort) -> dict:
+    out = {}
+    for age, fer in CODINGS:
+        out[age, fer] = risk_models.fit_nested(fixture_cohort, age=age, ferritin=fer,
+                                               profile=(age, fer) == ("quadratic", "log2"))
+    return out
+
+
+def _r(r_output, age, fer, model, kind):
+    sel = (r_output.age == age) & (r_output.ferritin == fer) & (r_output.model == model) & (r_output.kind == kind)
+    return r_output[sel].set_index("name")["value"]
+
+
+@pytest.mark.parametrize("age, fer", CODINGS)
+def test_coefficients_match_r_glm(fits, r_output, age, fer):
+    res = fits[age, fer]
+    # the full-data fits are clean (sparse trimester cells only trouble some CV training folds)
+    assert all("cross-validation folds" in w for w in res.warnings)
+    for m in res.models:
+        coef = m.coefficients.set_index("term")
+        est, se = _r(r_output, age, fer, m.name, "estimate"), _r(r_output, age, fer, m.name, "se")
+        assert sorted(est.index) == sorted(coef.index)
+        np.testing.assert_allclose(coef.loc[est.index, "estimate"], est, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(coef.loc[se.index, "se"], se, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(coef.loc[est.index, "odds_ratio"], np.exp(est), rtol=1e-6)
+        np.testing.assert_allclose(coef.loc[est.index, "p_value"],
+                                   _r(r_output, age, fer, m.name, "p_value"), rtol=1e-4, atol=1e-9)
+        metric = _r(r_output, age, fer, m.name, "metric")
+        assert m.metrics["loglik"] == pytest.approx(metric["loglik"], abs=1e-6)
+        assert m.metrics["brier"] == pytest.approx(metric["brier"], abs=1e-9)
+
+
+@pytest.mark.parametrize("age, fer", CODINGS)
+def test_auc_and_delong_match_proc(fits, r_output, age, fer):
+    res = fits[age, fer]
+    for m in res.models:
+        metric = _r(r_output, age, fer, m.name, "metric")
+        for k in ("auc", "auc_lower", "auc_upper"):
+            assert m.metrics[k] == pytest.approx(metric[k], abs=1e-9), (m.name, k)
+    for c in res.comparisons:
+        ref = _r(r_output, age, fer, f"{c.larger} vs {c.smaller}", "comparison")
+        for k in ("auc_difference", "auc_difference_lower", "auc_difference_upper", "auc_difference_p_value"):
+            assert getattr(c, k) == pytest.approx(ref[k], abs=1e-9), (c.larger, k)
+
+
+def test_profile_ci_matches_r_confint(fits, r_output):
+    # R's confint.glm interpolates the profile with a spline, so agreement is ~1e-5, not 1e-9
+    res = fits["quadratic", "log2"]
+    for name in ("M0", "M2"):
+        coef = res[name].coefficients.set_index("term")
+        lo = _r(r_output, "quadratic", "log2", name, "profile_lower")
+        hi = _r(r_output, "quadratic", "log2", name, "profile_upper")
+        np.testing.assert_allclose(coef.loc[lo.index, "ci_lower"], lo, atol=1e-4)
+        np.testing.assert_allclose(coef.loc[hi.index, "ci_upper"], hi, atol=1e-4)
+
+
+def test_lr_tests_follow_from_the_r_logliks(fits, r_output):
+    res = fits["quadratic", "cut"]
+    ll = {m: _r(r_output, "quadratic", "cut", m, "metric")["loglik"] for m in ("M0", "M1", "M2", "M3")}
+    dfs = {"M1": 1, "M2": 2, "M3": 3}
+    for c in res.comparisons:
+        lr = 2 * (ll[c.larger] - ll[c.smaller])
+        assert c.lr_statistic == pytest.approx(lr, abs=1e-6)
+        assert c.df == dfs[c.larger]
+        assert c.lr_p_value == pytest.approx(stats.chi2.sf(lr, c.df), rel=1e-6)
+
+
+def test_cross_validation_is_seeded_and_sane(fixture_cohort, fits):
+    a = fits["quadratic", "log2"]["M1"].metrics
+    b = risk_models.fit_nested(fixture_cohort, random_state=0)["M1"].metrics
+    c = risk_models.fit_nested(fixture_cohort, random_state=1)["M1"].metrics
+    assert a["cv_auc"] == b["cv_auc"] and a["calibration_slope"] == b["calibration_slope"]
+    assert a["cv_auc"] != c["cv_auc"]
+    # out-of-fold predictions of a correctly sized model: slope near 1, intercept near 0
+    assert 0.7 < a["calibration_slope"] < 1.3 and abs(a["calibration_intercept"]) < 0.2
+    assert a["cv_auc"] <= a["auc"] + 0.02
+
+
+def test_separation_and_few_events_are_warned(fixture_cohort):
+    df = fixture_cohort.copy()
+    df.loc[df["trimester"] == 3, "rls"] = False  # no event in trimester 3: quasi-complete separation
+    with pytest.warns(risk_models.SeparationWarning, match="trimester3"):
+        res = risk_models.fit_nested(df, cv_folds=3)
+    assert any("separation" in w for w in res["M3"].warnings)
+    assert not any("separation" in w for w in res["M2"].warnings)
+    small = fixture_cohort.iloc[:700]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", risk_models.SeparationWarning)
+        with pytest.warns(risk_models.FewEventsWarning, match="per coefficient"):
+            risk_models.fit_nested(small, cv_folds=3)
+
+
+def test_user_formula_is_fitted_on_the_same_rows(fixture_cohort, fits, r_output):
+    res = risk_models.fit_nested(fixture_cohort, formula="rls ~ female + age10 + age10_sq", cv_folds=3)
+    user = res["user"].coefficients.set_index("term")
+    est = _r(r_output, "quadratic", "log2", "M0", "estimate")  # the same model as M0
+    np.testing.assert_allclose(user.loc[est.index, "estimate"], est, atol=1e-6)
+    with pytest.raises(DataValidationError, match="outcome must be 'rls'"):
+        risk_models.fit_nested(fixture_cohort, formula="age ~ female")
+
+
+def test_fitted_model_json_drives_individual_risk(fits, fixture_cohort, tmp_path):
+    res = fits["quadratic", "cut"]
+    path = tmp_path / "fit.json"
+    path.write_text(json.dumps(to_jsonable(res.to_dict())))
+    lm = risk_models.load_risk_model(path)  # the largest model, M3
+    coef = res["M3"].coefficients.set_index("term")["estimate"]
+    frame = risk_models.derive_columns(fixture_cohort, ferritin="cut")[0]
+    for i in (0, 7, 42):
+        row = fixture_cohort.iloc[i]
+        x = frame.iloc[i]
+        eta = coef["const"] + sum(coef[t] * x[t] for t in coef.index if t != "const")
+        tri = None if pd.isna(row["trimester"]) else int(row["trimester"])
+        r = risk.individual_risk(age=int(row["age"]), sex=row["sex"], pregnant=bool(row["pregnant"]), trimester=tri,
+                                 ferritin=float(row["ferritin"]),
+                                 genotypes={locus.rsid: int(row[locus.rsid]) for locus in DEFAULT.loci}, model=lm)
+        assert r.probability == pytest.approx(1 / (1 + math.exp(-eta)), rel=1e-10)
+        assert r.model == "fitted model M3"
+    m0 = risk_models.load_risk_model(path, name="M0")
+    r = risk.individual_risk(age=40, sex="male", ferritin=30, genotypes={"rs2300478": "GG"}, model=m0)
+    assert set(r.ignored) == {"ferritin", "genotypes"} and r.averaged_over == ()
+
+
+def test_cli_fit_formats(tmp_path, capsys):
+    src = REF / "cohort.csv"
+    out = tmp_path / "fit.json"
+    assert cli.main(["fit", str(src), "--format", "json", "--out", str(out), "--cv-folds", "3"]) == 0
+    doc = json.loads(out.read_text())
+    assert [m["name"] for m in doc["models"]] == ["M0", "M1", "M2", "M3"]
+    m3 = doc["models"][3]
+    assert m3["formula"].startswith("rls ~ female + age10")
+    assert {"estimate", "se", "odds_ratio", "or_lower", "or_upper", "p_value"} <= set(m3["coefficients"][0])
+    assert {"auc", "auc_lower", "brier", "cv_auc", "calibration_slope"} <= set(m3["metrics"])
+    assert len(doc["comparisons"]) == 3
+    assert cli.main(["fit", str(src), "--format", "json", "--out", str(out)]) == 2  # exists, no --force
+    assert cli.main(["risk", "--model", str(out), "--age", "50", "--sex", "female", "--json"]) == 0
+    capsys.readouterr()
+    assert cli.main(["fit", str(src), "--format", "csv", "--cv-folds", "3"]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert set(table["kind"]) == {"coefficient", "metric", "formula", "comparison"}
+    assert cli.main(["fit", str(src), "--format", "markdown", "--cv-folds", "3", "--ferritin", "cut"]) == 0
+    assert "| M3 vs M2 |" in capsys.readouterr().out
