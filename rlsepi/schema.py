@@ -313,6 +313,7 @@ def harmonise(
     codes: Mapping[str, Mapping[str, Any]] | None = None,
     require: Sequence[str] = (),
     check: bool = True,
+    boolean: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, DropReport]:
     """Bring a user's cohort to the cohort table: names, codes, types; drop incomplete rows.
 
@@ -330,6 +331,8 @@ def harmonise(
         dropped and counted per column in the :class:`DropReport`.
     check : bool
         Run :func:`validate` on the result (ages, ferritin, genotypes, ...).
+    boolean : sequence of str
+        Further columns to read as yes/no like ``rls`` (e.g. another outcome).
 
     Returns
     -------
@@ -406,7 +409,7 @@ def harmonise(
                 )
             out[col] = pd.Categorical(s, categories=["female", "male"])
             recoded[name] = used
-        elif name in BOOLEAN_COLUMNS:
+        elif name in BOOLEAN_COLUMNS or name in boolean:
             if out[col].dtype == bool and not explicit:
                 continue
             s, used = _recode(out[col], name, explicit, BOOLEAN_CODES, "0/1, yes/no, y/n, true/false")

@@ -96,3 +96,11 @@ def test_parse() -> None:
 def test_validate_passes_a_clean_table_unchanged() -> None:
     d = pd.DataFrame({"age": [40], "sex": ["female"], "ferritin": [12.0]})
     assert validate(d) is d
+
+
+def test_other_yes_no_columns_on_request() -> None:
+    d = pd.DataFrame({"age": [40, 50], "sex": ["F", "M"], "dx2": ["ja", "nein"]})
+    with pytest.raises(DataValidationError, match=r"column 'dx2' has 2 rows \(rows 1, 2\) with codes not understood"):
+        harmonise(d, boolean=["dx2"])
+    df, _ = harmonise(d, boolean=["dx2"], codes={"dx2": {"ja": "yes", "nein": "no"}}, require=["dx2"])
+    assert df["dx2"].tolist() == [True, False]

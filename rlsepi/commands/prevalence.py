@@ -245,7 +245,9 @@ def to_json(res: dict[str, Any], report: Any, args: argparse.Namespace) -> str:
         "input": {"file": args.cohort.name, "rows": report.to_dict()},
         "options": {"outcome": args.outcome, "ci": args.ci, "alpha": args.alpha, "age_breaks": args.age_breaks,
                     "age_width": args.age_width, "weights": args.weights, "suppress_below": args.suppress_below,
-                    "seed": args.seed, "n_boot": args.n_boot, "peak_model": args.peak_model},
+                    "seed": args.seed, "n_boot": args.n_boot, "peak_model": args.peak_model,
+                    "by": args.by_lists, "standards": [label for label, _ in args.standards],
+                    "standard_breaks": args.standard_breaks, "adjust": ["age", *args.adjust_list]},
         "crude": res["crude"].to_frame().iloc[0].to_dict(),
         "tables": [{"by": list(t.by), "rows": t.to_frame()} for t in res["tables"]],
         "standardised": t_std,
@@ -323,7 +325,7 @@ def run(args: argparse.Namespace) -> int:
         need.append(args.weights)
     require = tuple(dict.fromkeys(need))
     df, report = harmonise(read_cohort(path), columns=parse_columns(args.column), codes=parse_codes(args.code),
-                           require=require)
+                           require=require, boolean=(args.outcome,))
     if len(df) == 0:
         raise DataValidationError(f"no rows left after dropping those with missing values ({report.summary()})")
     if not args.quiet:
