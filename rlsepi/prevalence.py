@@ -1071,9 +1071,12 @@ def peak_band(
     n = table["n"].to_numpy()
     p = table["prevalence"].to_numpy()
     best = int(np.argmax(p))
-    boot = rng.binomial(n[None, :], p[None, :], size=(n_boot, n.size)) / n[None, :]
-    mids = mid[np.argmax(boot, axis=1)]
-    lo, hi = np.quantile(mids, [alpha / 2, 1 - alpha / 2])
+    if n_boot > 0:
+        boot = rng.binomial(n[None, :], p[None, :], size=(n_boot, n.size)) / n[None, :]
+        mids = mid[np.argmax(boot, axis=1)]
+        lo, hi = np.quantile(mids, [alpha / 2, 1 - alpha / 2])
+    else:  # no bootstrap asked for: no interval
+        lo = hi = float("nan")
     return PeakBand(str(table["age_band"].iloc[best]), int(lower[best]), int(lower[best] + width - 1),
                     float(mid[best]), float(lo), float(hi), float(p[best]), n_boot, table)
 

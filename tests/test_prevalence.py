@@ -240,6 +240,19 @@ def test_equal_survey_weights_change_nothing(sim: pd.DataFrame) -> None:
     assert b.n_effective == pytest.approx(len(d))
 
 
+def test_weighted_ci_is_the_chosen_interval_at_kish_effective_n() -> None:
+    d = pd.DataFrame({"rls": [1, 0, 1, 0, 0, 0], "w": [1.0, 1.0, 2.0, 2.0, 3.0, 3.0]})
+    p = prevalence.crude(d, weights="w", method="exact")
+    n_eff = 12 ** 2 / 28  # (sum w)^2 / sum w^2, by hand
+    assert p.n_effective == pytest.approx(n_eff)
+    assert p.prevalence == pytest.approx(3 / 12)
+    from scipy.stats import beta
+
+    x = n_eff * 3 / 12  # Clopper-Pearson written out at x cases of n_eff
+    assert p.ci_lower == pytest.approx(beta.ppf(0.025, x, n_eff - x + 1), abs=1e-12)
+    assert p.ci_upper == pytest.approx(beta.ppf(0.975, x + 1, n_eff - x), abs=1e-12)
+
+
 def test_integer_weights_equal_replicated_rows_for_the_estimate() -> None:
     d = pd.DataFrame({"rls": [1, 0, 0], "w": [3.0, 1.0, 2.0]})
     assert prevalence.crude(d, weights="w").prevalence == pytest.approx(3 / 6)
@@ -306,6 +319,24 @@ def test_own_age_structure_returns_crude(d: pd.DataFrame) -> None:
 
 
 # --- the default simulated cohort shows the published targets -------------------------------
+
+
+def test_command_on_the_default_simulated_cohort_shows_published_targets(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from rlsepi.io import write_cohort
+    from rlsepi.parameters import DEFAULT
+
+    t = DEFAULT.targets
+    path = tmp_path / "default.parquet"
+    write_cohort(path, 20_000, seed=11)
+    code, out, err = run_cli([str(path), "--format", "json", "--by", "sex", "--n-boot", "20"], capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert t.prevalence.contains(doc["crude"]["prevalence"])
+    woolf = next(o for o in doc["odds_ratios"] if o["analysis"] == "crude, Woolf")
+    assert t.female_male_or.contains(woolf["estimate"])
+    assert t.peak_age.contains(doc["peak_band"]["midpoint"])
+    assert t.peak_age.contains(doc["peak_age"]["peak_age"])
 
 
 def test_default_cohort_shows_published_targets() -> None:
