@@ -420,6 +420,14 @@ def suppress(table: PrevalenceTable, k: int) -> PrevalenceTable:
 # --- direct standardisation ------------------------------------------------------------
 
 
+_STANDARD_ALIASES = {"esp": "esp2013", "who": "who2000", "world": "who2000", "us": "us2000"}
+
+
+def _canonical_standard(name: str) -> str:
+    key = name.lower().replace(" ", "").replace("_", "")
+    return _STANDARD_ALIASES.get(key, key)
+
+
 def standard_population(standard: str | pd.DataFrame | Mapping[int, float]) -> tuple[pd.DataFrame, str]:
     """A standard population as a table with ``age_lower``, ``weight`` (and optional ``sex``),
     and its source.
@@ -431,9 +439,7 @@ def standard_population(standard: str | pd.DataFrame | Mapping[int, float]) -> t
     from rlsepi.parameters import STANDARD_POPULATIONS
 
     if isinstance(standard, str):
-        key = standard.lower().replace(" ", "").replace("_", "")
-        aliases = {"esp": "esp2013", "who": "who2000", "world": "who2000", "us": "us2000"}
-        key = aliases.get(key, key)
+        key = _canonical_standard(standard)
         if key not in STANDARD_POPULATIONS:
             raise DataValidationError(
                 f"unknown standard population '{standard}'; choose one of "
@@ -441,7 +447,7 @@ def standard_population(standard: str | pd.DataFrame | Mapping[int, float]) -> t
             )
         entry = STANDARD_POPULATIONS[key]
         bands = pd.DataFrame(list(entry["bands"]), columns=["age_lower", "weight"])
-        return bands, f"{key}: {entry['source']}"
+        return bands, str(entry["source"])
     if isinstance(standard, Mapping):
         bands = pd.DataFrame({"age_lower": list(standard), "weight": list(standard.values())})
         return _check_standard(bands, "the standard"), "user weights"
@@ -493,6 +499,7 @@ def read_standard(path: str | Path) -> pd.DataFrame:
     t.columns = [str(c).strip().lower() for c in t.columns]
     t = _check_standard(t, f"standard population file '{p.name}'")
     t.attrs["source"] = f"user weights file {p.name}"
+    t.attrs["name"] = p.name
     return t
 
 
@@ -623,7 +630,12 @@ def standardised(
     if "age" not in df.columns:
         raise DataValidationError("column 'age' is missing; it is needed for age standardisation")
     std, source = standard_population(standard)
-    name = standard if isinstance(standard, str) else "user weights"
+    if isinstance(standard, str):
+        name = _canonical_standard(standard)
+    elif isinstance(standard, pd.DataFrame):
+        name = str(standard.attrs.get("name", "user weights"))
+    else:
+        name = "user weights"
     has_sex = "sex" in std.columns
     if has_sex and not by_sex:
         std = std.groupby("age_lower", as_index=False)["weight"].sum()
@@ -1038,6 +1050,8 @@ class PeakBand:
                               "ci_upper": self.ci_upper, "prevalence": self.prevalence, "method": "bootstrap"}])
 
     def summary(self) -> str:
+        if not np.isfinite(self.ci_lower):
+            return f"peak prevalence in ages {self.band} ({100 * self.prevalence:.2f}%); no bootstrap interval"
         return (f"peak prevalence in ages {self.band} ({100 * self.prevalence:.2f}%); 95% bootstrap interval of the "
                 f"peak band's midpoint {self.ci_lower:g}-{self.ci_upper:g}")
 
@@ -1103,8 +1117,10 @@ class PeakAge:
 
     def summary(self) -> str:
         edge = "; the peak lies at the edge of the ages observed" if self.boundary else ""
-        return (f"peak prevalence at age {self.age:.1f} ({_level(self.alpha)} bootstrap CI {self.ci_lower:.1f}-"
-                f"{self.ci_upper:.1f}; logistic {self.model}), {100 * self.prevalence:.2f}%{edge}")
+        ci = (f"{_level(self.alpha)} bootstrap CI {self.ci_lower:.1f}-{self.ci_upper:.1f}"
+              if np.isfinite(self.ci_lower) else "no bootstrap interval")
+        return (f"peak prevalence at age {self.age:.1f} ({ci}; logistic {self.model}), "
+                f"{100 * self.prevalence:.2f}%{edge}")
 
 
 _PEAK_CENTRE, _PEAK_SCALE = 50.0, 10.0
