@@ -381,6 +381,12 @@ class _QuickFit:
     params: np.ndarray
     llf: float
     converged: bool
+    hessian: np.ndarray | None = None
+
+    @property
+    def bse(self) -> np.ndarray:
+        """Model-based SEs: square roots of the diagonal of the inverse information."""
+        return np.sqrt(np.diag(np.linalg.inv(self.hessian)))
 
 
 def _newton_logit(y: np.ndarray, X: np.ndarray, offset: np.ndarray | None = None,
@@ -410,7 +416,9 @@ def _newton_logit(y: np.ndarray, X: np.ndarray, offset: np.ndarray | None = None
             converged = True
             break
     eta = X @ b + off
-    return _QuickFit(b, float(np.sum(y * eta - np.logaddexp(0, eta))), converged)
+    p = special.expit(eta)
+    hess = (X * (p * (1 - p))[:, None]).T @ X
+    return _QuickFit(b, float(np.sum(y * eta - np.logaddexp(0, eta))), converged, hess)
 
 
 def _empty_cells(y: np.ndarray, X: np.ndarray) -> list[tuple[int, int, int, int]]:

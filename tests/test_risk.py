@@ -21,7 +21,7 @@ import pytest
 
 from scipy import stats
 
-from rlsepi import cli, cohort, risk, risk_models
+from rlsepi import cli, cohort, risk, risk_models, risk_validate
 from rlsepi.errors import DataValidationError
 from rlsepi.io import read_cohort, to_jsonable
 from rlsepi.parameters import DEFAULT
@@ -227,6 +227,19 @@ def test_auc_and_delong_match_proc(fits, r_output, age, fer):
             assert getattr(c, k) == pytest.approx(ref[k], abs=1e-9), (c.larger, k)
 
 
+def test_newton_fit_matches_r_glm(fixture_cohort, r_output):
+    # the fast Newton-Raphson fit behind cross-validation, profiling and the simulation study
+    frame, full, _ = risk_models.derive_columns(fixture_cohort, ferritin="log2")
+    X = frame[["female", *full.columns()[1:]]].to_numpy()
+    X = np.column_stack([np.ones(len(X)), X])
+    fit = risk_models._newton_logit(frame["rls"].to_numpy(float), X)
+    est = _r(r_output, "quadratic", "log2", "M3", "estimate")
+    se = _r(r_output, "quadratic", "log2", "M3", "se")
+    names = ["const", "female", *full.columns()[1:]]
+    np.testing.assert_allclose(fit.params, est[names], atol=1e-6)
+    np.testing.assert_allclose(fit.bse, se[names], atol=1e-6)
+
+
 def test_profile_ci_matches_r_confint(fits, r_output):
     # R's confint.glm interpolates the profile with a spline, so agreement is ~1e-5, not 1e-9
     res = fits["quadratic", "log2"]
@@ -324,3 +337,76 @@ def test_cli_fit_formats(tmp_path, capsys):
     assert set(table["kind"]) == {"coefficient", "metric", "formula", "comparison"}
     assert cli.main(["fit", str(src), "--format", "markdown", "--cv-folds", "3", "--ferritin", "cut"]) == 0
     assert "| M3 vs M2 |" in capsys.readouterr().out
+
+
+# --- ADEMP simulation study -----------------------------------------------------------------
+
+WELL_POWERED = ["female", "age10", "age10_sq", "ferritin_le50", "rs2300478", "rs9357271", "rs1975197", "rs4626664"]
+
+
+def test_mcse_formulas_match_the_spread_of_repeated_studies():
+    """Each Monte Carlo SE should equal the SD of its measure over independent repeats of a
+    study (here estimates drawn from N(truth, sigma^2) with SE sigma: an exactly valid method)."""
+    rng = np.random.default_rng(3)
+    truth, sigma, r = 0.4, 0.2, 60
+    runs = [risk_validate.performance(truth + sigma * rng.standard_normal(r),
+                                      sigma * np.sqrt(rng.chisquare(50, r) / 50), truth) for _ in range(1500)]
+    table = pd.DataFrame(runs)
+    for measure in ("bias", "empirical_se", "model_se", "coverage"):
+        spread = table[measure].std(ddof=1)
+        assert table[f"{measure}_mcse"].mean() == pytest.approx(spread, rel=0.1), measure
+    assert table["bias"].mean() == pytest.approx(0.0, abs=4 * sigma / math.sqrt(r * 1500))
+    assert table["coverage"].mean() == pytest.approx(0.95, abs=0.01)
+
+
+@pytest.fixture(scope="module")
+def small_study():
+    return risk_validate.simulation_study(replicates=12, n=12_000, rng=2024)
+
+
+def test_small_simulation_study_recovers_the_truth(small_study, truth):
+    table = small_study.table.set_index("term")
+    expected = risk_validate.true_effects(truth)
+    assert list(table.index) == list(expected)
+    assert table.loc["age10_sq", "true_log_or"] == pytest.approx(-truth.age_curvature)
+    used = small_study.replicates - small_study.excluded
+    assert used >= 8
+    for term in WELL_POWERED:
+        row = table.loc[term]
+        assert abs(row["bias"]) < 4 * row["bias_mcse"], term
+        # model SE and empirical SE estimate the same thing
+        assert abs(row["model_se"] - row["empirical_se"]) < 4 * math.hypot(row["model_se_mcse"],
+                                                                              row["empirical_se_mcse"]), term
+    cover = table.loc[WELL_POWERED, "coverage"].to_numpy()
+    # pooled over the well-powered terms, coverage is near 95% (binomial error of the pool)
+    assert cover.mean() > 0.95 - 4 * math.sqrt(0.95 * 0.05 / (used * len(WELL_POWERED)))
+
+
+def test_simulation_study_is_seeded(small_study):
+    again = risk_validate.simulation_study(replicates=3, n=12_000, rng=2024)
+    first3 = small_study.estimates[small_study.estimates["replicate"] < 3].reset_index(drop=True)
+    pd.testing.assert_frame_equal(again.estimates, first3)
+
+
+def test_cli_validate_json(tmp_path):
+    out = tmp_path / "v.json"
+    assert cli.main(["validate", "--replicates", "2", "--n", "3000", "--seed", "5", "--format", "json",
+                     "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["replicates"] == 2 and doc["seed"] == 5
+    assert {"bias", "bias_mcse", "coverage", "coverage_mcse", "model_se", "empirical_se"} <= set(doc["results"][0])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("RLSEPI_SLOW") != "1", reason="opt in with RLSEPI_SLOW=1 (several minutes)")
+def test_large_simulation_study():
+    """200 replicates of 20,000: bias within 4 MCSE and coverage within 4 MCSE of 95% for every
+    estimand, and model SE within 10% of the empirical SE for the well-powered ones."""
+    study = risk_validate.simulation_study(replicates=200, n=20_000, rng=7, workers=2)
+    table = study.table.set_index("term")
+    mcse = math.sqrt(0.95 * 0.05 / (study.replicates - study.excluded))
+    for term, row in table.iterrows():
+        assert abs(row["bias"]) < 4 * row["bias_mcse"], term
+        assert abs(row["coverage"] - 0.95) < 4 * mcse, term
+    for term in WELL_POWERED:
+        assert table.loc[term, "model_se"] == pytest.approx(table.loc[term, "empirical_se"], rel=0.1), term
