@@ -424,7 +424,8 @@ def harmonise(
         elif name in NUMERIC_COLUMNS:
             s = out[col]
             if explicit:
-                s = s.map(lambda v: explicit.get(str(v).strip(), v))
+                loose = {_code_key(k): v for k, v in explicit.items()}
+                s = s.map(lambda v: loose.get(_code_key(v), v) if not _is_missing(v) else v)
             if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
                 s = s.map(lambda v: np.nan if _is_missing(v) else v)
             values = pd.to_numeric(s, errors="coerce")

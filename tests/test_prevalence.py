@@ -453,3 +453,20 @@ def test_cli_explicit_codes_and_weights(tmp_path: Path, capsys: pytest.CaptureFi
     doc = json.loads(out)
     assert doc["crude"]["prevalence"] == pytest.approx((1 + 2) / 6)
     assert [r["sex"] for r in doc["tables"][0]["rows"]] == ["female", "male"]
+
+
+def test_cli_suppression_reaches_the_detail_tables(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli([str(HERE / "data" / "prevalence_small.csv"), "--format", "json", "--n-boot", "0",
+                              "--suppress-below", "3", "--standard-breaks", "15,45,70"], capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    counts = []
+    for t in doc["tables"]:
+        counts += [r["cases"] for r in t["rows"]]
+    for s in doc["standardised"]:
+        counts += [r["cases"] for r in s["strata"]]
+    for o in doc["odds_ratios"]:
+        for r in o.get("strata", []) + ([o["table"]] if "table" in o else []):
+            counts += [v for key, v in r.items() if key.startswith(("exposed", "unexposed"))]
+    assert all(c is None or c == 0 or c >= 3 for c in counts)
+    assert None in counts  # the small fixture has cells of 1 and 2

@@ -183,6 +183,9 @@ def analyse(df: pd.DataFrame, args: argparse.Namespace) -> dict[str, Any]:
         except DataValidationError as exc:
             out["notes"].append(f"smooth peak age not estimable: {exc}")
     out["notes"] += [f"warning: {w.message}" for w in caught]
+    if k > 0:
+        out["notes"].append(f"small-cell suppression: counts between 1 and {k - 1} of people, cases or non-cases, "
+                            "and the prevalences and intervals they would reveal, are blank")
     if args.weights:
         out["notes"].append(f"survey weights ('{args.weights}') apply to the crude and stratified prevalence; "
                             "standardised prevalence, odds ratios and peak age are unweighted")
@@ -227,18 +230,42 @@ def _jsonable(x: Any) -> Any:
     return y
 
 
+def blank_small_counts(table: pd.DataFrame, columns: list[str], k: int) -> pd.DataFrame:
+    """Blank counts between 1 and k - 1 (and what they would reveal) in a detail table."""
+    if k <= 0:
+        return table
+    t = table.copy()
+    small = np.zeros(len(t), dtype=bool)
+    for col in columns:
+        v = t[col].to_numpy()
+        small |= (v > 0) & (v < k)
+    if "n" in t.columns and "cases" in t.columns:
+        non = (t["n"] - t["cases"]).to_numpy()
+        small |= (non > 0) & (non < k)
+    for col in [c for c in t.columns if c in columns or c in ("prevalence",)]:
+        t[col] = t[col].astype(float)
+        t.loc[small, col] = np.nan
+    return t
+
+
 def to_json(res: dict[str, Any], report: Any, args: argparse.Namespace) -> str:
+    k = args.suppress_below
     t_std = []
     for s in res["standardised"]:
         t_std.append({"standard": s.standard, "source": s.source, "by": list(s.by), "n": s.n, "cases": s.cases,
                       "crude": s.crude, "prevalence": s.adjusted, "ci_lower": s.ci_lower, "ci_upper": s.ci_upper,
-                      "method": s.method, "bands_outside_cohort": list(s.excluded), "strata": s.table})
+                      "method": s.method, "bands_outside_cohort": list(s.excluded),
+                      "strata": blank_small_counts(s.table, ["n", "cases"], k)})
     ors = []
+    cells = ["exposed_cases", "exposed_noncases", "unexposed_cases", "unexposed_noncases"]
     for label, o in res["odds_ratios"]:
         entry = {"analysis": label, **o.to_frame().iloc[0].to_dict()}
         if hasattr(o, "tables"):
-            entry["strata"] = o.tables
+            entry["strata"] = blank_small_counts(o.tables, cells, k)
             entry["strata_dropped"] = list(o.dropped)
+        elif hasattr(o, "exposed_cases"):
+            counts = pd.DataFrame([{c: getattr(o, c) for c in cells}])
+            entry["table"] = blank_small_counts(counts, cells, k).iloc[0].to_dict()
         ors.append(entry)
     doc = {
         "rlsepi_version": __version__,
