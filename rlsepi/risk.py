@@ -525,7 +525,14 @@ def individual_risk(
         "ferritin": None if ferritin is None else float(ferritin),
         "genotypes": counts,
     }
+    caveats = CAVEATS
+    if lm.name != "generating model":
+        caveats = CAVEATS + (
+            "Unknown inputs and the average for the same age and sex come from the covariate distribution of "
+            "rlsepi's synthetic population, not from the cohort the model was fitted on.",
+        )
     return IndividualRisk(
+        caveats=caveats,
         probability=p, average_probability=p_avg, relative_risk=p / p_avg,
         per_100=int(round(100 * p)), average_per_100=int(round(100 * p_avg)),
         prs=prs, prs_z=prs_z, prs_percentile=prs_pct, inputs=inputs,
@@ -553,3 +560,20 @@ def _score_position_cached(counts: tuple[tuple[str, int], ...], params: Paramete
     row = pd.DataFrame({rs: pd.array([c], dtype="int8") for rs, c in counts})
     s = polygenic.score_cohort(row, scoring_file_for(params), imputation="none").iloc[0]
     return float(s["SUM"]), float(s["z"]), float(s["percentile"])
+
+
+# the nested models and the simulation study live in their own modules; their public names
+# are available from here too (risk.fit_nested, risk.simulation_study, ...)
+from rlsepi.risk_models import (  # noqa: E402
+    Comparison,
+    ModelFit,
+    NestedFit,
+    NestedLogistic,
+    delong,
+    fit_nested,
+    load_risk_model,
+)
+from rlsepi.risk_validate import SimulationStudy, simulation_study  # noqa: E402
+
+__all__ += ["Comparison", "ModelFit", "NestedFit", "NestedLogistic", "delong", "fit_nested", "load_risk_model",
+            "SimulationStudy", "simulation_study"]

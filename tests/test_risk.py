@@ -335,8 +335,17 @@ def test_cli_fit_formats(tmp_path, capsys):
     assert cli.main(["fit", str(src), "--format", "csv", "--cv-folds", "3"]) == 0
     table = pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert set(table["kind"]) == {"coefficient", "metric", "formula", "comparison"}
-    assert cli.main(["fit", str(src), "--format", "markdown", "--cv-folds", "3", "--ferritin", "cut"]) == 0
-    assert "| M3 vs M2 |" in capsys.readouterr().out
+    # a user's file with other column names and codes, and a missing ferritin
+    user = pd.read_csv(src).rename(columns={"sex": "gender", "rls": "dx"})
+    user["gender"] = user["gender"].map({"female": "F", "male": "M"})
+    user["dx"] = user["dx"].map({True: "yes", False: "no"})
+    user.loc[:2, "ferritin"] = None
+    user.to_csv(tmp_path / "user.csv", index=False)
+    assert cli.main(["fit", str(tmp_path / "user.csv"), "--column", "sex=gender", "--column", "rls=dx",
+                     "--format", "markdown", "--cv-folds", "3", "--ferritin", "cut"]) == 0
+    captured = capsys.readouterr()
+    assert "| M3 vs M2 |" in captured.out and "n = 4,997" in captured.out
+    assert "3 dropped" in captured.err
 
 
 # --- ADEMP simulation study -----------------------------------------------------------------

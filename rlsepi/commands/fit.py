@@ -13,6 +13,15 @@ from rlsepi.errors import RLSEpiError
 from rlsepi.io import atomic_output, check_output_path, read_cohort, to_jsonable
 from rlsepi.parameters import load_parameters
 
+try:  # the shared --column/--code options, once rlsepi.commands has them
+    from rlsepi.commands import add_mapping_options  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - fallback until then
+    def add_mapping_options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--column", action="append", default=[], metavar="OURS=YOURS",
+                            help="map a column of the cohort table to your file's column, e.g. --column sex=gender")
+        parser.add_argument("--code", action="append", default=[], metavar="COLUMN:CODE=VALUE",
+                            help="map a code in your file to ours, e.g. --code sex:1=male")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -37,14 +46,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--profile", action="store_true", help="profile-likelihood CIs instead of Wald CIs (slower)")
     p.add_argument("--cv-folds", type=positive_int, default=5, metavar="K", help="cross-validation folds (default 5)")
     p.add_argument("--seed", type=seed_int, default=0, metavar="S", help="seed of the cross-validation folds (default 0)")
+    add_mapping_options(p)
     add_params_option(p)
     p.set_defaults(run=run)
 
 
-def render(result, fmt: str) -> str:  # type: ignore[no-untyped-def]
+def render(result, fmt: str, input_report=None) -> str:  # type: ignore[no-untyped-def]
     """The result in the chosen format, as text."""
     if fmt == "json":
-        return json.dumps(to_jsonable(result.to_dict()), indent=2, ensure_ascii=False, allow_nan=True) + "\n"
+        doc = result.to_dict()
+        if input_report is not None:
+            doc["input"] = {"rows_read": input_report.n_input, "rows_complete": input_report.n_used,
+                            "missing": dict(input_report.missing), "renamed": dict(input_report.renamed)}
+        return json.dumps(to_jsonable(doc), indent=2, ensure_ascii=False, allow_nan=True) + "\n"
     if fmt == "csv":
         return result.to_frame().to_csv(index=False)
     return result.summary()
@@ -58,14 +72,20 @@ def run(args: argparse.Namespace) -> int:
         check_output_path(args.out, force=args.force)
         if args.out.resolve() == path.resolve():
             raise RLSEpiError("--out would overwrite the input cohort; choose another file")
+    from rlsepi.schema import harmonise, parse_codes, parse_columns
+
     params = load_parameters(args.params)
-    df = read_cohort(path)
+    need = ("rls", "age", "sex", "pregnant", "ferritin", *(locus.rsid for locus in params.loci))
+    df, report = harmonise(read_cohort(path), columns=parse_columns(args.column), codes=parse_codes(args.code),
+                           require=need)
+    if report.n_dropped:
+        print(f"rlsepi: {report.summary()}", file=sys.stderr)
     with warnings.catch_warnings():
         # the warnings are part of the result (every format shows them); don't print them twice
         warnings.simplefilter("ignore", RiskModelWarning)
         result = fit_nested(df, ferritin=args.ferritin, age=args.age, formula=args.formula, profile=args.profile,
                             cv_folds=args.cv_folds, random_state=args.seed, params=params)
-    text = render(result, args.format)
+    text = render(result, args.format, report)
     for w in result.warnings:
         print(f"rlsepi: warning: {w}", file=sys.stderr)
     if args.out is None:
