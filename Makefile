@@ -19,8 +19,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 install: $(STAMP)
 
 report: $(STAMP)
-	mkdir -p out
-	$(BIN)/rlsepi simulate --n 1000000 --out out/default_cohort.parquet --force --check
+	$(BIN)/rlsepi report --check --force
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -50,3 +50,27 @@ def require_file(path: Path, what: str = "input file") -> Path:
     if path.is_dir():
         raise RLSEpiError(f"{what} '{path}' is a folder; give a file")
     return path
+
+
+def add_mapping_options(parser: argparse.ArgumentParser) -> None:
+    """--column and --code: how a user's file maps onto the cohort table."""
+    parser.add_argument(
+        "--column", action="append", default=[], metavar="OURS=YOURS",
+        help="map a column of the cohort table to your file's column name, e.g. --column sex=gender "
+        "(repeat for each column)",
+    )
+    parser.add_argument(
+        "--code", action="append", default=[], metavar="COLUMN:CODE=VALUE",
+        help="map a code in your file to ours, e.g. --code sex:1=male --code rls:dx=true (repeat as needed; "
+        "F/M, 1/2, yes/no, 0/1, true/false are understood without help)",
+    )
+
+
+def read_mapped_cohort(path: Path, args: argparse.Namespace, require: tuple[str, ...]):
+    """Read a cohort file, apply --column/--code, drop (and count) incomplete rows."""
+    from rlsepi.io import read_cohort
+    from rlsepi.schema import harmonise, parse_codes, parse_columns
+
+    require_file(path, "cohort file")
+    return harmonise(read_cohort(path), columns=parse_columns(args.column), codes=parse_codes(args.code),
+                     require=require)
