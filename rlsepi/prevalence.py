@@ -1021,11 +1021,16 @@ def _fit_logit(X: np.ndarray, y: np.ndarray) -> Any:
     import statsmodels.api as sm
     from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
+    grouped = y.ndim == 2  # (cases, non-cases) per row: a saturated fit is not separation
     with warnings.catch_warnings():
-        warnings.simplefilter("error", PerfectSeparationWarning)
+        warnings.simplefilter("ignore" if grouped else "error", PerfectSeparationWarning)
         warnings.simplefilter("error", ConvergenceWarning)
         try:
-            return sm.GLM(y, X, family=sm.families.Binomial()).fit(tol=1e-12, maxiter=200)
+            fit = sm.GLM(y, X, family=sm.families.Binomial()).fit(tol=1e-12, maxiter=200)
+            mu = np.asarray(fit.fittedvalues)
+            if grouped and (np.any(mu < 1e-10) or np.any(mu > 1 - 1e-10)):
+                raise PerfectSeparationWarning("fitted probabilities of 0 or 1")
+            return fit
         except (PerfectSeparationWarning, ConvergenceWarning, np.linalg.LinAlgError) as exc:
             raise DataValidationError(
                 f"the logistic model cannot be fitted ({type(exc).__name__}); a covariate separates cases "
@@ -1185,16 +1190,26 @@ class PeakAge:
 _PEAK_CENTRE, _PEAK_SCALE = 50.0, 10.0
 
 
-def _peak_design(age: np.ndarray, model: str, spline_df: int) -> tuple[np.ndarray, Any]:
+def _peak_basis(age: np.ndarray, model: str, spline_df: int) -> Any:
+    """A function mapping ages to the design matrix; spline knots and bounds come from ``age``
+    (every person's age, as R's ``bs(age, df)`` places them)."""
     if model == "quadratic":
-        a = (age - _PEAK_CENTRE) / _PEAK_SCALE
-        return np.column_stack([np.ones_like(a), a, a ** 2]), None
+        def quad(x: np.ndarray) -> np.ndarray:
+            a = (np.asarray(x, dtype=float) - _PEAK_CENTRE) / _PEAK_SCALE
+            return np.column_stack([np.ones_like(a), a, a ** 2])
+        return quad
     import patsy
 
+    n_inner = spline_df - 3
+    if n_inner < 0:
+        raise DataValidationError(f"a cubic spline needs at least 3 degrees of freedom, got {spline_df}")
+    knots = np.quantile(age, np.linspace(0, 1, n_inner + 2)[1:-1]) if n_inner else np.array([])
     lo, hi = float(np.min(age)), float(np.max(age))
-    dm = patsy.dmatrix(f"bs(age, df={spline_df}, degree=3, lower_bound={lo}, upper_bound={hi})",
-                       {"age": age}, return_type="dataframe")
-    return dm.to_numpy(), dm.design_info
+
+    def spline(x: np.ndarray) -> np.ndarray:
+        basis = patsy.bs(np.asarray(x, dtype=float), knots=list(knots), degree=3, lower_bound=lo, upper_bound=hi)
+        return np.column_stack([np.ones(len(x)), np.asarray(basis)])
+    return spline
 
 
 def _peak_of(params: np.ndarray, grid: np.ndarray, Xg: np.ndarray, model: str) -> tuple[float, float]:
@@ -1238,7 +1253,11 @@ def peak_age(
     Notes
     -----
     The spline's knots and boundary stay those of the full data in every resample, so each
-    resample fits the same curve family.
+    resample fits the same curve family. The model is fitted to the cases and non-cases at
+    each age (the same likelihood as one row per person); a bootstrap resample of people is
+    drawn as multinomial counts over the age-by-outcome cells, which has the same
+    distribution as drawing people with replacement and costs nothing per person. Resamples
+    without a peak (quadratic term >= 0) are left out of the percentiles.
 
     References
     ----------
@@ -1252,31 +1271,41 @@ def peak_age(
     if "age" not in df.columns:
         raise DataValidationError("column 'age' is missing; it is needed for the age of peak prevalence")
     age = pd.to_numeric(df["age"], errors="coerce").to_numpy(dtype=float)
-    X, info = _peak_design(age, model, spline_df)
+    if np.isnan(age).any():
+        raise DataValidationError(f"column 'age' has {describe_rows(np.isnan(age))} with missing values; drop them first")
+    basis = _peak_basis(age, model, spline_df)
+    # people with the same age are exchangeable here: fit on (age, cases, non-cases) cells,
+    # which gives the same likelihood as one row per person, and resample people by drawing
+    # the cell counts from a multinomial, which is the same as drawing people with replacement
+    ages_u, inv = np.unique(age, return_inverse=True)
+    cases = np.bincount(inv, weights=y, minlength=ages_u.size)
+    non = np.bincount(inv, minlength=ages_u.size) - cases
+    X = basis(ages_u)
     grid = np.arange(math.floor(age.min()), math.ceil(age.max()) + 1, dtype=float)
-    if model == "quadratic":
-        Xg, _ = _peak_design(grid, model, spline_df)
-    else:
-        import patsy
-
-        Xg = np.asarray(patsy.build_design_matrices([info], {"age": grid})[0])
-    fit = _fit_logit(X, y)
+    Xg = basis(grid)
+    fit = _fit_logit(X, np.column_stack([cases, non]))
     est, p_peak = _peak_of(np.asarray(fit.params), grid, Xg, model)
     if not np.isfinite(est):
         raise DataValidationError("prevalence does not rise and fall with age in these data (the quadratic "
                                   "term is not negative); there is no peak age inside the curve")
-    boots = []
     import statsmodels.api as sm
 
-    for _ in range(n_boot):
-        idx = gen.integers(0, len(y), len(y))
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                params = sm.GLM(y[idx], X[idx], family=sm.families.Binomial()).fit().params
-        except (np.linalg.LinAlgError, ValueError):
-            continue
-        boots.append(_peak_of(np.asarray(params), grid, Xg, model)[0])
+    boots = []
+    if n_boot > 0:
+        probs = np.concatenate([cases, non]) / len(y)
+        draws = gen.multinomial(len(y), probs, size=n_boot)
+        k = ages_u.size
+        for row in draws:
+            c, nc = row[:k].astype(float), row[k:].astype(float)
+            keep = (c + nc) > 0
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    params = sm.GLM(np.column_stack([c[keep], nc[keep]]), X[keep],
+                                    family=sm.families.Binomial()).fit(tol=1e-10, maxiter=100).params
+            except (np.linalg.LinAlgError, ValueError):
+                continue
+            boots.append(_peak_of(np.asarray(params), grid, Xg, model)[0])
     b = np.asarray(boots, dtype=float)
     b = b[np.isfinite(b)]
     lo, hi = (float(np.quantile(b, alpha / 2)), float(np.quantile(b, 1 - alpha / 2))) if b.size else (np.nan, np.nan)
