@@ -162,6 +162,18 @@ def test_woolf_and_exact_or_match_r(request: pytest.FixtureRequest, name: str) -
             assert o.pvalue == pytest.approx(ref["pvalue"], abs=TOL)
 
 
+def _r_number(v: float | str) -> float:
+    return math.inf if v == "Inf" else float(v)
+
+
+@pytest.mark.parametrize("case", REF["exact_2x2"], ids=lambda c: "-".join(map(str, c["table"])))
+def test_exact_or_of_small_tables_with_zero_cells_matches_fisher_test(case: dict) -> None:
+    est, lo, hi, p = prevalence.conditional_odds_ratio(*case["table"])
+    for got, want in ((est, case["estimate"]), (lo, case["ci_lower"]), (hi, case["ci_upper"]), (p, case["pvalue"])):
+        want = _r_number(want)
+        assert got == want if math.isinf(want) else got == pytest.approx(want, abs=TOL)
+
+
 def test_small_woolf_by_eye(small: pd.DataFrame) -> None:
     o = prevalence.odds_ratio(small)
     assert (o.exposed_cases, o.exposed_noncases, o.unexposed_cases, o.unexposed_noncases) == (11, 39, 4, 46)
@@ -299,6 +311,16 @@ def test_prevalence_in_unit_interval_and_inside_ci(d: pd.DataFrame, method: str)
     t = prevalence.stratified(d, ["sex", "age_band"], method=method).table
     assert ((0 <= t["ci_lower"]) & (t["ci_lower"] <= t["prevalence"] + 1e-12)
             & (t["prevalence"] <= t["ci_upper"] + 1e-12) & (t["ci_upper"] <= 1)).all()
+
+
+@settings(max_examples=30, deadline=None)
+@given(d=cohorts, w=st.lists(st.floats(0.01, 100), min_size=300, max_size=300),
+       method=st.sampled_from(list(CI_NAMES)))
+def test_weighted_prevalence_in_unit_interval_and_inside_ci(d: pd.DataFrame, w: list[float], method: str) -> None:
+    d = d.assign(w=w[: len(d)])
+    p = prevalence.crude(d, weights="w", method=method)
+    assert 0 <= p.ci_lower <= p.prevalence + 1e-12 and p.prevalence <= p.ci_upper + 1e-12 and p.ci_upper <= 1
+    assert 1 - 1e-9 <= p.n_effective <= len(d) + 1e-9
 
 
 @settings(max_examples=40, deadline=None)

@@ -169,6 +169,14 @@ ref <- list(
                   user_std = list(lowers = c(20, 45, 70), weights = c(3, 2, 1)), spline = FALSE),
   sim = analyse(sim, band_width = 5, covariate = "ferritin")
 )
+# small 2x2 tables [[a, b], [c, d]] (exposed cases, exposed non-cases, unexposed cases, unexposed
+# non-cases), including zero cells, for the exact conditional odds ratio
+ref$exact_2x2 <- lapply(list(c(3, 1, 1, 3), c(0, 10, 5, 5), c(10, 0, 3, 7), c(1, 19, 0, 20), c(7, 13, 2, 18)),
+  function(t) {
+    ft <- fisher_tight(matrix(c(t[1], t[3], t[2], t[4]), nrow = 2), conf.level = 1 - alpha)
+    list(table = t, estimate = unname(ft$estimate), ci_lower = ft$conf.int[1], ci_upper = ft$conf.int[2],
+         pvalue = ft$p.value)
+  })
 writeLines(toJSON(ref, digits = NA, auto_unbox = TRUE, pretty = TRUE, dataframe = "rows"),
            file.path(here, "reference.json"))
 cat("wrote", file.path(here, "reference.json"), "\n")
