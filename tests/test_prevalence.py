@@ -492,3 +492,15 @@ def test_cli_suppression_reaches_the_detail_tables(capsys: pytest.CaptureFixture
             counts += [v for key, v in r.items() if key.startswith(("exposed", "unexposed"))]
     assert all(c is None or c == 0 or c >= 3 for c in counts)
     assert None in counts  # the small fixture has cells of 1 and 2
+
+
+def test_weights_file_with_sex_rows(tmp_path: Path, small: pd.DataFrame) -> None:
+    f = tmp_path / "ws.csv"
+    f.write_text("age_lower,sex,weight\n20,F,1.5\n20,M,1.5\n45,F,1\n45,M,1\n70,F,0.5\n70,M,0.5\n")
+    u = REF["small"]["standardised_user"]["age_sex"]  # weights 3:2:1 split in halves by sex, in R
+    r = prevalence.standardised(small, standard=prevalence.read_standard(f), by_sex=True)
+    assert (r.adjusted, r.ci_lower, r.ci_upper) == pytest.approx((u["adjusted"], u["ci_lower"], u["ci_upper"]), abs=TOL)
+    assert r.standard == "ws.csv"
+    # without by_sex the sex rows are summed per band
+    a = prevalence.standardised(small, standard=prevalence.read_standard(f))
+    assert a.adjusted == pytest.approx(REF["small"]["standardised_user"]["age"]["adjusted"], abs=TOL)
