@@ -408,6 +408,8 @@ def test_cli_maps_a_messy_file_and_reports_dropped_rows(capsys: pytest.CaptureFi
     assert ors["Mantel-Haenszel over age bands"]["breslow_day_pvalue"] == pytest.approx(
         ref["odds_ratio"]["mh"]["breslow_day_pvalue"], abs=TOL)
     assert doc["input"]["file"] == "prevalence_messy.csv" and doc["rlsepi_version"]
+    logistic = ors["logistic, adjusted for age (linear)"]
+    assert logistic["estimate"] == pytest.approx(ref["logistic"]["age"]["estimate"], abs=TOL)
 
 
 def test_cli_csv_columns_and_standardisation(capsys: pytest.CaptureFixture[str]) -> None:

@@ -90,6 +90,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="coarser bands for standardisation, limits taken from the standard's bands, e.g. 15,45,65")
     p.add_argument("--adjust", default="", metavar="COLS",
                    help="extra covariates for the logistic odds ratio, comma-separated (age is always in)")
+    p.add_argument("--age-terms", default="linear", choices=("linear", "quadratic"),
+                   help="how age enters the logistic odds ratio (default linear)")
     p.add_argument("--peak-model", default="quadratic", choices=("quadratic", "spline"),
                    help="smooth curve for the age of peak prevalence (default quadratic)")
     p.add_argument("--n-boot", type=_count, default=200, metavar="B",
@@ -160,8 +162,9 @@ def analyse(df: pd.DataFrame, args: argparse.Namespace) -> dict[str, Any]:
         ("crude, exact", lambda: prev.odds_ratio(df, outcome=args.outcome, method="exact", alpha=args.alpha)),
         ("Mantel-Haenszel over age bands", lambda: prev.mantel_haenszel(
             df, outcome=args.outcome, alpha=args.alpha, **bands)),
-        ("logistic, adjusted for age" + "".join(f", {c}" for c in args.adjust_list), lambda: prev.adjusted_odds_ratio(
-            df, outcome=args.outcome, adjust=("age", *args.adjust_list), alpha=args.alpha)),
+        (f"logistic, adjusted for age ({args.age_terms})" + "".join(f", {c}" for c in args.adjust_list), lambda: prev.adjusted_odds_ratio(
+            df, outcome=args.outcome, adjust=("age", *args.adjust_list), age_terms=args.age_terms,
+            alpha=args.alpha)),
     ]
     for label, call in or_calls:
         try:
@@ -275,7 +278,8 @@ def to_json(res: dict[str, Any], report: Any, args: argparse.Namespace) -> str:
                     "age_width": args.age_width, "weights": args.weights, "suppress_below": args.suppress_below,
                     "seed": args.seed, "n_boot": args.n_boot, "peak_model": args.peak_model,
                     "by": args.by_lists, "standards": [label for label, _ in args.standards],
-                    "standard_breaks": args.standard_breaks, "adjust": ["age", *args.adjust_list]},
+                    "standard_breaks": args.standard_breaks, "adjust": ["age", *args.adjust_list],
+                    "age_terms": args.age_terms},
         "crude": res["crude"].to_frame().iloc[0].to_dict(),
         "tables": [{"by": list(t.by), "rows": t.to_frame()} for t in res["tables"]],
         "standardised": t_std,
