@@ -251,6 +251,14 @@ def _check_inputs(age: float | None, sex: str | None, pregnant: bool | None, tri
 def _score_distribution(rsids: list[str], weights: Mapping[str, float],
                         params: Parameters) -> tuple[np.ndarray, np.ndarray]:
     """Exact distribution of sum_j w_j g_j over ``rsids`` (HWE, independent loci)."""
+    return _score_distribution_cached(tuple((r, float(weights[r])) for r in rsids), params)
+
+
+@functools.lru_cache(maxsize=256)
+def _score_distribution_cached(items: tuple[tuple[str, float], ...],
+                               params: Parameters) -> tuple[np.ndarray, np.ndarray]:
+    rsids = [r for r, _ in items]
+    weights = dict(items)
     by_id = {locus.rsid: locus for locus in params.loci}
     subset = []
     for rsid in rsids:
@@ -364,8 +372,11 @@ class IndividualRisk:
     @property
     def statement(self) -> str:
         """The "N out of 100 people like this" sentence."""
-        return (f"About {self.per_100} out of 100 people like this would have RLS, compared with about "
-                f"{self.average_per_100} out of 100 {self._peers()}.")
+        def count(k: int) -> str:
+            return "fewer than 1" if k == 0 else f"about {k}"
+
+        return (f"{count(self.per_100).capitalize()} out of 100 people like this would have RLS, compared with "
+                f"{count(self.average_per_100)} out of 100 {self._peers()}.")
 
     def _peers(self) -> str:
         age, sex = self.inputs.get("age"), self.inputs.get("sex")

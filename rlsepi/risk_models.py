@@ -291,43 +291,29 @@ def derive_columns(df: pd.DataFrame, *, ferritin: str = "log2", age: str = "quad
         raise DataValidationError(f"ferritin coding must be 'log2' or 'cut', got '{ferritin}'")
     if age not in ("quadratic", "spline"):
         raise DataValidationError(f"age coding must be 'quadratic' or 'spline', got '{age}'")
-    need = ["rls", "age", "sex", "pregnant", "trimester", "ferritin"]
-    missing = [c for c in need if c not in df.columns]
-    if missing:
-        raise DataValidationError(
-            f"column '{missing[0]}' is missing; the risk models need {', '.join(need)} and the genotype columns"
-        )
-    from rlsepi.schema import validate
+    from rlsepi.schema import harmonise
 
-    validate(df)
     weights = score_weights(params)
+    if "trimester" not in df.columns:
+        raise DataValidationError("column 'trimester' is missing; the risk models need it (empty when not pregnant)")
+    df, report = harmonise(df, require=("rls", "age", "sex", "pregnant", "ferritin", *weights))
     out = pd.DataFrame(index=df.index)
-    rls = df["rls"]
-    out["rls"] = pd.to_numeric(rls.astype("object").map({True: 1, False: 0, 1: 1, 0: 0, "True": 1,
-                                                          "False": 0, "true": 1, "false": 0}), errors="coerce")
-    sex = df["sex"].astype("string")
-    out["female"] = np.where(sex.isna(), np.nan, (sex == "female").astype(float))
-    a = pd.to_numeric(df["age"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    out["age"] = a
-    preg = df["pregnant"].astype("object").map({True: 1.0, False: 0.0, 1: 1.0, 0: 0.0, "True": 1.0,
-                                                 "False": 0.0, "true": 1.0, "false": 0.0})
-    tri = pd.to_numeric(df["trimester"], errors="coerce")
-    state = np.where(preg == 0, 0.0, np.where(preg == 1, tri, np.nan))
+    out["rls"] = df["rls"].astype(float)
+    out["female"] = (df["sex"].astype(str) == "female").astype(float)
+    out["age"] = pd.to_numeric(df["age"]).to_numpy(dtype=float)
+    preg = df["pregnant"].astype(bool).to_numpy()
+    tri = pd.to_numeric(df["trimester"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    state = np.where(preg, tri, 0.0)
     for k in (1, 2, 3):
         out[f"trimester{k}"] = np.where(np.isnan(state), np.nan, (state == k).astype(float))
-    fer = pd.to_numeric(df["ferritin"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    out["ferritin"] = fer
+    out["ferritin"] = pd.to_numeric(df["ferritin"]).to_numpy(dtype=float)
     out["prs"] = _score_sum(df, params)
 
-    dropped: dict[str, int] = {}
-    ok = np.ones(len(out), dtype=bool)
-    for col, reason in (("rls", "rls"), ("female", "sex"), ("age", "age"), ("trimester1", "pregnancy/trimester"),
-                        ("ferritin", "ferritin"), ("prs", "genotypes")):
-        bad = ok & out[col].isna().to_numpy()
-        if bad.any():
-            dropped[f"missing {reason}"] = int(bad.sum())
-        ok &= ~bad
-    out = out[ok].copy()
+    dropped = {f"missing {k}": int(v) for k, v in report.missing.items() if v}
+    bad = out["trimester1"].isna().to_numpy()
+    if bad.any():
+        dropped["pregnant with no trimester"] = int(bad.sum())
+    out = out[~bad].copy()
     if len(out) == 0:
         raise DataValidationError("no complete rows are left to fit the risk models")
     knots: tuple[float, ...] = ()
@@ -618,7 +604,7 @@ class NestedFit:
         }
 
     def to_frame(self) -> pd.DataFrame:
-        """One long table: coefficients, metrics and comparisons (``kind`` says which)."""
+        """One long table: coefficients, metrics, formulas, warnings and comparisons (``kind`` says which)."""
         rows: list[dict[str, Any]] = []
         for m in self.models:
             for r in m.coefficients.to_dict(orient="records"):
@@ -628,6 +614,8 @@ class NestedFit:
             for k, v in m.metrics.items():
                 rows.append({"model": m.name, "kind": "metric", "name": k, "estimate": v})
             rows.append({"model": m.name, "kind": "formula", "name": m.formula})
+        for w in self.warnings:
+            rows.append({"model": w.split(":", 1)[0], "kind": "warning", "name": w})
         for c in self.comparisons:
             label = f"{c.larger} vs {c.smaller}"
             rows.append({"model": label, "kind": "comparison", "name": "lr_test", "estimate": c.lr_statistic,
@@ -677,6 +665,18 @@ class NestedFit:
 
 def _fmt_p(p: float) -> str:
     return "<0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def _small_blas(n: int) -> Any:
+    """One BLAS thread for the many small solves of a fit (threading overhead dominates
+    below a few hundred thousand rows); unchanged for larger data."""
+    import contextlib
+
+    if n >= 200_000:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 # --- the estimator ------------------------------------------------------------------------
@@ -731,6 +731,11 @@ class NestedLogistic:
         self.params = params
 
     def fit(self, df: pd.DataFrame) -> NestedLogistic:
+        """Fit M0-M3 (and the user formula) to ``df``; the result is in ``result_``."""
+        with _small_blas(len(df)):
+            return self._fit(df)
+
+    def _fit(self, df: pd.DataFrame) -> NestedLogistic:
         if not 0 < self.alpha < 1:
             raise DataValidationError(f"alpha must lie between 0 and 1, got {self.alpha}")
         if self.cv_folds < 2:

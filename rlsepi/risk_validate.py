@@ -44,7 +44,7 @@ from scipy import stats
 from rlsepi import cohort
 from rlsepi.errors import RLSEpiError
 from rlsepi.parameters import DEFAULT, Parameters
-from rlsepi.risk_models import AGE_CENTRE, _empty_cells, _newton_logit
+from rlsepi.risk_models import AGE_CENTRE, _empty_cells, _newton_logit, _small_blas
 
 __all__ = ["SimulationStudy", "simulation_study", "performance", "true_effects", "correct_design"]
 
@@ -186,6 +186,11 @@ def _replicate(plan: tuple[Parameters, cohort.OutcomeModel, int, np.random.SeedS
     df = cohort.table_to_frame(pa.Table.from_batches(batches, schema=cohort.arrow_schema(params)))
     X = correct_design(df, model).to_numpy()
     y = df["rls"].to_numpy(dtype=float)
+    with _small_blas(n):
+        return _fit_replicate(X, y)
+
+
+def _fit_replicate(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     k = X.shape[1] - 1
     est, se = np.full(k, np.nan), np.full(k, np.nan)
     usable = np.zeros(k, dtype=bool)

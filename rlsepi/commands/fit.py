@@ -7,11 +7,16 @@ import json
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rlsepi.commands import add_params_option, positive_int, require_file, seed_int
 from rlsepi.errors import RLSEpiError
 from rlsepi.io import atomic_output, check_output_path, read_cohort, to_jsonable
 from rlsepi.parameters import load_parameters
+
+if TYPE_CHECKING:
+    from rlsepi.risk_models import NestedFit
+    from rlsepi.schema import DropReport
 
 try:  # the shared --column/--code options, once rlsepi.commands has them
     from rlsepi.commands import add_mapping_options  # type: ignore[attr-defined]
@@ -51,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def render(result, fmt: str, input_report=None) -> str:  # type: ignore[no-untyped-def]
+def render(result: NestedFit, fmt: str, input_report: DropReport | None = None) -> str:
     """The result in the chosen format, as text."""
     if fmt == "json":
         doc = result.to_dict()
