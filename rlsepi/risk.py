@@ -236,6 +236,9 @@ def _check_inputs(age: float | None, sex: str | None, pregnant: bool | None, tri
             )
     if ferritin is not None and not (math.isfinite(float(ferritin)) and ferritin > 0):
         raise DataValidationError(f"ferritin must be a positive number in µg/L, got {ferritin:g}")
+    cannot_be_pregnant = sex_i == 0 or (age_i is not None and not preg.min_age <= age_i <= preg.max_age)
+    if pregnant is None and cannot_be_pregnant:
+        pregnant = False  # known from sex or age: nothing to average over
     if pregnant is None:
         states: tuple[int, ...] = (0, 1, 2, 3)
     elif pregnant:
@@ -408,7 +411,7 @@ class IndividualRisk:
         ]
         if self.prs is not None:
             lines.append(f"  polygenic score:      {self.prs:.3f} (z = {self.prs_z:+.2f}, "
-                         f"percentile {self.prs_percentile:.0f})")
+                         f"percentile {self.prs_percentile:.1f})")
         else:
             lines.append("  polygenic score:      not computed (not every genotype was given)")
         lines += ["", self.statement]
@@ -505,7 +508,8 @@ def individual_risk(
     if weights and not unknown:
         prs, prs_z, prs_pct = _score_position({r: counts[r] for r in weights}, params)
 
-    given_preg = trimester is not None or pregnant is not None
+    explicit_preg = trimester is not None or pregnant is not None
+    given_preg = explicit_preg or states == (0,)  # a man, or a woman outside reproductive ages
     averaged = []
     if age is None:
         averaged.append("age")
@@ -521,7 +525,7 @@ def individual_risk(
         averaged.append("genotypes" if len(unknown) == len(weights) else "genotypes of " + ", ".join(unknown))
     averaged_used = tuple(a for a in averaged if _uses(lm, a))
     ignored = []
-    if given_preg and "pregnancy" not in lm.uses:
+    if explicit_preg and "pregnancy" not in lm.uses:
         ignored.append("pregnancy")
     if ferritin is not None and "ferritin" not in lm.uses:
         ignored.append("ferritin")
@@ -531,7 +535,7 @@ def individual_risk(
     inputs = {
         "age": None if age is None else float(age),
         "sex": None if sex_i is None else ("female" if sex_i == 1 else "male"),
-        "pregnant": True if trimester is not None else pregnant,
+        "pregnant": True if trimester is not None else (False if states == (0,) else pregnant),
         "trimester": trimester,
         "ferritin": None if ferritin is None else float(ferritin),
         "genotypes": counts,

@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "fit", help="nested logistic risk models (age+sex, +PRS, +ferritin, +pregnancy) with metrics",
         description="Fit M0 (age + sex), M1 (+ PRS per SD), M2 (+ ferritin) and M3 (+ trimester of pregnancy) on "
-        "the same complete rows; report odds ratios with 95%% CIs and p-values, likelihood-ratio tests between "
+        "the same complete rows; report odds ratios with 95% CIs and p-values, likelihood-ratio tests between "
         "nested models, AUC with DeLong CI and DeLong's test of the AUC difference, Brier score, and seeded "
         "cross-validated AUC and calibration intercept and slope. Separation, non-convergence and too few events "
         "per coefficient are reported as warnings. The JSON output can be given to 'rlsepi risk --model'.",

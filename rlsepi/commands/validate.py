@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "validate", help="simulation study: bias, SE and coverage of the logistic fit against the true effects",
         description="Simulate R cohorts with known true effects (the calibrated generating model), fit the "
         "correctly specified logistic model to each, and report for every true odds ratio the bias, empirical SE, "
-        "model SE and coverage of the 95%% CI, each with its Monte Carlo SE (Morris, White & Crowther 2019). "
+        "model SE and coverage of the 95% CI, each with its Monte Carlo SE (Morris, White & Crowther 2019). "
         "The same seed gives the same result whatever --workers is.",
     )
     p.add_argument("--replicates", type=positive_int, default=200, metavar="R", help="simulated cohorts (default 200)")
