@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2, help="plink2 --threads (rlsepi uses numpy's default)")
     ap.add_argument("--keep", type=Path, help="folder to keep the files in (default: a temporary folder)")
+    ap.add_argument("--reuse", action="store_true", help="with --keep: reuse the files already there")
     ap.add_argument("--generate-only", type=Path, metavar="FOLDER", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.generate_only is not None:
@@ -104,8 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     try:
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, __file__, "--generate-only", str(folder), "--samples", str(args.samples),
-                        "--variants", str(args.variants), "--seed", str(args.seed)], check=True)
+        if not (args.reuse and (folder / "bench.bed").exists()):
+            subprocess.run([sys.executable, __file__, "--generate-only", str(folder), "--samples", str(args.samples),
+                            "--variants", str(args.variants), "--seed", str(args.seed)], check=True)
         print(f"data: {args.samples:,} samples x {args.variants:,} variants "
               f"({(folder / 'bench.bed').stat().st_size / 2**20:,.0f} MiB .bed) in {time.perf_counter() - t0:.0f} s")
         ours_t, ours_m = run([sys.executable, "-m", "rlsepi.cli", "prs", "bench.bed", "--score", "score.tsv",

@@ -987,11 +987,20 @@ class ReferenceDistribution:
     probs: np.ndarray = field(repr=False)
     description: str = ""
 
+    def to_frame(self) -> pd.DataFrame:
+        """The distinct sums and their probabilities (empty for ``analytic-normal``)."""
+        return pd.DataFrame({"SUM": self.values, "probability": self.probs})
+
+    def summary(self) -> str:
+        return f"{self.description or self.kind}: mean {self.mean:.6g}, sd {self.sd:.6g}"
+
     def z(self, s: np.ndarray) -> np.ndarray:
+        """``(s - mean) / sd``."""
         s = np.asarray(s, dtype=float)
         return (s - self.mean) / self.sd if self.sd > 0 else np.full(s.shape, np.nan)
 
     def percentile(self, s: np.ndarray) -> np.ndarray:
+        """Mid-distribution percentile of each sum (0-100)."""
         s = np.asarray(s, dtype=float)
         if self.kind == "analytic-normal":
             from scipy.special import ndtr
@@ -1088,6 +1097,7 @@ class PRSResult:
     n_samples: int = 0
 
     def to_frame(self) -> pd.DataFrame:
+        """The scores per person (a copy)."""
         return self.scores.copy()
 
     def summary(self) -> str:
@@ -1133,7 +1143,7 @@ def score_genotypes(
     min_overlap: float = 0.75,
     reference: Literal["analytic"] | ReferenceDistribution | Mapping[str, ReferenceDistribution] = "analytic",
     build: str | None = None,
-    block_bytes: int = 1 << 25,
+    block_bytes: int = 1 << 26,
 ) -> PRSResult:
     """Score genotypes with a scoring file, as ``plink2 --score`` does.
 
@@ -1236,7 +1246,8 @@ def score_genotypes(
     linear = np.all(np.abs(slopes1 - slopes2) <= 1e-15 * np.maximum(1.0, np.abs(slopes1)), axis=0)
     fvec = founders.astype(float)
     n_founders = float(fvec.sum())
-    block = max(1, int(block_bytes // (8 * max(n, 1))))
+    block = max(1, min(m, int(block_bytes // (8 * max(n, 1)))))
+    buf = np.empty((n, block), dtype=np.float64, order="F")
     # linear (additive) variants first, then the others; each group read in file order
     groups = [np.flatnonzero(linear), np.flatnonzero(~linear)]
     for is_linear, members in zip((True, False), groups):
@@ -1245,14 +1256,16 @@ def score_genotypes(
             sel = members[lo:lo + block]
             raw = np.asarray(genotypes.read(vidx[sel]))  # count of a1; NaN or < 0 missing
             b = sel.size
+            # one reused Fortran-order buffer: fresh allocations per block cost more in page
+            # faults than the arithmetic
+            g = buf[:, :b]
+            np.copyto(g, raw, casting="unsafe")
             # missing calls are few: keep their coordinates, not a dense indicator matrix
-            if np.issubdtype(raw.dtype, np.integer):
-                mr, mc = np.nonzero(raw < 0)
-                g = raw.astype(np.float64)
-            else:
-                g = np.array(raw, dtype=np.float64)
-                mr, mc = np.nonzero(np.isnan(g))
-            del raw
+            src = raw if np.issubdtype(raw.dtype, np.integer) else g
+            flat_src = src.reshape(-1, order="F") if src.flags.f_contiguous else src.T.reshape(-1)
+            flat = np.flatnonzero(flat_src < 0 if src is raw else np.isnan(flat_src))
+            mc, mr = np.divmod(flat, n)
+            del raw, src, flat_src
             g[mr, mc] = 0.0
             sw = ~eff_a1[sel]  # effect allele is a2: d = 2 - g
             sign = np.where(sw, -1.0, 1.0)
