@@ -9,23 +9,21 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rlsepi.commands import add_params_option, positive_int, require_file, seed_int
+from rlsepi.commands import (
+    add_mapping_options,
+    add_params_option,
+    positive_int,
+    read_mapped_cohort,
+    require_file,
+    seed_int,
+)
 from rlsepi.errors import RLSEpiError
-from rlsepi.io import atomic_output, check_output_path, read_cohort, to_jsonable
+from rlsepi.io import atomic_output, check_output_path, to_jsonable
 from rlsepi.parameters import load_parameters
 
 if TYPE_CHECKING:
     from rlsepi.risk_models import NestedFit
     from rlsepi.schema import DropReport
-
-try:  # the shared --column/--code options, once rlsepi.commands has them
-    from rlsepi.commands import add_mapping_options  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - fallback until then
-    def add_mapping_options(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--column", action="append", default=[], metavar="OURS=YOURS",
-                            help="map a column of the cohort table to your file's column, e.g. --column sex=gender")
-        parser.add_argument("--code", action="append", default=[], metavar="COLUMN:CODE=VALUE",
-                            help="map a code in your file to ours, e.g. --code sex:1=male")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -77,12 +75,9 @@ def run(args: argparse.Namespace) -> int:
         check_output_path(args.out, force=args.force)
         if args.out.resolve() == path.resolve():
             raise RLSEpiError("--out would overwrite the input cohort; choose another file")
-    from rlsepi.schema import harmonise, parse_codes, parse_columns
-
     params = load_parameters(args.params)
     need = ("rls", "age", "sex", "pregnant", "ferritin", *(locus.rsid for locus in params.loci))
-    df, report = harmonise(read_cohort(path), columns=parse_columns(args.column), codes=parse_codes(args.code),
-                           require=need)
+    df, report = read_mapped_cohort(path, args, need)
     if report.n_dropped:
         print(f"rlsepi: {report.summary()}", file=sys.stderr)
     with warnings.catch_warnings():
