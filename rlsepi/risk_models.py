@@ -69,6 +69,7 @@ __all__ = [
     "load_risk_model",
     "scoring_file_for",
     "score_weights",
+    "strict_json",
     "DEFINITIONS",
     "AGE_CENTRE",
     "MIN_EVENTS_PER_PARAMETER",
@@ -663,6 +664,18 @@ class NestedFit:
         return "\n".join(out) + "\n"
 
 
+def strict_json(x: Any) -> Any:
+    """NaN and infinities to ``None`` (JSON has no such numbers; a warning in the same
+    output says why a value is missing or infinite)."""
+    if isinstance(x, dict):
+        return {k: strict_json(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [strict_json(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
 def _fmt_p(p: float) -> str:
     return "<0.0001" if p < 1e-4 else f"{p:.4f}"
 
@@ -790,7 +803,7 @@ class NestedLogistic:
         res = _glm(y, X.to_numpy())
         issues = _diagnose(name, y, X, res)
         for cat, msg in issues:
-            warnings.warn(msg, cat, stacklevel=3)
+            warnings.warn(msg, cat, stacklevel=4)
         z = stats.norm.ppf(1 - self.alpha / 2)
         b = np.asarray(res.params)
         se = np.asarray(res.bse)
@@ -824,7 +837,7 @@ class NestedLogistic:
                    "fit separated or did not converge (sparse categories); this model's cross-validated AUC, "
                    "Brier score and calibration are unreliable")
             issues.append((SeparationWarning, msg))
-            warnings.warn(msg, SeparationWarning, stacklevel=3)
+            warnings.warn(msg, SeparationWarning, stacklevel=4)
         metrics["cv_folds"] = len(folds)
         metrics["cv_seed"] = self.random_state
         return ModelFit(name=name, formula=formula, coefficients=coef, metrics=metrics,

@@ -61,7 +61,9 @@ def render(result: NestedFit, fmt: str, input_report: DropReport | None = None) 
         if input_report is not None:
             doc["input"] = {"rows_read": input_report.n_input, "rows_complete": input_report.n_used,
                             "missing": dict(input_report.missing), "renamed": dict(input_report.renamed)}
-        return json.dumps(to_jsonable(doc), indent=2, ensure_ascii=False, allow_nan=True) + "\n"
+        from rlsepi.risk_models import strict_json
+
+        return json.dumps(strict_json(to_jsonable(doc)), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     if fmt == "csv":
         return result.to_frame().to_csv(index=False)
     return result.summary()

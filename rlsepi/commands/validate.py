@@ -43,7 +43,10 @@ def run(args: argparse.Namespace) -> int:
     study = simulation_study(replicates=args.replicates, n=args.n, rng=args.seed, params=params,
                              workers=args.workers)
     if args.format == "json":
-        text = json.dumps(to_jsonable(study.to_dict()), indent=2, ensure_ascii=False) + "\n"
+        from rlsepi.risk_models import strict_json
+
+        text = json.dumps(strict_json(to_jsonable(study.to_dict())), indent=2, ensure_ascii=False,
+                          allow_nan=False) + "\n"
     elif args.format == "csv":
         text = study.to_frame().to_csv(index=False)
     else:
