@@ -574,3 +574,59 @@ def test_empirical_reference_must_match_the_same_rows(tmp_path: Path) -> None:
     # three distinct sums against themselves: mid-rank percentiles 100 * (rank - 1/2) / 3
     ranks = res.scores["SUM"].rank().to_numpy()
     np.testing.assert_allclose(res.scores["percentile"], 100 * (ranks - 0.5) / 3)
+
+
+def test_harmonisation_invariants(tmp_path: Path) -> None:
+    # With no missing calls: writing every row on the other strand leaves SUM unchanged, and
+    # naming the other allele as effect allele with weight -w gives SUM - sum_j 2 w_j.
+    rng = np.random.default_rng(8)
+    m, n = 12, 30
+    pairs = [_NON_PALINDROMIC[i] for i in rng.integers(0, len(_NON_PALINDROMIC), m)]
+    g = rng.integers(0, 3, (n, m)).astype(float)
+    _tiny_bed(tmp_path, [(f"rs{j + 1}", "1", 10 * (j + 1), a, b) for j, (a, b) in enumerate(pairs)], g)
+    w = rng.normal(0, 1, m)
+    comp = str.maketrans("ACGT", "TGCA")
+
+    def score(rows: list[tuple[str, str, float]]) -> np.ndarray:
+        text = "rsID\teffect_allele\tother_allele\teffect_weight\n" + "".join(
+            f"rs{j + 1}\t{e}\t{o}\t{float(x)!r}\n" for j, (e, o, x) in enumerate(rows))
+        _write(tmp_path / "s.tsv", text)
+        return pg.score_file(tmp_path / "t", tmp_path / "s.tsv").scores["SUM"].to_numpy()
+
+    base = score([(a, b, x) for (a, b), x in zip(pairs, w)])
+    np.testing.assert_allclose(base, g @ w, atol=1e-12)
+    np.testing.assert_allclose(score([(a.translate(comp), b.translate(comp), x) for (a, b), x in zip(pairs, w)]),
+                               base, atol=1e-12)
+    np.testing.assert_allclose(score([(b, a, -x) for (a, b), x in zip(pairs, w)]), base - 2 * w.sum(), atol=1e-12)
+
+
+def test_normal_approximation_has_the_exact_moments() -> None:
+    # 20 loci: more states than max_states -> normal approximation with mean sum 2 p w and
+    # variance sum 2 p (1 - p) w^2 (additive weights).
+    rng = np.random.default_rng(4)
+    w, p = rng.normal(0, 0.2, 20), rng.uniform(0.05, 0.95, 20)
+    values = np.column_stack([0 * w, w, 2 * w])
+    ref = pg.analytic_reference(values, p, max_states=1000)
+    assert ref.kind == "analytic-normal"
+    assert ref.mean == pytest.approx(float((2 * p * w).sum()))
+    assert ref.sd == pytest.approx(math.sqrt(float((2 * p * (1 - p) * w**2).sum())))
+    assert ref.percentile(np.array([ref.mean]))[0] == pytest.approx(50.0)
+    exact = pg.analytic_reference(values[:6], p[:6])
+    assert exact.kind == "analytic-exact" and exact.values.size == 3**6
+
+
+def test_parquet_output_records_imputation_and_coverage(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    df = _cohort([[0, 1, 2, None], [1, 1, 1, 1]])
+    res = pg.score_genotypes(pg.cohort_genotypes(df), imputation="none")
+    out, log = pg.write_scores(res, tmp_path / "s.parquet")
+    meta = pq.read_schema(out).metadata
+    notes = meta[b"rlsepi.prs_notes"].decode()
+    assert "imputation=none" in notes and "coverage[effect_weight]=4/4" in notes
+    s = pd.read_parquet(out)
+    np.testing.assert_array_equal(s["ALLELE_CT"], [6, 8])
+    np.testing.assert_array_equal(s["DENOM"], [6, 8])
+    assert log.name == "s.matchlog.tsv" and log.exists()
+    with pytest.raises(Exception, match="already exists"):
+        pg.write_scores(res, tmp_path / "s.parquet")
