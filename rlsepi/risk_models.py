@@ -544,8 +544,26 @@ class ModelFit:
     fitted: np.ndarray = field(repr=False)
 
     def odds_ratios(self) -> dict[str, float]:
+        """Odds ratio by term."""
         c = self.coefficients
         return dict(zip(c["term"], c["odds_ratio"]))
+
+    def to_frame(self) -> pd.DataFrame:
+        """The coefficient table (a copy)."""
+        return self.coefficients.copy()
+
+    def summary(self) -> str:
+        """Odds ratios and the main metrics as plain text."""
+        lines = [f"{self.name}: {self.formula}"]
+        for r in self.coefficients.itertuples():
+            if r.term != "const":
+                lines.append(f"  {r.term:<18} OR {r.odds_ratio:8.3f}  ({r.or_lower:.3f}-{r.or_upper:.3f})  "
+                             f"p {_fmt_p(r.p_value)}")
+        m = self.metrics
+        lines.append(f"  AUC {m['auc']:.3f} ({m['auc_lower']:.3f}-{m['auc_upper']:.3f}), Brier {m['brier']:.4f}, "
+                     f"CV AUC {m['cv_auc']:.3f}, CV calibration slope {m['calibration_slope']:.3f}")
+        lines += [f"  warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -572,6 +590,16 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row."""
+        return pd.DataFrame([self.to_dict()])
+
+    def summary(self) -> str:
+        return (f"{self.larger} vs {self.smaller}: LR chi2 {self.lr_statistic:.2f} on {self.df} df, "
+                f"p {_fmt_p(self.lr_p_value)}; AUC difference {self.auc_difference:+.4f} "
+                f"({self.auc_difference_lower:+.4f} to {self.auc_difference_upper:+.4f}), "
+                f"DeLong p {_fmt_p(self.auc_difference_p_value)}")
 
 
 @dataclass(frozen=True)

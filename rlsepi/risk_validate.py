@@ -100,7 +100,8 @@ def performance(estimates: np.ndarray, ses: np.ndarray, truth: float, *, level: 
     With ``R`` replicates, estimates ``b_i`` and SEs ``s_i``:
     bias ``= mean(b) - truth``, MCSE ``= EmpSE / sqrt(R)``;
     EmpSE ``= sd(b)`` (divisor R - 1), MCSE ``= EmpSE / sqrt(2 (R - 1))``;
-    ModSE ``= sqrt(mean(s^2))``, MCSE ``= sqrt(var(s^2) / (4 R ModSE^2))``;
+    ModSE ``= sqrt(mean(s^2))``, MCSE ``= sqrt(var(s^2) / (4 R ModSE^2))`` (also the plain
+    mean of ``s``, MCSE ``sd(s) / sqrt(R)``);
     coverage ``= mean(|b - truth| <= z s)``, MCSE ``= sqrt(cov (1 - cov) / R)``.
     """
     b = np.asarray(estimates, dtype=float)
@@ -116,6 +117,7 @@ def performance(estimates: np.ndarray, ses: np.ndarray, truth: float, *, level: 
         "bias": float(b.mean() - truth), "bias_mcse": emp / math.sqrt(r),
         "empirical_se": emp, "empirical_se_mcse": emp / math.sqrt(2 * (r - 1)),
         "model_se": mod, "model_se_mcse": float(math.sqrt(np.var(s**2, ddof=1) / (4 * r * mod**2))),
+        "mean_model_se": float(s.mean()), "mean_model_se_mcse": float(np.std(s, ddof=1) / math.sqrt(r)),
         "coverage": cover, "coverage_mcse": float(math.sqrt(cover * (1 - cover) / r)),
     }
 
@@ -128,7 +130,8 @@ class SimulationStudy:
     ----------
     table : DataFrame
         One row per estimand: ``term, true_log_or, true_or, replicates_used, bias, bias_mcse, empirical_se,
-        empirical_se_mcse, model_se, model_se_mcse, coverage, coverage_mcse``.
+        empirical_se_mcse, model_se, model_se_mcse, mean_model_se, mean_model_se_mcse, coverage,
+        coverage_mcse`` (``model_se`` is the root mean squared SE of Morris et al.).
     estimates : DataFrame
         Per replicate and term: ``replicate, term, estimate, se, usable``.
     replicates, n, seed : int
@@ -272,7 +275,8 @@ def simulation_study(*, replicates: int = 200, n: int = 20_000, rng: int | np.ra
         ok = usable[:, j]
         if ok.sum() < 2:
             perf = dict.fromkeys(("bias", "bias_mcse", "empirical_se", "empirical_se_mcse", "model_se",
-                                  "model_se_mcse", "coverage", "coverage_mcse"), float("nan"))
+                                  "model_se_mcse", "mean_model_se", "mean_model_se_mcse", "coverage",
+                                  "coverage_mcse"), float("nan"))
         else:
             perf = performance(est[ok, j], se[ok, j], truth[term], level=level)
         rows.append({"term": term, "true_log_or": truth[term], "true_or": math.exp(truth[term]),
