@@ -116,7 +116,7 @@ def analyse(df: pd.DataFrame, *, params: Parameters = DEFAULT, provenance: dict[
         models=risk_models.fit_nested(df, random_state=rng, params=params),
         examples=tuple((label, risk.individual_risk(**kw, params=params)) for label, kw in EXAMPLES),
         params=params,
-        provenance=dict(provenance or {}),
+        provenance={"source": "a cohort passed from Python", "version": __version__, **(provenance or {})},
     )
 
 
