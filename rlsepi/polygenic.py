@@ -351,7 +351,14 @@ def read_scoring_file(path: str | Path, *, weights: Sequence[str] | None = None)
     out["chr_name"] = raw[c_chr].map(_norm_chr) if c_chr else ""
     out["chr_position"] = _int_column(raw, c_pos, p) if c_pos else np.full(len(raw), -1, dtype=np.int64)
     out["effect_allele"] = raw[c_ea].str.strip().str.upper()
-    out["other_allele"] = raw[c_oa].str.strip().str.upper() if c_oa else ""
+    if c_oa:
+        out["other_allele"] = raw[c_oa].str.strip().str.upper()
+    elif "hm_inferOtherAllele" in raw.columns:
+        # harmonised files infer the other allele; several candidates ("A/C") are left unknown
+        inferred = raw["hm_inferOtherAllele"].str.strip().str.upper()
+        out["other_allele"] = inferred.where(inferred.str.fullmatch(r"[ACGT]+"), "")
+    else:
+        out["other_allele"] = ""
     for hm in ("hm_chr", "hm_pos", "hm_rsID"):
         if hm in raw.columns:
             if hm == "hm_pos":

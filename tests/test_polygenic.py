@@ -479,6 +479,27 @@ def test_vcf_multiallelic_and_haploid(tmp_path: Path) -> None:
     res = pg.score_file(tmp_path / "x.vcf", tmp_path / "s.tsv")
     np.testing.assert_allclose(res.scores["SUM"], [1, 1, 2])
     assert res.scores["IID"].tolist() == ["a", "b", "c"]
+    (tmp_path / "x.vcf.gz").write_bytes(gzip.compress(vcf.encode()))
+    np.testing.assert_allclose(pg.score_file(tmp_path / "x.vcf.gz", tmp_path / "s.tsv").scores["SUM"], [1, 1, 2])
+
+
+def test_harmonised_file_without_other_allele_uses_the_inferred_one(tmp_path: Path) -> None:
+    # PGS Catalog harmonised columns: positions in GRCh38, other allele inferred. The .bim is
+    # GRCh38 with IDs that are not rsIDs, so rows match by hm_chr:hm_pos; row 1 is on the other
+    # strand (G/T written as C with inferred other allele A); row 2's "C/G" names two
+    # candidates and is left unknown.
+    g = np.array([[1.0, 2.0], [0.0, 1.0]])
+    _tiny_bed(tmp_path, [("v1", "2", 500, "G", "T"), ("v2", "6", 700, "T", "C")], g)
+    _write(tmp_path / "s.txt",
+           "###PGS CATALOG SCORING FILE\n#format_version=2.0\n#genome_build=GRCh37\n#HmPOS_build=GRCh38\n"
+           "rsID\tchr_name\tchr_position\teffect_allele\teffect_weight\thm_chr\thm_pos\thm_inferOtherAllele\n"
+           "rs1\t2\t400\tC\t0.5\t2\t500\tA\n"
+           "rs2\t6\t600\tT\t0.25\t6\t700\tC/G\n")
+    assert pg.read_scoring_file(tmp_path / "s.txt").variants["other_allele"].tolist() == ["A", ""]
+    res = pg.score_file(tmp_path / "t", tmp_path / "s.txt", build="GRCh38")
+    assert (res.match_log["matched_by"] == "chr:pos").all()
+    assert res.match_log["orientation"].tolist() == ["flipped", "direct"]
+    np.testing.assert_allclose(res.scores["SUM"], 0.5 * g[:, 0] + 0.25 * g[:, 1])
 
 
 # --- bad input: one-line errors, exit 2 ----------------------------------------------------
