@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from rlsepi.errors import DataValidationError, RLSEpiError
+from rlsepi.errors import DataValidationError, RLSEpiError, SmallCellWarning
 from rlsepi.parameters import DEFAULT, Parameters
 
 __all__ = [
@@ -116,7 +116,7 @@ class NonConvergenceWarning(RiskModelWarning):
     """The fit did not converge."""
 
 
-class FewEventsWarning(RiskModelWarning):
+class FewEventsWarning(RiskModelWarning, SmallCellWarning):
     """Too few events per estimated coefficient for stable estimates."""
 
 
