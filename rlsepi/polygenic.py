@@ -418,6 +418,16 @@ def read_scoring_file(path: str | Path, *, weights: Sequence[str] | None = None)
         if target not in out.columns or target == "effect_weight":
             out[target] = _float_column(raw, w, p, allow_missing=has_dosage)
         renamed.append(target)
+    if has_dosage:
+        dosage_given = np.isfinite(out[[f"dosage_{k}_weight" for k in range(3)]].to_numpy(dtype=float)).all(axis=1)
+        for w in dict.fromkeys(renamed):
+            lacking = ~np.isfinite(out[w].to_numpy(dtype=float)) & ~dosage_given
+            if lacking.any():
+                i = int(np.flatnonzero(lacking)[0])
+                raise DataValidationError(
+                    f"scoring file '{p}' data row {i + 1} has neither a '{w}' value nor all three "
+                    "dosage_N_weight values; give one or the other"
+                )
     name = header.get("pgs_name") or header.get("pgs_id") or p.name.split(".")[0]
     return ScoringFile(
         name=name, variants=out, weight_names=tuple(dict.fromkeys(renamed)), header=header,

@@ -515,6 +515,8 @@ def _cli(*argv: str) -> int:
     ("rsID\tother_allele\teffect_weight\nrs1\tA\t1\n", "no effect allele column"),
     ("rsID\teffect_allele\tother_allele\nrs1\tC\tA\n", "no weight column"),
     ("rsID\teffect_allele\tother_allele\teffect_weight\nrs1\tC\tA\tbig\n", "non-numeric"),
+    ("rsID\teffect_allele\teffect_weight\tdosage_0_weight\tdosage_1_weight\tdosage_2_weight\n"
+     "rs1\tC\t\t0\t1\t\n", "neither a 'effect_weight' value nor all three"),
 ])
 def test_bad_scoring_files(tmp_path: Path, capsys: pytest.CaptureFixture, content: str, message: str) -> None:
     _tiny_bed(tmp_path, [("rs1", "1", 100, "C", "A")], np.array([[1.0]]))
