@@ -21,8 +21,8 @@ def positive_int(text: str) -> int:
     return value
 
 
-def seed_int(text: str) -> int:
-    """argparse type: a seed, a whole number >= 0."""
+def nonnegative_int(text: str) -> int:
+    """argparse type: a whole number >= 0 (a seed, a count)."""
     try:
         value = int(text)
     except ValueError:
@@ -30,6 +30,9 @@ def seed_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value
+
+
+seed_int = nonnegative_int
 
 
 def add_params_option(parser: argparse.ArgumentParser) -> None:
@@ -61,8 +64,9 @@ def add_mapping_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--code", action="append", default=[], metavar="COLUMN:CODE=VALUE",
-        help="map a code in your file to ours, e.g. --code sex:1=male --code rls:dx=true (repeat as needed; "
-        "F/M, 1/2, yes/no, 0/1, true/false are understood without help)",
+        help="map a code in your file, e.g. --code sex:1=female --code rls:J=yes (repeat as needed); "
+        "F/M, female/male, 1/2 (1 male, 2 female), 0/1, yes/no, true/false are understood without help; "
+        "map a code to NA to treat it as missing",
     )
 
 

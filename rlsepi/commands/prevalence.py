@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from rlsepi import __version__
-from rlsepi.commands import require_file, seed_int
+from rlsepi.commands import add_mapping_options, nonnegative_int, require_file, seed_int
 from rlsepi.errors import DataValidationError
 
 FORMATS = ("markdown", "csv", "json")
@@ -44,16 +44,6 @@ def _alpha(text: str) -> float:
     return a
 
 
-def _count(text: str) -> int:
-    try:
-        k = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if k < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {k}")
-    return k
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     from rlsepi.prevalence import CI_METHODS
 
@@ -66,13 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "value the analysis needs are dropped and counted per column. Exit code 2 for bad input.",
     )
     p.add_argument("cohort", type=Path, help="cohort file: .csv, .tsv or .parquet, one row per person")
-    p.add_argument("--column", action="append", default=[], metavar="OURS=YOURS",
-                   help="map a column of the cohort table to your file's column, e.g. --column sex=gender "
-                   "--column rls=rls_dx (repeat as needed)")
-    p.add_argument("--code", action="append", default=[], metavar="COLUMN:CODE=VALUE",
-                   help="map a code in your file, e.g. --code sex:1=female --code rls:J=yes (repeat as needed); "
-                   "F/M, female/male, 1/2 (1 male, 2 female), 0/1, yes/no, true/false are understood without help; "
-                   "map a code to NA to treat it as missing")
+    add_mapping_options(p)
     p.add_argument("--outcome", default="rls", metavar="COL", help="yes/no outcome column (default rls)")
     p.add_argument("--by", action="append", default=None, metavar="COLS",
                    help="stratify by these columns, comma-separated; repeat for several tables "
@@ -94,14 +78,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="how age enters the logistic odds ratio (default linear)")
     p.add_argument("--peak-model", default="quadratic", choices=("quadratic", "spline"),
                    help="smooth curve for the age of peak prevalence (default quadratic)")
-    p.add_argument("--n-boot", type=_count, default=200, metavar="B",
+    p.add_argument("--n-boot", type=nonnegative_int, default=200, metavar="B",
                    help="bootstrap resamples for the smooth peak age (default 200; the peak band, which is cheap, "
                    "gets 10 times as many; 0 for no intervals)")
     p.add_argument("--seed", type=seed_int, default=DEFAULT_SEED, metavar="S",
                    help=f"seed of the bootstraps (default {DEFAULT_SEED})")
     p.add_argument("--weights", default=None, metavar="COL",
                    help="survey weights column (> 0) for the crude and stratified prevalence")
-    p.add_argument("--suppress-below", type=_count, default=0, metavar="K",
+    p.add_argument("--suppress-below", type=nonnegative_int, default=0, metavar="K",
                    help="blank prevalence tables' cells with fewer than K people, cases or non-cases")
     p.add_argument("--format", choices=FORMATS, default="markdown",
                    help="markdown (default), csv (the prevalence tables) or json (everything)")
