@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scipy import stats
 
@@ -117,6 +119,26 @@ def test_prs_percentile_matches_simulated_scores(population):
     emp = 100 * (np.mean(sim < score - 1e-9) + 0.5 * np.mean(np.abs(sim - score) <= 1e-9))
     assert r.prs_percentile == pytest.approx(emp, abs=4 * 100 * math.sqrt(0.25 / len(sim)))
     assert r.prs_z == pytest.approx((score - sim.mean()) / sim.std(), abs=0.1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(age=st.integers(18, 99), female=st.booleans(), ferritin=st.floats(1.0, 2000.0),
+       g=st.lists(st.integers(0, 2), min_size=4, max_size=4), known=st.lists(st.booleans(), min_size=4, max_size=4))
+def test_risk_invariants(age, female, ferritin, g, known):
+    """Probabilities lie in (0, 1); with everything else fixed, one more risk allele or a
+    ferritin at or below the threshold never lowers the risk (all true effects are positive)."""
+    loci = [locus.rsid for locus in DEFAULT.loci]
+    geno = {rs: c for rs, c, k in zip(loci, g, known) if k}
+    sex = "female" if female else "male"
+    r = risk.individual_risk(age=age, sex=sex, ferritin=ferritin, genotypes=geno)
+    assert 0 < r.probability < 1 and 0 < r.average_probability < 1
+    assert r.relative_risk == pytest.approx(r.probability / r.average_probability)
+    low = risk.individual_risk(age=age, sex=sex, ferritin=min(ferritin, 40.0), genotypes=geno)
+    assert low.probability >= r.probability - 1e-12
+    rs = loci[0]
+    if geno.get(rs, 0) < 2 and rs in geno:
+        more = risk.individual_risk(age=age, sex=sex, ferritin=ferritin, genotypes={**geno, rs: geno[rs] + 1})
+        assert more.probability > r.probability
 
 
 def test_genotype_parsing():
