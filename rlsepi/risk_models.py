@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from rlsepi.errors import DataValidationError, RLSEpiError, SmallCellWarning
+from rlsepi.errors import DataValidationError, SmallCellWarning
 from rlsepi.parameters import DEFAULT, Parameters
 
 __all__ = [
