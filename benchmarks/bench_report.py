@@ -14,13 +14,14 @@ from collections.abc import Callable
 from typing import Any
 
 from rlsepi import cohort, descriptive, polygenic, prevalence, report, risk, risk_models
+from rlsepi.commands import DEFAULT_SEED, REPORT_N
 from rlsepi.targets import check_targets
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=report.DEFAULT_N)
-    parser.add_argument("--seed", type=int, default=report.DEFAULT_SEED)
+    parser.add_argument("--n", type=int, default=REPORT_N)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     args = parser.parse_args()
     rows: list[tuple[str, float]] = []
 

@@ -13,15 +13,15 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from rlsepi import __version__
 from rlsepi.errors import DataValidationError, OutputExistsError, RLSEpiError
+
+if TYPE_CHECKING:  # pandas and pyarrow are imported where used, so that the CLI starts fast
+    import pandas as pd
 
 __all__ = [
     "atomic_output",
@@ -110,6 +110,8 @@ def write_cohort(
     dict
         The metadata written (decoded).
     """
+    import pyarrow.parquet as pq
+
     from rlsepi import cohort
     from rlsepi.parameters import DEFAULT
 
@@ -137,6 +139,8 @@ def write_cohort(
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The ``rlsepi.*`` provenance of a Parquet cohort (empty for other files)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
     try:
         raw = pq.read_schema(path).metadata or {}
     except (OSError, pa.ArrowInvalid) as exc:
@@ -155,6 +159,10 @@ def read_cohort(path: str | Path, *, columns: list[str] | None = None) -> pd.Dat
     Parquet cohorts written by rlsepi keep their dtypes and carry their provenance in
     ``df.attrs["rlsepi"]``.
     """
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     p = Path(path)
     if not p.exists():
         raise DataValidationError(f"input file '{p}' does not exist")

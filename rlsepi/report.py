@@ -29,12 +29,7 @@ from rlsepi.io import to_jsonable
 from rlsepi.parameters import DEFAULT, Parameters
 from rlsepi.targets import TargetCheck, check_targets
 
-__all__ = ["Analysis", "analyse", "summarise", "write_report", "EXAMPLES", "DEFAULT_N", "DEFAULT_SEED"]
-
-DEFAULT_N = 1_000_000
-"""People in the default report's cohort: enough for the trimester bands (about 3,000
-pregnant women per trimester; at 200,000 the +-3 point bands miss in about 11% of seeds)."""
-DEFAULT_SEED = 20240601
+__all__ = ["Analysis", "analyse", "summarise", "write_report", "render_html", "EXAMPLES"]
 
 EXAMPLES: tuple[tuple[str, dict[str, Any]], ...] = (
     ("A pregnant woman of 34 in the third trimester with low ferritin (20 µg/L), genotypes unknown",

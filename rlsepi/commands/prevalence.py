@@ -12,17 +12,16 @@ import json
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from rlsepi import __version__
-from rlsepi.commands import add_mapping_options, nonnegative_int, require_file, seed_int
+from rlsepi.commands import DEFAULT_SEED, add_mapping_options, nonnegative_int, require_file, seed_int
 from rlsepi.errors import DataValidationError
 
+if TYPE_CHECKING:  # numpy and pandas are imported where used, so that the CLI starts fast
+    import pandas as pd
+
 FORMATS = ("markdown", "csv", "json")
-DEFAULT_SEED = 20240601
 TABLE_COLUMNS = ["n", "cases", "prevalence", "ci_lower", "ci_upper", "method"]
 
 
@@ -45,8 +44,6 @@ def _alpha(text: str) -> float:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from rlsepi.prevalence import CI_METHODS
-
     p = sub.add_parser(
         "prevalence", help="prevalence with CIs, standardised prevalence, female:male odds ratios, peak age",
         description="Estimate, from a cohort file (CSV, TSV or Parquet), the crude prevalence and the prevalence "
@@ -64,8 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--age-breaks", type=_int_list, default=None, metavar="A,B,...",
                    help="lower limits of the age bands, e.g. 18,30,45,60,75 (default 5-year bands)")
     p.add_argument("--age-width", type=int, default=5, metavar="YEARS", help="width of age bands (default 5)")
-    p.add_argument("--ci", default="wilson", choices=sorted(CI_METHODS),
-                   help="binomial interval (default wilson; exact = clopper-pearson)")
+    p.add_argument("--ci", default="wilson", metavar="METHOD",
+                   help="binomial interval: wilson (default), exact (= clopper-pearson), jeffreys or agresti-coull")
     p.add_argument("--alpha", type=_alpha, default=0.05, help="1 - confidence level (default 0.05)")
     p.add_argument("--standard", action="append", default=None, metavar="NAME|FILE",
                    help="standard population: esp2013, who2000, us2000, or a CSV with age_lower,weight[,sex]; "
@@ -117,6 +114,7 @@ def _standard_arg(value: str) -> tuple[str, Any]:
 
 def analyse(df: pd.DataFrame, args: argparse.Namespace) -> dict[str, Any]:
     """Every estimate the command reports, as result objects and notes."""
+    import numpy as np
     from rlsepi import prevalence as prev
 
     out: dict[str, Any] = {"tables": [], "standardised": [], "odds_ratios": [], "notes": []}
@@ -184,6 +182,7 @@ def analyse(df: pd.DataFrame, args: argparse.Namespace) -> dict[str, Any]:
 
 def prevalence_frame(res: dict[str, Any]) -> pd.DataFrame:
     """All prevalence tables in one long frame: table, stratum columns, n, cases, prevalence, CI, method."""
+    import pandas as pd
     frames = []
     c = res["crude"].to_frame()
     frames.append(c.assign(table="crude"))
@@ -201,6 +200,8 @@ def prevalence_frame(res: dict[str, Any]) -> pd.DataFrame:
 
 
 def _jsonable(x: Any) -> Any:
+    import numpy as np
+    import pandas as pd
     from rlsepi.io import to_jsonable
 
     if isinstance(x, pd.DataFrame):
@@ -219,6 +220,7 @@ def _jsonable(x: Any) -> Any:
 
 def blank_small_counts(table: pd.DataFrame, columns: list[str], k: int) -> pd.DataFrame:
     """Blank counts between 1 and k - 1 (and what they would reveal) in a detail table."""
+    import numpy as np
     if k <= 0:
         return table
     t = table.copy()
@@ -236,6 +238,7 @@ def blank_small_counts(table: pd.DataFrame, columns: list[str], k: int) -> pd.Da
 
 
 def to_json(res: dict[str, Any], report: Any, args: argparse.Namespace) -> str:
+    import pandas as pd
     k = args.suppress_below
     t_std = []
     for s in res["standardised"]:
@@ -278,6 +281,7 @@ def to_json(res: dict[str, Any], report: Any, args: argparse.Namespace) -> str:
 
 
 def _md_table(df: pd.DataFrame) -> str:
+    import numpy as np
     def cell(v: Any) -> str:
         if v is None or (isinstance(v, float) and np.isnan(v)):
             return "—"
@@ -292,6 +296,7 @@ def _md_table(df: pd.DataFrame) -> str:
 
 
 def to_markdown(res: dict[str, Any], report: Any, args: argparse.Namespace) -> str:
+    import pandas as pd
     level = f"{100 * (1 - args.alpha):g}%"
     parts = [f"# RLS prevalence: {args.cohort.name}", "",
              f"rlsepi {__version__}; outcome `{args.outcome}`; {level} intervals; {report.summary()}.", ""]

@@ -7,14 +7,12 @@ import sys
 import time
 from pathlib import Path
 
-from rlsepi.commands import add_mapping_options, add_params_option, positive_int, read_mapped_cohort, seed_int
+from rlsepi.commands import DEFAULT_SEED, REPORT_N, add_mapping_options, add_params_option, positive_int, read_mapped_cohort, seed_int
 
 NEEDED = ("age", "sex", "rls")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from rlsepi.report import DEFAULT_N, DEFAULT_SEED
-
     p = sub.add_parser(
         "report", help="write the HTML report and summary.json (default: a simulated cohort)",
         description="Analyse a cohort with every capability of rlsepi (targets, prevalence by age and sex, "
@@ -25,8 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cohort", type=Path, metavar="FILE", help="report on this cohort (.parquet, .csv, .tsv) instead")
     add_mapping_options(p)
     p.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR", help="output folder (default reports/)")
-    p.add_argument("--n", type=positive_int, default=DEFAULT_N, metavar="N",
-                   help=f"people in the simulated cohort (default {DEFAULT_N:,})")
+    p.add_argument("--n", type=positive_int, default=REPORT_N, metavar="N",
+                   help=f"people in the simulated cohort (default {REPORT_N:,})")
     p.add_argument("--seed", type=seed_int, default=DEFAULT_SEED, metavar="S",
                    help=f"seed of the simulated cohort and of the bootstraps (default {DEFAULT_SEED})")
     add_params_option(p)

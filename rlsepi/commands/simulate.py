@@ -7,11 +7,10 @@ import sys
 import time
 from pathlib import Path
 
-from rlsepi.commands import add_params_option, positive_int, seed_int
+from rlsepi.commands import DEFAULT_SEED, add_params_option, positive_int, seed_int
 from rlsepi.errors import RLSEpiError
 from rlsepi.parameters import load_parameters
 
-DEFAULT_SEED = 20240601
 
 
 def register(sub: argparse._SubParsersAction) -> None:
