@@ -150,6 +150,13 @@ def forest(odds: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
         ax.plot(r["or"], yi, "s", color=c, ms=5)
     ax.axvline(1.0, color="black", lw=0.8)
     ax.set_xscale("log")
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    lo, hi = float(odds["ci_lower"].min()), float(odds["ci_upper"].max())
+    ticks = [t for t in (0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 8, 10, 20) if lo / 1.2 <= t <= hi * 1.2]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_yticks(y, [f"{r.get('model', '')} {r['label']}".strip() for _, r in odds.iterrows()], fontsize=8)
     ax.set_xlabel("odds ratio (95% CI, log scale)")
     return ax
