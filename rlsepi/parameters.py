@@ -68,6 +68,7 @@ IRLSSG_2003 = "Walters AS et al. (IRLSSG) 2003, Sleep Med 4:121 (IRLS rating sca
 ESP_2013 = "Eurostat 2013, Revision of the European Standard Population (ESP 2013)"
 WHO_2001 = "Ahmad OB et al. 2001, Age standardization of rates: a new WHO standard, GPE Discussion Paper 31"
 US_2000 = "Klein RJ, Schoenborn CA 2001, Age adjustment using the 2000 projected U.S. population, Healthy People 2010 Stat Notes 20"
+AASM_2024 = "Winkelman JW et al. 2024/2025, AASM clinical practice guideline for RLS; IRLSSG iron guidance"
 WHO_ID_THRESHOLD = "WHO 2020 guideline on ferritin: ferritin <15 ug/L indicates iron deficiency in adults"
 
 
@@ -443,8 +444,15 @@ class Ferritin:
         "population RLS studies are mixed) (V)", status="V", low=0.0, low_open=True, unit="odds ratio",
     )
 
+    clinical_cuts: tuple[float, ...] = _param(
+        (50.0, 75.0), source=f"{AASM_2024}: iron treatment at ferritin <=75 ug/L (V2); augmentation risk "
+        "higher at 50-75 (review)", status="V2", low=0.0, low_open=True, unit="µg/L",
+    )
+
     def check(self, prefix: str) -> None:
         _check_fields(self, prefix)
+        if len(self.clinical_cuts) != 2 or self.clinical_cuts[0] >= self.clinical_cuts[1]:
+            raise ParameterError(f"parameter '{prefix}clinical_cuts' must be two increasing values (µg/L)")
         for sex in ("male", "female"):
             ages = getattr(self, f"{sex}_anchor_ages")
             for name in ("median", "log_sd"):

@@ -82,10 +82,11 @@ SPLINE_CENTILES = (5.0, 35.0, 65.0, 95.0)
 """Knot centiles of the restricted cubic spline in age (Harrell's default for 4 knots)."""
 
 MIN_EVENTS_PER_PARAMETER = 10.0
-"""Fewer events (or non-events) per estimated coefficient than this triggers a warning."""
+"""Fewer events (or non-events) per estimated coefficient than this triggers a warning
+(the rule of thumb of Peduzzi P et al. 1996, J Clin Epidemiol 49:1373)."""
 
-FERRITIN_CUTS = (50.0, 75.0)
-"""Clinical cut-points (µg/L): <50, 50-75, >75 (reference)."""
+FERRITIN_CUTS = DEFAULT.ferritin.clinical_cuts
+"""Clinical cut-points (µg/L): <50, 50-75, >75 (reference); cited in :mod:`rlsepi.parameters`."""
 
 DEFINITIONS: dict[str, str] = {
     "female": "1 for women, 0 for men",
