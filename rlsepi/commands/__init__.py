@@ -42,6 +42,22 @@ def nonnegative_int(text: str) -> int:
 seed_int = nonnegative_int
 
 
+def fraction(*, closed: bool):
+    """argparse type factory: a number in [0, 1] (``closed``) or in (0, 1)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got '{text}'") from None
+        inside = 0.0 <= value <= 1.0 if closed else 0.0 < value < 1.0
+        if not inside:
+            raise argparse.ArgumentTypeError(f"must lie between 0 and 1{'' if closed else ' (exclusive)'}, got {value:g}")
+        return value
+
+    return parse
+
+
 def add_params_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--params", metavar="TOML", type=Path,

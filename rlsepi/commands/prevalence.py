@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rlsepi import __version__
-from rlsepi.commands import DEFAULT_SEED, add_mapping_options, nonnegative_int, require_file, seed_int
+from rlsepi.commands import DEFAULT_SEED, add_mapping_options, fraction, nonnegative_int, require_file, seed_int
 from rlsepi.errors import DataValidationError
 
 if TYPE_CHECKING:  # numpy and pandas are imported where used, so that the CLI starts fast
@@ -31,16 +31,6 @@ def _int_list(text: str) -> list[int]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, e.g. 18,30,45,60,75; "
                                          f"got '{text}'") from None
-
-
-def _alpha(text: str) -> float:
-    try:
-        a = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got '{text}'") from None
-    if not 0 < a < 1:
-        raise argparse.ArgumentTypeError(f"must lie between 0 and 1, got {a}")
-    return a
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--age-width", type=int, default=5, metavar="YEARS", help="width of age bands (default 5)")
     p.add_argument("--ci", default="wilson", metavar="METHOD",
                    help="binomial interval: wilson (default), exact (= clopper-pearson), jeffreys or agresti-coull")
-    p.add_argument("--alpha", type=_alpha, default=0.05, help="1 - confidence level (default 0.05)")
+    p.add_argument("--alpha", type=fraction(closed=False), default=0.05, help="1 - confidence level (default 0.05)")
     p.add_argument("--standard", action="append", default=None, metavar="NAME|FILE",
                    help="standard population: esp2013, who2000, us2000, or a CSV with age_lower,weight[,sex]; "
                    "repeat for several (default esp2013)")

@@ -6,17 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from rlsepi.commands import fraction
 from rlsepi.errors import RLSEpiError
-
-
-def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got '{text}'") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must lie between 0 and 1, got {value:g}")
-    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "every effect_weight_* column)")
     p.add_argument("--out", required=True, type=Path, metavar="FILE", help="output scores, .tsv or .parquet")
     p.add_argument("--force", action="store_true", help="overwrite FILE and its match log if they exist")
-    p.add_argument("--min-overlap", type=_share, default=0.75, metavar="SHARE",
+    p.add_argument("--min-overlap", type=fraction(closed=True), default=0.75, metavar="SHARE",
                    help="fail (exit 2) when the matched share of total |weight| is below SHARE (default 0.75)")
     p.add_argument("--imputation", choices=["mean-sample", "mean-score", "none"], default="mean-sample",
                    help="missing genotypes: 2 x the sample effect-allele frequency (plink2 default), 2 x the "
