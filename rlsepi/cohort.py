@@ -56,6 +56,13 @@ __all__ = [
     "iter_blocks",
     "arrow_schema",
     "seed_sequence",
+    "age_distribution",
+    "pregnancy_probability",
+    "ferritin_log_params",
+    "genetic_distribution",
+    "irls_score_probabilities",
+    "clinical_significance_cutoff",
+    "table_to_frame",
 ]
 
 BLOCK_SIZE = 65_536
@@ -167,20 +174,20 @@ def ferritin_log_params(ages: np.ndarray, female: np.ndarray, state: np.ndarray,
 
 
 def genetic_distribution(params: Parameters) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct values of sum_j ln(OR_j) g_j and their probabilities (HWE, independent loci)."""
-    values = np.zeros(1)
-    probs = np.ones(1)
-    for locus in params.loci:
-        p = locus.eaf
-        g_prob = np.array([(1 - p) ** 2, 2 * p * (1 - p), p**2])
-        g_val = np.arange(3) * locus.weight
-        values = (values[:, None] + g_val[None, :]).ravel()
-        probs = (probs[:, None] * g_prob[None, :]).ravel()
-    # merge equal sums (e.g. two loci with the same OR)
-    rounded = np.round(values, 12)
-    uniq, inverse = np.unique(rounded, return_inverse=True)
-    merged = np.bincount(inverse, weights=probs)
-    return uniq, merged
+    """Distinct values of sum_j ln(OR_j) g_j and their probabilities (HWE, independent loci).
+
+    The exact enumeration of :func:`rlsepi.polygenic.analytic_reference` (equal sums merged).
+    """
+    from rlsepi.polygenic import analytic_reference
+
+    values = np.array([[0.0, locus.weight, 2 * locus.weight] for locus in params.loci]).reshape(-1, 3)
+    ref = analytic_reference(values, np.array([locus.eaf for locus in params.loci]))
+    if ref.kind != "analytic-exact":
+        raise ParameterError(
+            f"{len(params.loci)} loci are too many to enumerate genotype combinations exactly; "
+            "the simulator supports scores of up to about 11 loci"
+        )
+    return ref.values, ref.probs
 
 
 def covariate_distribution(params: Parameters = DEFAULT) -> CovariateDistribution:
@@ -623,7 +630,3 @@ def table_to_frame(table: pa.Table) -> pd.DataFrame:
             df[col] = df[col].astype(np.int8)
     df["sex"] = df["sex"].astype(pd.CategoricalDtype(["female", "male"]))
     return df
-
-
-__all__ += ["age_distribution", "pregnancy_probability", "ferritin_log_params", "genetic_distribution",
-            "irls_score_probabilities", "clinical_significance_cutoff", "table_to_frame"]

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from rlsepi.errors import DataValidationError
+from rlsepi.parameters import DEFAULT, Parameters
 from rlsepi.schema import is_rsid
 
 __all__ = ["TableOne", "table_one", "quantile_groups", "roc_points", "calibration_points"]
@@ -49,12 +50,15 @@ def _fmt_count(k: int, n: int) -> str:
     return f"{k:,} ({100 * k / n:.1f}%)" if n else "0"
 
 
-def table_one(df: pd.DataFrame, *, by: str = "rls", labels: Sequence[str] = ("no RLS", "RLS")) -> TableOne:
+def table_one(df: pd.DataFrame, *, by: str = "rls", labels: Sequence[str] = ("no RLS", "RLS"),
+              params: Parameters = DEFAULT) -> TableOne:
     """Table 1 of ``df`` by the boolean column ``by`` (false group first).
 
-    Rows: people; age (mean, SD); women; pregnant (of women aged 18-49); serum ferritin
-    (median, IQR) and ferritin <= 50 µg/L; effect-allele frequency of each genotype
-    column; IRLS score of cases (median, IQR), when those columns are present.
+    Rows: people; age (mean, SD); women; pregnant (of women of reproductive age,
+    ``params.pregnancy``); serum ferritin (median, IQR) and ferritin at or below the risk
+    threshold (``params.ferritin.low_threshold``, 50 µg/L by default); effect-allele
+    frequency of each genotype column; IRLS score of cases (median, IQR), when those
+    columns are present.
 
     Examples
     --------
@@ -85,19 +89,24 @@ def table_one(df: pd.DataFrame, *, by: str = "rls", labels: Sequence[str] = ("no
     if "sex" in df:
         add("women", "n (%)", lambda s: ((int((s["sex"] == "female").sum()), len(s)),
                                          _fmt_count(int((s["sex"] == "female").sum()), len(s))))
+    lo_age, hi_age = params.pregnancy.min_age, params.pregnancy.max_age
     if "pregnant" in df and "sex" in df and "age" in df:
         def preg(s: pd.DataFrame):
-            women = s[(s["sex"] == "female") & s["age"].between(18, 49)]
+            women = s[(s["sex"] == "female") & s["age"].between(lo_age, hi_age)]
             k = int(women["pregnant"].astype(bool).sum())
             return (k, len(women)), _fmt_count(k, len(women))
-        add("pregnant (women 18-49)", "n (%)", preg)
+        add(f"pregnant (women {lo_age}-{hi_age})", "n (%)", preg)
     if "ferritin" in df:
         def fer(s: pd.DataFrame):
             q = s["ferritin"].quantile([0.5, 0.25, 0.75]).to_numpy()
             return tuple(float(x) for x in q), f"{q[0]:.0f} [{q[1]:.0f}-{q[2]:.0f}]"
         add("serum ferritin, µg/L", "median [IQR]", fer)
-        add("ferritin <= 50 µg/L", "n (%)", lambda s: ((int((s["ferritin"] <= 50).sum()), len(s)),
-                                                       _fmt_count(int((s["ferritin"] <= 50).sum()), len(s))))
+        cut = params.ferritin.low_threshold
+
+        def low(s: pd.DataFrame):
+            k = int((s["ferritin"] <= cut).sum())
+            return (k, len(s)), _fmt_count(k, len(s))
+        add(f"ferritin <= {cut:g} µg/L", "n (%)", low)
     for col in df.columns:
         if is_rsid(str(col)):
             add(f"{col} effect allele", "frequency",

@@ -29,6 +29,9 @@ __all__ = [
     "write_cohort",
     "read_cohort",
     "read_metadata",
+    "provenance_metadata",
+    "file_sha256",
+    "to_jsonable",
     "METADATA_PREFIX",
 ]
 
@@ -129,7 +132,6 @@ def write_cohort(
     # Dictionary-encode only the small-domain columns: on person_id and ferritin (all values
     # distinct) it costs half the write time and makes the file larger.
     small_domain = ["age", "sex", "trimester", "irls_score", *(locus.rsid for locus in params.loci)]
-    check_output_path(path, force=force)
     with atomic_output(path, force=force) as fh:
         with pq.ParquetWriter(fh, schema, compression="zstd", use_dictionary=small_domain) as writer:
             for batch in blocks:
@@ -211,6 +213,3 @@ def to_jsonable(x: Any) -> Any:
     if isinstance(x, np.ndarray):
         return x.tolist()
     return x
-
-
-__all__ += ["provenance_metadata", "file_sha256", "to_jsonable"]

@@ -542,9 +542,8 @@ class Parameters:
                 value.check(f"{f.name}.")
             else:
                 _check_fields(value, f"{f.name}.")
-        if self.pregnancy.max_age > self.population.max_age or self.pregnancy.min_age < self.population.min_age:
-            if self.pregnancy.max_age < self.population.min_age:
-                raise ParameterError("parameter 'pregnancy.max_age' lies below 'population.min_age': nobody could be pregnant")
+        if self.pregnancy.max_age < self.population.min_age:
+            raise ParameterError("parameter 'pregnancy.max_age' lies below 'population.min_age': nobody could be pregnant")
         if not self.population.min_age <= self.targets.peak_age.value <= self.population.max_age:
             raise ParameterError(
                 f"parameter 'targets.peak_age.value' = {self.targets.peak_age.value:g} lies outside "

@@ -103,7 +103,7 @@ def analyse(df: pd.DataFrame, *, params: Parameters = DEFAULT, provenance: dict[
         peak=prevalence.peak_band(df, rng=rng),
         peak_smooth=prevalence.peak_age(df, n_boot=n_boot, rng=rng),
         pregnancy=prevalence.stratified(pregnant, ["trimester"]) if len(pregnant) else None,
-        table_one=descriptive.table_one(df),
+        table_one=descriptive.table_one(df, params=params),
         prs=prs,
         prs_z=z,
         case=df["rls"].astype(bool).to_numpy(),

@@ -33,6 +33,7 @@ class TargetResult:
     n: int
     method: str
     passed: bool
+    kind: str = "proportion"
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,9 @@ class TargetCheck:
 
     def summary(self) -> str:
         rows = []
+        formats = {"proportion": "{:.2%}", "odds_ratio": "{:.2f}", "age": "{:g}"}
         for r in self.results:
-            pct = r.name != "female_male_or" and r.name != "peak_age"
-            fmt = (lambda x: f"{100 * x:.2f}%") if pct else (lambda x: f"{x:.2f}" if r.name != "peak_age" else f"{x:g}")
+            fmt = formats[r.kind].format
             rows.append({
                 "target": r.label, "published": fmt(r.target), "band": f"{fmt(r.low)}-{fmt(r.high)}",
                 "estimate": fmt(r.estimate), "95% CI": f"{fmt(r.ci_lower)}-{fmt(r.ci_upper)}",
@@ -69,7 +70,7 @@ class TargetCheck:
 def _result(name: str, label: str, t: Target, est: float, lo: float, hi: float, n: int, method: str,
             judged: float | None = None) -> TargetResult:
     return TargetResult(name, label, t.value, t.low, t.high, float(est), float(lo), float(hi), int(n), method,
-                        t.contains(est if judged is None else judged))
+                        t.contains(est if judged is None else judged), t.kind)
 
 
 def check_targets(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -132,7 +133,8 @@ def test_check_passes_on_a_calibrated_cohort_and_fails_on_a_miscalibrated_one(tm
     assert "targets missed: prevalence" in r.stdout
     # judged against the parameters it was made with (stored in the file), it passes those
     r = run("check", str(bad), "--json")
-    assert '"name": "prevalence"' in r.stdout
+    prevalence = next(t for t in json.loads(r.stdout)["targets"] if t["name"] == "prevalence")
+    assert prevalence["target"] == 0.13 and prevalence["high"] == 0.15 and prevalence["passed"]
 
 
 def test_check_refuses_a_file_that_is_not_a_cohort(tmp_path):

@@ -39,7 +39,7 @@ def targets_for(path: Path, params_file: Path | None) -> Parameters:
 
         stored = read_metadata(path).get("parameters")
         if stored:
-            return parameters_from_mapping({k: v for k, v in stored.items() if k != "loci"})
+            return parameters_from_mapping(stored)
     return load_parameters(None)
 
 
