@@ -93,10 +93,12 @@ def _ci(cases: Any, n: Any, method: str, alpha: float) -> tuple[np.ndarray, np.n
     n = np.asarray(n, dtype=float)
     lo, hi = proportion_confint(cases, n, alpha=alpha, method=CI_METHODS[method])
     lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
-    if method == "jeffreys":  # Brown, Cai and DasGupta (2001): lower 0 at x = 0, upper 1 at x = n
-        lo = np.where(cases == 0, 0.0, lo)
-        hi = np.where(cases == n, 1.0, hi)
-    # statsmodels can return -1e-17 or 1 + 1e-16 at the edges; a proportion's CI lies in [0, 1]
+    # At x = 0 the lower limit is exactly 0 and at x = n the upper limit exactly 1: by definition
+    # for Clopper-Pearson and Jeffreys (Brown, Cai and DasGupta 2001), algebraically for Wilson,
+    # and by clipping for Agresti-Coull. statsmodels returns them with rounding error (a Wilson
+    # lower limit of 2.8e-17 above an estimate of 0), so set them exactly.
+    lo = np.where(cases == 0, 0.0, lo)
+    hi = np.where(cases == n, 1.0, hi)
     return np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0)
 
 

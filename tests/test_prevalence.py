@@ -506,3 +506,14 @@ def test_weights_file_with_sex_rows(tmp_path: Path, small: pd.DataFrame) -> None
     # without by_sex the sex rows are summed per band
     a = prevalence.standardised(small, standard=prevalence.read_standard(f))
     assert a.adjusted == pytest.approx(REF["small"]["standardised_user"]["age"]["adjusted"], abs=TOL)
+
+
+@pytest.mark.parametrize("method", sorted(CI_NAMES))
+@pytest.mark.parametrize("n", [1, 7, 40, 1000])
+def test_interval_limits_are_exact_at_zero_and_all_cases(method: str, n: int) -> None:
+    # with no cases the lower limit is 0, with only cases the upper limit is 1 (statsmodels'
+    # Wilson gave 2.8e-17 above an estimate of 0, found by the hypothesis test above)
+    none = prevalence.crude(pd.DataFrame({"rls": [False] * n}), method=method)
+    assert none.prevalence == 0.0 and none.ci_lower == 0.0 < none.ci_upper
+    every = prevalence.crude(pd.DataFrame({"rls": [True] * n}), method=method)
+    assert every.prevalence == 1.0 and every.ci_upper == 1.0 > every.ci_lower
