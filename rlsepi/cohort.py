@@ -573,10 +573,37 @@ def iter_blocks(
         for i in range(n_blocks):
             yield _generate_block(plan, i)
         return
-    with ProcessPoolExecutor(max_workers=min(workers, os.cpu_count() or 1)) as pool:
+    pool = ProcessPoolExecutor(max_workers=min(workers, os.cpu_count() or 1), initializer=_worker_signals)
+    finished = False
+    try:
         for lo in range(0, n_blocks, batch):
             idx = range(lo, min(lo + batch, n_blocks))
             yield from pool.map(_generate_block, itertools.repeat(plan, len(idx)), idx)
+        finished = True
+    finally:
+        if finished:
+            pool.shutdown(wait=True)
+        else:  # an error, Ctrl-C, SIGTERM or an abandoned generator: stop the workers now
+            _stop_pool(pool)
+
+
+def _worker_signals() -> None:
+    """In a worker: Ctrl-C is the parent's to handle; SIGTERM ends the worker at once."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Cancel queued blocks and terminate the worker processes (not waiting for running blocks)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in processes:
+        proc.join(timeout=5)
 
 
 def simulate(

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 from rlsepi.commands import (
     add_mapping_options,
     add_params_option,
+    check_outputs,
     positive_int,
     read_mapped_cohort,
     require_file,
     seed_int,
 )
-from rlsepi.errors import RLSEpiError
-from rlsepi.io import atomic_output, check_output_path, to_jsonable
+from rlsepi.io import atomic_output, to_jsonable
 from rlsepi.parameters import load_parameters
 
 if TYPE_CHECKING:
@@ -73,13 +73,10 @@ def run(args: argparse.Namespace) -> int:
     from rlsepi.risk_models import RiskModelWarning, fit_nested
 
     path = require_file(args.cohort, "cohort file")
-    if args.out is not None:
-        check_output_path(args.out, force=args.force)
-        if args.out.resolve() == path.resolve():
-            raise RLSEpiError("--out would overwrite the input cohort; choose another file")
+    check_outputs([args.out], inputs=[path, args.params], force=args.force)
     params = load_parameters(args.params)
     need = ("rls", "age", "sex", "pregnant", "ferritin", *(locus.rsid for locus in params.loci))
-    df, report = read_mapped_cohort(path, args, need)
+    df, report = read_mapped_cohort(path, args, need, must_exist=("trimester",), params=params)
     if report.n_dropped:
         print(f"rlsepi: {report.summary()}", file=sys.stderr)
     with warnings.catch_warnings():

@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rlsepi import __version__
-from rlsepi.commands import DEFAULT_SEED, add_mapping_options, fraction, nonnegative_int, require_file, seed_int
+from rlsepi.commands import (
+    DEFAULT_SEED,
+    add_mapping_options,
+    check_outputs,
+    fraction,
+    nonnegative_int,
+    read_mapped_cohort,
+    require_file,
+    seed_int,
+)
 from rlsepi.errors import DataValidationError
 
 if TYPE_CHECKING:  # numpy and pandas are imported where used, so that the CLI starts fast
@@ -317,12 +326,11 @@ def to_markdown(res: dict[str, Any], report: Any, args: argparse.Namespace) -> s
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlsepi.io import atomic_output, check_output_path, read_cohort
-    from rlsepi.schema import harmonise, parse_codes, parse_columns
+    from rlsepi.io import atomic_output
 
-    if args.out is not None:
-        check_output_path(args.out, force=args.force)
     path = require_file(args.cohort, "cohort file")
+    standard_files = [Path(s) for s in (args.standard or []) if Path(s).exists()]
+    check_outputs([args.out], inputs=[path, *standard_files], force=args.force)
     by_specs = args.by if args.by is not None else ["sex", "age_band", "sex,age_band"]
     args.by_lists = [_split(s) for s in by_specs if _split(s)]
     args.adjust_list = _split(args.adjust)
@@ -335,10 +343,7 @@ def run(args: argparse.Namespace) -> int:
     if args.weights:
         need.append(args.weights)
     require = tuple(dict.fromkeys(need))
-    df, report = harmonise(read_cohort(path), columns=parse_columns(args.column), codes=parse_codes(args.code),
-                           require=require, boolean=(args.outcome,))
-    if len(df) == 0:
-        raise DataValidationError(f"no rows left after dropping those with missing values ({report.summary()})")
+    df, report = read_mapped_cohort(path, args, require, outcome=args.outcome, boolean=(args.outcome,))
     if not args.quiet:
         print(f"rlsepi prevalence: {report.summary()}", file=sys.stderr)
     res = analyse(df, args)
