@@ -370,12 +370,22 @@ def solve_model(params: Parameters = DEFAULT) -> OutcomeModel:
         special.logit(t.prevalence.value) + 0.3, math.log(t.female_male_or.value), t.peak_age.value,
         math.log(0.08), 0.5, 1.0, 1.5,
     ])
-    sol = optimize.root(_residuals, start, args=(dist, params), method="hybr", options={"xtol": 1e-13})
-    resid = _residuals(sol.x, dist, params) if sol.success else None
+    try:
+        with np.errstate(all="ignore"):
+            sol = optimize.root(_residuals, start, args=(dist, params), method="hybr", options={"xtol": 1e-13})
+            resid = _residuals(sol.x, dist, params) if sol.success else None
+    except (ValueError, ZeroDivisionError, OverflowError, FloatingPointError) as exc:
+        # the search reached prevalences of exactly 0 or 1: these targets cannot be met together
+        raise ParameterError(
+            "the outcome model cannot reach these targets together (the solver met a prevalence of 0 or 1: "
+            f"{exc}); check the targets, age_curve, ferritin.low_or and loci odds ratios for consistency"
+        ) from None
+    if resid is not None and not np.all(np.isfinite(resid)):
+        resid = None
     if resid is None or np.max(np.abs(resid)) > 1e-9:
         raise ParameterError(
             "the outcome model cannot reach these targets together "
-            f"({sol.message.strip()}); check the targets and age_curve parameters for consistency"
+            f"({' '.join(sol.message.split())}); check the targets and age_curve parameters for consistency"
         )
     b0, bf, a_c, log_gamma, t1, t2, t3 = (float(x) for x in sol.x)
     return OutcomeModel(
