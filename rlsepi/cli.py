@@ -27,6 +27,7 @@ import sys
 import traceback
 import warnings
 from collections.abc import Iterator, Sequence
+from typing import NoReturn
 
 from rlsepi import __version__
 from rlsepi.errors import RLSEpiError
@@ -50,8 +51,15 @@ class Terminated(KeyboardInterrupt):
     """Raised in the main thread when SIGTERM arrives, so that cleanup code runs."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors: ``rlsepi COMMAND: error: ...; see 'rlsepi COMMAND --help'``."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {_one_line(message)}; see '{self.prog} --help'\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rlsepi",
         description="Epidemiology and genetics of Restless Legs Syndrome: calibrated synthetic cohorts, "
         "prevalence, polygenic risk scores and risk models.",
@@ -61,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rlsepi {__version__}")
     parser.add_argument("--debug", action="store_true",
                         help="on an unexpected error, print the full traceback (same as RLSEPI_DEBUG=1)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
     for name in COMMANDS:
         importlib.import_module(f"rlsepi.commands.{name}").register(sub)
     return parser

@@ -27,11 +27,9 @@ The cohort is therefore the same whatever the batch size or number of worker pro
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 import os
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -583,37 +581,65 @@ def iter_blocks(
         for i in range(n_blocks):
             yield _generate_block(plan, i)
         return
-    pool = ProcessPoolExecutor(max_workers=min(workers, os.cpu_count() or 1), initializer=_worker_signals)
+    yield from _blocks_in_workers(plan, n_blocks, workers=min(workers, os.cpu_count() or 1),
+                                  ahead=max(batch, workers))
+
+
+def _blocks_in_workers(plan: _Plan, n_blocks: int, *, workers: int, ahead: int) -> Iterator[pa.RecordBatch]:
+    """Blocks in order from worker processes, each with its own pipe (no lock shared between
+    processes, so stopping a worker at any moment cannot deadlock the others). Block ``i`` is
+    made by worker ``i % workers``; at most ``ahead`` blocks are requested before being read.
+    On any exit but the normal end (an error, Ctrl-C, SIGTERM, an abandoned generator) the
+    workers are terminated at once."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context()
+    procs, conns = [], []
     finished = False
     try:
-        for lo in range(0, n_blocks, batch):
-            idx = range(lo, min(lo + batch, n_blocks))
-            yield from pool.map(_generate_block, itertools.repeat(plan, len(idx)), idx)
+        for _ in range(workers):
+            parent_end, child_end = ctx.Pipe()
+            proc = ctx.Process(target=_worker_loop, args=(child_end, plan), daemon=True)
+            proc.start()
+            child_end.close()
+            procs.append(proc)
+            conns.append(parent_end)
+        sent = 0
+        for i in range(n_blocks):
+            while sent < n_blocks and sent < i + ahead:
+                conns[sent % workers].send(sent)
+                sent += 1
+            try:
+                yield conns[i % workers].recv()
+            except EOFError:
+                raise RuntimeError(f"simulation worker {i % workers} ended unexpectedly") from None
+        for conn in conns:
+            conn.send(None)
         finished = True
     finally:
-        if finished:
-            pool.shutdown(wait=True)
-        else:  # an error, Ctrl-C, SIGTERM or an abandoned generator: stop the workers now
-            _stop_pool(pool)
+        for proc in procs:
+            if not finished and proc.is_alive():
+                proc.terminate()
+        for proc in procs:
+            proc.join(timeout=10)
+        for conn in conns:
+            conn.close()
 
 
-def _worker_signals() -> None:
-    """In a worker: Ctrl-C is the parent's to handle; SIGTERM ends the worker at once."""
+def _worker_loop(conn: Any, plan: _Plan) -> None:
+    """A simulation worker: make the blocks asked for until told to stop (``None``)."""
     import signal
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def _stop_pool(pool: ProcessPoolExecutor) -> None:
-    """Cancel queued blocks and terminate the worker processes (not waiting for running blocks)."""
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for proc in processes:
-        if proc.is_alive():
-            proc.terminate()
-    for proc in processes:
-        proc.join(timeout=5)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent stops workers with SIGTERM
+    try:
+        while True:
+            index = conn.recv()
+            if index is None:
+                return
+            conn.send(_generate_block(plan, index))
+    except (EOFError, BrokenPipeError):  # the parent is gone: stop quietly
+        return
 
 
 def simulate(

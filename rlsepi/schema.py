@@ -20,7 +20,7 @@ from rlsepi.errors import DataQualityWarning, DataValidationError
 __all__ = [
     "Column", "COLUMNS", "RSID", "is_rsid", "validate", "describe_rows",
     "harmonise", "DropReport", "parse_codes", "parse_columns", "SEX_CODES", "BOOLEAN_CODES",
-    "check_plausible", "require_analysable", "MIN_ROWS",
+    "check_plausible", "require_analysable", "MIN_ROWS", "inestimable_terms",
 ]
 
 RSID = re.compile(r"^rs[0-9]+$")
@@ -239,9 +239,10 @@ def check_plausible(df: pd.DataFrame, *, allow_duplicate_ids: bool = False, para
             )
 
 
-MIN_ROWS = 20
-"""Fewest people an analysis command accepts: below this no interval, band or model means anything
-(an implementation choice, not a published figure)."""
+MIN_ROWS = 2
+"""Fewest people an analysis command accepts (an implementation choice, not a published figure).
+Small cohorts are otherwise allowed: each estimator refuses or warns by name when its cells are
+too small; a cohort of one person cannot have both a case and a non-case."""
 
 
 def require_analysable(df: pd.DataFrame, *, outcome: str = "rls", min_rows: int = MIN_ROWS,
@@ -609,3 +610,48 @@ def harmonise(
             out[col] = out[col].astype(bool)
     report = DropReport(n_input, int(keep.sum()), missing, {v: k for k, v in renames.items()}, recoded)
     return out, report
+
+
+# --- what a model can estimate ---------------------------------------------------------
+
+
+def inestimable_terms(X: pd.DataFrame, *, tol: float = 1e-9) -> dict[str, str]:
+    """Terms of a design the data cannot estimate, in column order: term -> why.
+
+    A term is inestimable when it does not vary, or when it is (to within ``tol`` of its
+    centred sum of squares) a linear combination of the terms before it, i.e. the design
+    is not of full rank. The intercept ``const`` is always kept.
+
+    Examples
+    --------
+    >>> X = pd.DataFrame({"const": 1.0, "female": [1.0, 1, 1, 1], "a": [0.0, 1, 2, 3], "b": [0.0, 2, 4, 6]})
+    >>> inestimable_terms(X)
+    {'female': 'it does not vary (every row has female = 1)', 'b': 'it is a linear combination of a (the design is not of full rank)'}
+    """
+    A = X.to_numpy(dtype=float)
+    names = [str(c) for c in X.columns]
+    out: dict[str, str] = {}
+    kept: list[int] = []
+    gram = A.T @ A
+    for j, name in enumerate(names):
+        col = A[:, j]
+        if name == "const":
+            kept.append(j)
+            continue
+        if len(col) == 0 or np.all(col == col[0]):
+            value = f"{col[0]:g}" if len(col) else "nothing"
+            out[name] = f"it does not vary (every row has {name} = {value})"
+            continue
+        centred_ss = float(np.sum((col - col.mean()) ** 2))
+        if kept:
+            g_kk = gram[np.ix_(kept, kept)]
+            g_kj = gram[kept, j]
+            beta = np.linalg.lstsq(g_kk, g_kj, rcond=None)[0]
+            rss = float(gram[j, j] - g_kj @ beta)
+            if rss <= tol * centred_ss:
+                partners = [names[k] for k, b in zip(kept, beta) if names[k] != "const" and abs(b) > 1e-8]
+                text = ", ".join(partners) if partners else "the intercept"
+                out[name] = f"it is a linear combination of {text} (the design is not of full rank)"
+                continue
+        kept.append(j)
+    return out

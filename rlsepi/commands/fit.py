@@ -70,6 +70,7 @@ def render(result: NestedFit, fmt: str, input_report: DropReport | None = None) 
 
 
 def run(args: argparse.Namespace) -> int:
+    from rlsepi.errors import InestimableTermWarning
     from rlsepi.risk_models import RiskModelWarning, fit_nested
 
     path = require_file(args.cohort, "cohort file")
@@ -82,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         # the warnings are part of the result (every format shows them); don't print them twice
         warnings.simplefilter("ignore", RiskModelWarning)
+        warnings.simplefilter("ignore", InestimableTermWarning)
         result = fit_nested(df, ferritin=args.ferritin, age=args.age, formula=args.formula, profile=args.profile,
                             cv_folds=args.cv_folds, random_state=args.seed, params=params)
     text = render(result, args.format, report)

@@ -343,10 +343,14 @@ def run(args: argparse.Namespace) -> int:
     if args.weights:
         need.append(args.weights)
     require = tuple(dict.fromkeys(need))
+    from rlsepi.prevalence import CI_METHODS
+
+    if args.ci not in CI_METHODS:  # before reading the cohort: cheap mistakes first
+        raise DataValidationError(f"unknown CI method '{args.ci}'; choose one of {', '.join(CI_METHODS)}")
     df, report = read_mapped_cohort(path, args, require, outcome=args.outcome, boolean=(args.outcome,))
-    if not args.quiet:
-        print(f"rlsepi prevalence: {report.summary()}", file=sys.stderr)
     res = analyse(df, args)
+    if not args.quiet:  # after the analysis, so that a refusal stays one line
+        print(f"rlsepi prevalence: {report.summary()}", file=sys.stderr)
     if args.format == "json":
         text = to_json(res, report, args)
     elif args.format == "csv":
