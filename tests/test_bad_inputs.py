@@ -35,7 +35,9 @@ from hypothesis import strategies as st
 
 from rlsepi.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+import rlsepi
+
+ROOT = Path(rlsepi.__file__).resolve().parents[1]  # the package under test, for subprocesses
 
 # --- the base cohort and its bad variants ----------------------------------------------------
 
