@@ -1096,6 +1096,14 @@ def adjusted_odds_ratio(
     design = design.drop(columns=list(drop))
     fit = _fit_logit(design.to_numpy(dtype=float), yv.astype(float))
     b, se = float(fit.params[1]), float(fit.bse[1])
+    cells = pd.crosstab(x.astype(bool), yv.astype(bool)).reindex(index=[False, True], columns=[False, True],
+                                                                 fill_value=0)
+    if (cells.to_numpy() == 0).any() or not (math.isfinite(b) and math.isfinite(se)) or abs(b) > 15:
+        raise DataValidationError(
+            f"the logistic {exposure} odds ratio cannot be estimated: the outcome separates by '{exposure}' "
+            f"(cases/non-cases: {exposed} {int(cells.loc[True, True])}/{int(cells.loc[True, False])}, other "
+            f"{int(cells.loc[False, True])}/{int(cells.loc[False, False])}); use the exact odds ratio"
+        )
     coefs = pd.DataFrame({"term": design.columns, "coef": fit.params, "se": fit.bse, "pvalue": fit.pvalues})
     return ModelOddsRatio(math.exp(b), math.exp(b - z * se), math.exp(b + z * se), float(fit.pvalues[1]),
                           tuple(adjust), int(len(yv)), coefs, label=f"{exposure} {exposed} vs other odds ratio",
