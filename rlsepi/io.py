@@ -30,6 +30,7 @@ __all__ = [
     "output_group",
     "OutputGroup",
     "check_free_space",
+    "check_memory",
     "estimated_cohort_bytes",
     "check_output_path",
     "write_cohort",
@@ -181,6 +182,17 @@ def check_free_space(path: str | Path, needed: int, *, what: str = "the output")
             f"{what} needs about {_bytes(needed)} but folder '{folder}' has {_bytes(free)} free; "
             "use a smaller --n or write elsewhere"
         )
+
+
+def check_memory(needed: int, *, what: str = "the analysis") -> None:
+    """Refuse to start a computation that needs more than the machine's physical memory."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return  # cannot tell (not POSIX): let the computation report
+    if needed > total:
+        raise RLSEpiError(f"{what} needs about {_bytes(needed)} of memory but this machine has {_bytes(total)}; "
+                          "use a smaller --n")
 
 
 def _bytes(n: float) -> str:

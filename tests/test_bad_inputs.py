@@ -174,6 +174,8 @@ class Case:
     code: int = 2
     files: dict[str, bytes | Callable[[pd.DataFrame], bytes]] = field(default_factory=dict)
     setup: Callable[[Path], None] | None = None
+    stdout: str = ""
+    """For a degenerate input that is analysed (exit 0): what the output must say about it."""
 
 
 def _cohort_cases() -> list[Case]:
@@ -384,6 +386,13 @@ def _prevalence_cases() -> list[Case]:
         Case("prevalence-n-boot-negative", [p, GOOD, "--n-boot", "-1"], r"--n-boot", files=g),
         Case("prevalence-format-xls", [p, GOOD, "--format", "xls"], r"--format", files=g),
         Case("prevalence-adjust-missing", [p, GOOD, "--adjust", "bmi", "--n-boot", "0"], r"'bmi'", files=g),
+        Case("prevalence-separation-is-a-note", [p, "few.csv", "--n-boot", "0", "--by", "sex", "--format", "json"],
+             r"rlsepi prevalence: 40 of 40 rows used", code=0,
+             stdout=r"logistic, adjusted for age \(linear\)\) not estimable: the logistic sex odds ratio cannot be "
+                    r"estimated: the outcome separates by 'sex'",
+             files={"few.csv": lambda d: csv(pd.concat([d[(d["sex"] == "female") & ~d["rls"]].head(25),
+                                                         d[(d["sex"] == "male") & d["rls"]].head(2),
+                                                         d[(d["sex"] == "male") & ~d["rls"]].head(13)]))}),
         Case("prevalence-dup-ids-allowed", [p, "dup.csv", "--allow-duplicate-ids", "--n-boot", "0", "--by", "sex"],
              r"rlsepi: warning: column 'person_id' has 4 rows", code=0, files={"dup.csv": _edit(_dup_ids)}),
     ]
@@ -437,6 +446,7 @@ def _report_cases() -> list[Case]:
         Case("report-exists-no-force", [r, "--cohort", GOOD, "--out", "rep"], r"already exist.*--force", files=g,
              setup=lambda d: ((d / "rep").mkdir(), (d / "rep" / "index.html").write_text("mine"))),
         Case("report-n0", [r, "--n", "0"], r"--n"),
+        Case("report-n-exceeds-memory", [r, "--n", "100000000000000", "--out", "rep"], r"needs about .* of memory"),
         Case("report-seed-text", [r, "--seed", "x"], r"--seed"),
         Case("report-params-bad", [r, "--params", "p.toml", "--out", "rep"], r"unknown parameter",
              files={"p.toml": _toml("[x]\n")}),
@@ -528,6 +538,8 @@ def test_bad_input(case: Case, base, tmp_path, monkeypatch):
         assert snapshot(tmp_path) == before, "a refused command changed or left files"
     import re
     assert re.search(case.match, err), f"{case.match!r} not in {err!r}"
+    if case.stdout:
+        assert re.search(case.stdout, out), f"{case.stdout!r} not in the output"
 
 
 # --- the contract beyond the table ---------------------------------------------------------------

@@ -55,6 +55,11 @@ def run(args: argparse.Namespace) -> int:
         if args.cohort.resolve().parent == args.out.resolve() and args.cohort.name in report.REPORT_FILES:
             raise RLSEpiError(f"the report would replace its input '{args.cohort}'; choose another --out folder")
     report.check_report_dir(args.out, force=args.force)  # before the analysis, not after
+    if args.cohort is None:
+        from rlsepi.io import check_memory
+
+        # the simulated cohort is analysed in memory: about 400 bytes a person with the analyses' copies
+        check_memory(400 * args.n, what=f"a report on {args.n:,} simulated people")
     params = load_parameters(args.params)
     if args.cohort is not None:
         df, dropped = read_mapped_cohort(args.cohort, args, NEEDED, params=params)
