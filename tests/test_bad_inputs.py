@@ -351,6 +351,8 @@ def _validate_cases() -> list[Case]:
         Case("validate-out-exists", [v, "--replicates", "2", "--n", "500", "--out", "v.md"], r"already exists",
              files={"v.md": b"precious"}),
         Case("validate-out-missing-folder", [v, "--replicates", "2", "--n", "500", "--out", "no/v.md"], r"does not exist"),
+        Case("validate-out-is-params", [v, "--replicates", "2", "--n", "500", "--params", "p.toml", "--out", "p.toml",
+                                         "--force"], r"is the input file", files={"p.toml": _toml("[targets.prevalence]\nvalue = 0.09\n")}),
         Case("validate-params-bad", [v, "--params", "p.toml"], r"not valid TOML", files={"p.toml": _toml("= =")}),
     ]
 
