@@ -659,7 +659,6 @@ def _one_replicate(plan: _Plan, seed: np.random.SeedSequence) -> tuple[float, fl
 
     from rlsepi import cohort
     from rlsepi.risk_models import _small_blas
-    from rlsepi.risk_validate import _fit_replicate
 
     batches = list(cohort.iter_blocks(plan.n, rng=seed, params=plan.params, model=plan.outcome_model))
     df = cohort.table_to_frame(pa.Table.from_batches(batches, schema=cohort.arrow_schema(plan.params)))
@@ -672,13 +671,46 @@ def _one_replicate(plan: _Plan, seed: np.random.SeedSequence) -> tuple[float, fl
         return float("nan"), float("nan")
     with _small_blas(plan.n):
         try:
-            # drops a dummy whose level 1 has no events (an empty trimester cell), as the ADEMP study does
-            est, se, usable = _fit_replicate(X, y)
+            return _fit_term(y, X, j)
         except (np.linalg.LinAlgError, FloatingPointError, ValueError):
             return float("nan"), float("nan")
-    if not usable[j - 1] or not (math.isfinite(se[j - 1]) and 0 < se[j - 1] < 1e3):
+
+
+def _fit_term(y: np.ndarray, X: np.ndarray, j: int) -> tuple[float, float]:
+    """Estimate and SE of column ``j`` of a logistic fit.
+
+    A 0/1 column other than ``j`` whose level 1 has no rows, no events or only events (an
+    empty or tiny trimester cell) has no finite MLE; the limit of the MLE of the other
+    coefficients is the fit without those rows and that column, which is used here (as in
+    :mod:`rlsepi.risk_validate`).
+    """
+    from rlsepi.risk_models import _newton_logit
+
+    rows = np.ones(len(y), dtype=bool)
+    cols = np.ones(X.shape[1], dtype=bool)
+    for k in range(1, X.shape[1]):
+        if k == j:
+            continue
+        x = X[:, k]
+        if not np.isin(x, (0.0, 1.0)).all():
+            continue
+        one = rows & (x == 1)
+        events = y[one].sum()
+        if one.sum() == 0 or events == 0 or events == one.sum():
+            rows &= x != 1
+            cols[k] = False
+    Xs = X[rows][:, cols]
+    ys = y[rows]
+    jj = int(cols[:j].sum())
+    if np.ptp(Xs[:, jj]) == 0 or ys.sum() in (0, len(ys)):
         return float("nan"), float("nan")
-    return float(est[j - 1]), float(se[j - 1])
+    fit = _newton_logit(ys, Xs)
+    if not fit.converged:
+        return float("nan"), float("nan")
+    se = float(fit.bse[jj])
+    if not (math.isfinite(se) and 0 < se < 1e3):
+        return float("nan"), float("nan")
+    return float(fit.params[jj]), se
 
 
 def _chunk(args: tuple[_Plan, list[np.random.SeedSequence]]) -> list[tuple[float, float]]:

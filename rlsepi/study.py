@@ -447,7 +447,11 @@ def _design_row(t: Mapping[str, Any], groups: Mapping[str, Any], alpha: float, t
     from rlsepi import power as pw
     from rlsepi.errors import RLSEpiError
 
-    row: dict[str, Any] = {"name": t["name"], "kind": t["kind"]}
+    if t["kind"] == "correlation":
+        where = f"in {groups[t['group']]['label']}"
+    else:
+        where = " vs ".join(groups[g]["label"] for g in t["groups"])
+    row: dict[str, Any] = {"name": t["name"], "kind": t["kind"], "comparison": where}
     try:
         if t["kind"] == "means":
             (a, b), (m1, m2), (s1, s2) = t["groups"], t["mean"], t["sd"]
