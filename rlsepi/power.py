@@ -638,13 +638,59 @@ def _design_matrix(df: pd.DataFrame, model: str, outcome_model: Any, params: Par
 
         X = correct_design(df, outcome_model)
         return df["rls"].to_numpy(dtype=float), X.to_numpy(), list(X.columns)
-    frame, spec, _ = rm.derive_columns(df, params=params)
+    frame, spec = _derive(df, params)
     if model in ("M0", "M1", "M2", "M3"):
         cols = rm.nested_specs(spec)[model].columns()
         X = rm._design(frame, cols)
     else:
         X, _ = rm._formula_design(frame, model)
     return frame["rls"].to_numpy(dtype=float), X.to_numpy(), list(X.columns)
+
+
+_WEIGHTS: dict[int, tuple[Parameters, dict[str, float]]] = {}
+
+
+def _weights(params: Parameters) -> dict[str, float]:
+    """Score weights of ``params`` (cached per parameter object: many replicates share one)."""
+    from rlsepi.risk_models import score_weights
+
+    hit = _WEIGHTS.get(id(params))
+    if hit is None or hit[0] is not params:
+        hit = (params, score_weights(params))
+        _WEIGHTS[id(params)] = hit
+    return hit[1]
+
+
+def _derive(df: pd.DataFrame, params: Parameters) -> tuple[pd.DataFrame, Any]:
+    """The derived columns of :func:`rlsepi.risk_models.derive_columns` (quadratic age, both
+    ferritin codings) for a simulated cohort, which is complete and valid by construction, so
+    the validation that dominates the cost for small samples is skipped. A test checks that the
+    two agree."""
+    from rlsepi import risk_models as rm
+
+    out = pd.DataFrame(index=df.index)
+    out["rls"] = df["rls"].to_numpy(dtype=float)
+    out["female"] = (df["sex"].astype(str).to_numpy() == "female").astype(float)
+    out["age"] = df["age"].to_numpy(dtype=float)
+    state = np.where(df["pregnant"].to_numpy(dtype=bool), df["trimester"].fillna(0).to_numpy(dtype=float), 0.0)
+    for k in (1, 2, 3):
+        out[f"trimester{k}"] = (state == k).astype(float)
+    out["ferritin"] = df["ferritin"].to_numpy(dtype=float)
+    weights = _weights(params)
+    out["prs"] = sum(w * df[rs].to_numpy(dtype=float) for rs, w in weights.items())
+    prs_mean, prs_sd = float(out["prs"].mean()), float(out["prs"].std(ddof=1))
+    if not prs_sd > 0:
+        raise RLSEpiError("the polygenic score does not vary in this sample")
+    spec = rm.ModelSpec(age="quadratic", age_knots=(), ferritin="log2", prs_mean=prs_mean, prs_sd=prs_sd,
+                        score_weights=weights, pregnancy=True)
+    for name, col in rm.age_terms(out["age"].to_numpy(), spec).items():
+        out[name] = col
+    for coding in ("log2", "cut"):
+        for name, col in rm.ferritin_terms(out["ferritin"].to_numpy(), coding).items():
+            out[name] = col
+    out["prs_sd"] = (out["prs"] - prs_mean) / prs_sd
+    out["rls"] = out["rls"].astype(int)
+    return out, spec
 
 
 def _columns_of(model: str, params: Parameters, outcome_model: Any) -> list[str]:
