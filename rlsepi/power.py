@@ -62,6 +62,7 @@ __all__ = [
     "search_n",
     "MODELS",
     "prevalence_by_sex",
+    "planning_summary",
 ]
 
 
@@ -1000,3 +1001,40 @@ def prevalence_by_sex(params: Parameters = DEFAULT) -> dict[str, float]:
     mass = dist.cell_mass()
     by_sex = (mass * p).sum(axis=(0, 2)) / mass.sum(axis=(0, 2))
     return {"female": float(by_sex[1]), "male": float(by_sex[0]), "female_share": float(dist.female_share)}
+
+
+EXAMPLE_COHORT_N = 20_000
+"""People in the shipped example cohort (``data/synthetic/cohort_20k.parquet``)."""
+
+
+def planning_summary(params: Parameters = DEFAULT, *, n: int | None = None, precision: float = 0.005,
+                     alpha: float = 0.05, genome_wide: float = 5e-8) -> dict[str, Any]:
+    """The report's "planning a study" numbers (JSON-ready).
+
+    - People needed to estimate the RLS prevalence to ± ``precision`` (simple random sampling).
+    - Power of a population sample the size of the example cohort (and of ``n``, the report's
+      cohort) to detect the crude female:male difference (two proportions at the model's exact
+      expected prevalence by sex, ``alpha``) and each locus of ``params`` (additive trend test at
+      ``genome_wide``).
+    """
+    k = params.targets.prevalence.value
+    prev = prevalence_precision(k, precision=precision, alpha=alpha)
+    ps = prevalence_by_sex(params)
+    ratio = ps["female_share"] / (1 - ps["female_share"])
+    sizes = [("the example cohort", EXAMPLE_COHORT_N)]
+    if n is not None and n != EXAMPLE_COHORT_N:
+        sizes.append(("this report's cohort", int(n)))
+    rows = []
+    for label, size in sizes:
+        rows.append({"study": label, "n": size, "effect": "female:male difference in prevalence",
+                     "alpha": alpha,
+                     "power": two_proportions(ps["female"], ps["male"], n=size, ratio=ratio, alpha=alpha).power})
+        for loc in params.loci:
+            rows.append({"study": label, "n": size, "effect": f"{loc.gene} {loc.rsid} (OR {loc.odds_ratio:g} per allele)",
+                         "alpha": genome_wide,
+                         "power": genetic_association(loc.eaf, loc.odds_ratio, prevalence=k, design="population",
+                                                      n=size, alpha=genome_wide).power})
+    need_sex = two_proportions(ps["female"], ps["male"], power=0.9, ratio=ratio, alpha=alpha).n_required
+    return {"prevalence": k, "precision": precision, "alpha": alpha, "n_for_precision": prev.n_required,
+            "prevalence_female": ps["female"], "prevalence_male": ps["male"], "n_sex_difference_90": need_sex,
+            "power": rows}
