@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rlsepi import power as pw
+from rlsepi import power_simulation as psim
 from rlsepi.cli import main
 from rlsepi.errors import RLSEpiError
 
@@ -124,7 +125,7 @@ def test_simulated_power_agrees_with_closed_form_within_monte_carlo_error():
     ps = pw.prevalence_by_sex()
     ratio = ps["female_share"] / (1 - ps["female_share"])
     closed = pw.two_proportions(ps["female"], ps["male"], n=n, ratio=ratio).power
-    sim = pw.simulate_power(n, term="female", model="rls ~ female", replicates=300, rng=11, workers=2)
+    sim = psim.simulate_power(n, term="female", model="rls ~ female", replicates=300, rng=11, workers=2)
     assert sim.failed == 0
     assert abs(sim.power - closed) < 3 * math.sqrt(closed * (1 - closed) / sim.replicates)
     # the truth is exact here: the crude female:male log odds ratio of the population
@@ -134,14 +135,14 @@ def test_simulated_power_agrees_with_closed_form_within_monte_carlo_error():
 
 
 def test_simulation_same_result_whatever_workers():
-    a = pw.simulate_power(400, term="rs2300478", model="true", replicates=6, rng=3, workers=1)
-    b = pw.simulate_power(400, term="rs2300478", model="true", replicates=6, rng=3, workers=2)
+    a = psim.simulate_power(400, term="rs2300478", model="true", replicates=6, rng=3, workers=1)
+    b = psim.simulate_power(400, term="rs2300478", model="true", replicates=6, rng=3, workers=2)
     pd.testing.assert_frame_equal(a.estimates, b.estimates)
     assert a.truth == pytest.approx(math.log(1.68))
 
 
 def test_search_n_brackets_the_target():
-    res = pw.search_n(0.8, term="female", model="rls ~ female", replicates=40, rng=2, n_start=600, rel_tol=0.3)
+    res = psim.search_n(0.8, term="female", model="rls ~ female", replicates=40, rng=2, n_start=600, rel_tol=0.3)
     ev = res.evaluations.set_index("n")["power"]
     assert ev[res.n] >= 0.8
     assert (ev[ev.index < res.n] < 0.8).any()
@@ -149,7 +150,7 @@ def test_search_n_brackets_the_target():
 
 def test_unknown_term_is_refused():
     with pytest.raises(RLSEpiError, match="term 'prs' is not in model M1"):
-        pw.simulate_power(500, term="prs", model="M1", replicates=2)
+        psim.simulate_power(500, term="prs", model="M1", replicates=2)
 
 
 def test_cli_power_outputs(capsys, tmp_path):
@@ -188,6 +189,6 @@ def test_fast_derivation_equals_risk_models_derive_columns():
 
     df = cohort.simulate(3000, rng=5)
     slow, spec_slow, _ = derive_columns(df, params=DEFAULT)
-    fast, spec_fast = pw._derive(df, DEFAULT)
+    fast, spec_fast = psim._derive(df, DEFAULT)
     pd.testing.assert_frame_equal(fast[slow.columns], slow, check_dtype=False, rtol=1e-12)
     assert spec_fast == spec_slow

@@ -55,7 +55,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def compute(args: argparse.Namespace) -> dict[str, Any]:
     from rlsepi import diagnostic as dg
-    from rlsepi.parameters import DEFAULT, PLMS_SENSITIVITY, PLMS_SOURCE, PLMS_SPECIFICITY, SLEEP_CLINIC_PREVALENCE
+    from rlsepi.parameters import (
+        DEFAULT,
+        PLMS_SENSITIVITY,
+        PLMS_SOURCE,
+        PLMS_SPECIFICITY,
+        SLEEP_CLINIC_PREVALENCE,
+    )
 
     counts = [args.tp, args.fp, args.fn, args.tn]
     given = [c is not None for c in counts]

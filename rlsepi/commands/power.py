@@ -209,17 +209,19 @@ def compute(args: argparse.Namespace) -> Any:
         return pw.genetic_association(eaf, odds, prevalence=prev, model=args.model, design=args.design,
                                       controls_per_case=args.controls_per_case, n=args.n, power=target,
                                       alpha=args.alpha)
+    from rlsepi import power_simulation as ps
+
     params = load_parameters(args.params)
     progress = None if args.quiet else _progress("rlsepi power simulate")
     if args.target_power is not None:
         if args.n is not None:
             raise RLSEpiError("give --n (to simulate one sample size) or --target-power (to search over N), not both")
-        return pw.search_n(args.target_power, term=args.term, model=args.model, replicates=args.replicates,
+        return ps.search_n(args.target_power, term=args.term, model=args.model, replicates=args.replicates,
                            alpha=args.alpha, params=params, rng=args.seed, workers=args.workers,
                            reference_n=args.reference_n, progress=progress)
     if args.n is None:
         raise RLSEpiError("give --n N (people per simulated study) or --target-power P")
-    return pw.simulate_power(args.n, term=args.term, model=args.model, replicates=args.replicates, alpha=args.alpha,
+    return ps.simulate_power(args.n, term=args.term, model=args.model, replicates=args.replicates, alpha=args.alpha,
                              params=params, rng=args.seed, workers=args.workers, reference_n=args.reference_n,
                              progress=progress)
 
