@@ -49,6 +49,9 @@ class SimulatedPower:
         Share of replicates with p < alpha, and its Monte Carlo SE ``sqrt(p (1 - p) / R)``.
     truth : float
         The true value of the coefficient (log odds ratio).
+    truth_se : float
+        SE of a pseudo-true value estimated in a reference cohort (0 for an exact truth): the
+        bias is known only to within it as well as to within its Monte Carlo SE.
     truth_source : str
         ``exact`` (the generating model's coefficient, or the crude female:male log odds ratio
         in expectation) or a reference cohort's estimate (a pseudo-true value for a
@@ -70,6 +73,7 @@ class SimulatedPower:
     power: float
     power_mcse: float
     truth: float
+    truth_se: float
     truth_source: str
     mean_estimate: float
     bias: float
@@ -81,7 +85,7 @@ class SimulatedPower:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in (
-            "n", "replicates", "seed", "term", "model", "alpha", "power", "power_mcse", "truth", "truth_source",
+            "n", "replicates", "seed", "term", "model", "alpha", "power", "power_mcse", "truth", "truth_se", "truth_source",
             "mean_estimate", "bias", "bias_mcse", "empirical_se", "mean_model_se", "failed")}
 
     def to_frame(self) -> pd.DataFrame:
@@ -91,7 +95,9 @@ class SimulatedPower:
         return (f"power {100 * self.power:.1f}% (Monte Carlo SE {100 * self.power_mcse:.1f}) to detect '{self.term}' "
                 f"in {self.model} with {self.n:,} people at alpha {self.alpha:g} ({self.replicates} replicates, seed "
                 f"{self.seed}); true log OR {self.truth:.4f} ({self.truth_source}), mean estimate "
-                f"{self.mean_estimate:.4f}, bias {self.bias:+.4f} (MCSE {self.bias_mcse:.4f}); {self.failed} failed fits")
+                f"{self.mean_estimate:.4f}, bias {self.bias:+.4f} (MCSE {self.bias_mcse:.4f}"
+                + (f"; the pseudo-true value's own SE is {self.truth_se:.4f}" if self.truth_se > 0 else "")
+                + f"); {self.failed} failed fits")
 
 
 @dataclass(frozen=True)
@@ -239,23 +245,24 @@ def _chunk(args: tuple[_Plan, list[np.random.SeedSequence]]) -> list[tuple[float
 
 
 def _truth(model: str, term: str, cols: list[str], params: Parameters, outcome_model: Any, reference_n: int,
-           rng: np.random.SeedSequence) -> tuple[float, str]:
+           rng: np.random.SeedSequence) -> tuple[float, float, str]:
     from rlsepi import cohort
     from rlsepi.risk_models import _newton_logit
 
     if model == "true":
         from rlsepi.risk_validate import true_effects
 
-        return float(true_effects(outcome_model)[term]), "exact: the generating model's coefficient"
+        return float(true_effects(outcome_model)[term]), 0.0, "exact: the generating model's coefficient"
     if cols == ["const", "female"]:
         fig = cohort.expected_figures(outcome_model, params)
-        return math.log(fig["female_male_or"]), "exact: the crude female:male log odds ratio in expectation"
+        return math.log(fig["female_male_or"]), 0.0, "exact: the crude female:male log odds ratio in expectation"
     df = cohort.simulate(reference_n, rng=rng, params=params)
     y, X, c = _design_matrix(df, model, outcome_model, params)
     fit = _newton_logit(y, X)
     j = c.index(term)
-    return float(fit.params[j]), (f"pseudo-true value: estimate in a reference cohort of {reference_n:,} people "
-                                  f"(SE {float(fit.bse[j]):.4f})")
+    se = float(fit.bse[j])
+    return float(fit.params[j]), se, (f"pseudo-true value: estimate in a reference cohort of {reference_n:,} people "
+                                      f"(SE {se:.4f})")
 
 
 def _run_replicates(plan: _Plan, seeds: list[np.random.SeedSequence], workers: int,
@@ -342,13 +349,13 @@ def simulate_power(n: int, *, term: str, model: str = "M1", replicates: int = 10
     root = cohort.seed_sequence(rng)
     seed_value = int(root.entropy) if isinstance(root.entropy, int) else -1
     truth_seed, *seeds = root.spawn(replicates + 1)
-    truth, source = _truth(model, term, cols, params, outcome_model, reference_n, truth_seed)
+    truth, truth_se, source = _truth(model, term, cols, params, outcome_model, reference_n, truth_seed)
     plan = _Plan(n, term, model, alpha, params, outcome_model)
     res = np.array(_run_replicates(plan, seeds, workers, progress), dtype=float)
-    return _summarise(plan, res, truth, source, seed_value)
+    return _summarise(plan, res, truth, truth_se, source, seed_value)
 
 
-def _summarise(plan: _Plan, res: np.ndarray, truth: float, source: str, seed: int) -> SimulatedPower:
+def _summarise(plan: _Plan, res: np.ndarray, truth: float, truth_se: float, source: str, seed: int) -> SimulatedPower:
     est, se = res[:, 0], res[:, 1]
     ok = np.isfinite(est) & np.isfinite(se)
     pval = np.full(len(est), np.nan)
@@ -360,7 +367,7 @@ def _summarise(plan: _Plan, res: np.ndarray, truth: float, source: str, seed: in
     emp = float(np.std(used, ddof=1)) if used.size > 1 else float("nan")
     return SimulatedPower(
         n=plan.n, replicates=r, seed=seed, term=plan.term, model=plan.model, alpha=plan.alpha, power=pw,
-        power_mcse=math.sqrt(pw * (1 - pw) / r), truth=truth, truth_source=source,
+        power_mcse=math.sqrt(pw * (1 - pw) / r), truth=truth, truth_se=truth_se, truth_source=source,
         mean_estimate=float(used.mean()) if used.size else float("nan"),
         bias=float(used.mean() - truth) if used.size else float("nan"),
         bias_mcse=emp / math.sqrt(used.size) if used.size > 1 else float("nan"), empirical_se=emp,
@@ -434,14 +441,14 @@ def search_n(target_power: float, *, term: str, model: str = "M1", replicates: i
     root = cohort.seed_sequence(rng)
     seed_value = int(root.entropy) if isinstance(root.entropy, int) else -1
     truth_seed, *seeds = root.spawn(replicates + 1)
-    truth, source = _truth(model, term, cols, params, outcome_model, reference_n, truth_seed)
+    truth, truth_se, source = _truth(model, term, cols, params, outcome_model, reference_n, truth_seed)
     cache: dict[int, SimulatedPower] = {}
 
     def run(m: int) -> SimulatedPower:
         if m not in cache:
             plan = _Plan(m, term, model, alpha, params, outcome_model)
             res = np.array(_run_replicates(plan, seeds, workers, progress), dtype=float)
-            cache[m] = _summarise(plan, res, truth, source, seed_value)
+            cache[m] = _summarise(plan, res, truth, truth_se, source, seed_value)
         return cache[m]
 
     lo, hi = 0, max(50, int(n_start))
