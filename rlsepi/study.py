@@ -566,9 +566,15 @@ def _subgroup_check(var: str, name: str, g: Mapping[str, Any], groups: Mapping[s
     ok_m = mean_lo <= whole_m.high and whole_m.low <= mean_hi
     ok_s = min(sd_vals) <= whole_s.high and whole_s.low <= max(sd_vals)
     res = "consistent" if ok_m and ok_s else "inconsistent"
+    gaps = []
+    if not ok_m:
+        gaps.append(f"mean off by {max(mean_lo - whole_m.high, whole_m.low - mean_hi):.2g}")
+    if not ok_s:
+        gaps.append(f"SD off by {max(min(sd_vals) - whole_s.high, whole_s.low - max(sd_vals)):.2g}")
     return {"name": var, "check": f"subgroups of {name}", "result": res,
             "detail": (f"{' + '.join(parts)} imply a mean of {mean_lo:.4g} to {mean_hi:.4g} and an SD of "
-                       f"{min(sd_vals):.4g} to {max(sd_vals):.4g}; reported {whole_m.text} ± {whole_s.text}")}
+                       f"{min(sd_vals):.4g} to {max(sd_vals):.4g}; reported {whole_m.text} ± {whole_s.text}"
+                       + (f" ({', '.join(gaps)} beyond rounding)" if gaps else ""))}
 
 
 def check_study(spec: Mapping[str, Any]) -> StudyCheck:

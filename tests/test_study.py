@@ -170,3 +170,16 @@ def test_cli_study_outputs(tmp_path, capsys):
     assert set(syn["group"]) == {"rls", "naive", "treated", "controls"}
     assert main(["study", str(EXAMPLE), "--format", "csv"]) == 0
     assert capsys.readouterr().out.startswith("name,kind,comparison,reported_p")
+
+
+def test_verdicts_not_recomputable_and_decision_error():
+    base = {"groups": {"a": {"n": 30}, "b": {"n": 30}}}
+    means = {"kind": "means", "name": "x", "groups": ["a", "b"], "mean": ["10.0", "10.5"], "sd": ["2.0", "2.0"]}
+    # p at the reported numbers is about 0.33: 0.01 fits no t test
+    res = st.check_study(st.load_study({**base, "tests": [{**means, "p": "0.01", "tests": ["student", "welch"]}]}))
+    assert res.verdicts["verdict"].iloc[0] == "decision error"
+    res = st.check_study(st.load_study({**base, "tests": [{**means, "p": "0.01",
+                                                           "tests": ["student", "mann-whitney"]}]}))
+    assert res.verdicts["verdict"].iloc[0] == "not recomputable"
+    res = st.check_study(st.load_study({**base, "tests": [{**means, "p": "0.20", "tests": ["student"]}]}))
+    assert res.verdicts["verdict"].iloc[0] == "inconsistent"  # both sides of alpha agree: not a decision error
