@@ -695,3 +695,20 @@ def load_parameters(path: str | Path | None) -> Parameters:
         return parameters_from_mapping(mapping)
     except ParameterError as exc:
         raise ParameterError(f"{p}: {exc}") from None
+
+
+# --- study design: figures used by rlsepi.diagnostic, rlsepi.power and the examples ----------
+# (plain constants, not simulator parameters: they do not change the synthetic cohort)
+
+PLMS_SOURCE = ("clinical review of RLS diagnosis (illustrative accuracy of a PLMS index >= 15/h on one night of "
+               "polysomnography; in practice 34-42% of patients exceed 15/h (Shin 2016) and 33-61% of older adults "
+               "without RLS do (MrOS; Wisconsin Sleep Cohort)); shared/reference/rls-literature.md, status V")
+PLMS_SENSITIVITY = 0.80
+"""Illustrative sensitivity of a PLMS index >= 15/h for RLS (see :data:`PLMS_SOURCE`)."""
+PLMS_SPECIFICITY = 0.70
+"""Illustrative specificity of a PLMS index >= 15/h for RLS (see :data:`PLMS_SOURCE`)."""
+SLEEP_CLINIC_PREVALENCE = 0.40
+"""Pre-test probability of RLS among patients referred to a sleep clinic: an illustrative value
+(status A, a modelling assumption named in issue 14, not a published figure)."""
+PARK_2023 = ("Park et al. 2023, Sleep 46:zsad239 (DTI-ALPS glymphatic index in 69 RLS patients vs 51 controls); "
+             "the numbers are in examples/park2023_dti_alps.toml")

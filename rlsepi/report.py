@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rlsepi import __version__, descriptive, polygenic, prevalence, risk, risk_models
+from rlsepi import __version__, descriptive, polygenic, power, prevalence, risk, risk_models
 from rlsepi.errors import OutputExistsError, RLSEpiError
 from rlsepi.io import to_jsonable
 from rlsepi.parameters import DEFAULT, Parameters
@@ -164,6 +164,7 @@ def summarise(a: Analysis) -> dict[str, Any]:
         },
         "models": {k: v for k, v in models.items() if k != "definitions"},
         "examples": [{"label": label, **r.to_dict()} for label, r in a.examples],
+        "planning": power.planning_summary(a.params, n=len(a.case)),
     }
     return to_jsonable(summary)
 
