@@ -4,6 +4,7 @@ rounding ranges, GRIM, the Park et al. 2023 example, synthetic data, bad study f
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -183,3 +184,33 @@ def test_verdicts_not_recomputable_and_decision_error():
     assert res.verdicts["verdict"].iloc[0] == "not recomputable"
     res = st.check_study(st.load_study({**base, "tests": [{**means, "p": "0.20", "tests": ["student"]}]}))
     assert res.verdicts["verdict"].iloc[0] == "inconsistent"  # both sides of alpha agree: not a decision error
+
+
+def _subgroup_result(whole_sd: str, whole_mean: str = "1.01") -> str:
+    spec = st.load_study({
+        "groups": {"all": {"n": 20, "parts": ["a", "b"]}, "a": {"n": 10}, "b": {"n": 10}},
+        "summaries": [{"name": "x", "group": "a", "mean": "1.0", "sd": "1.0"},
+                      {"name": "x", "group": "b", "mean": "1.02", "sd": "1.0"},
+                      {"name": "x", "group": "all", "mean": whole_mean, "sd": whole_sd}]})
+    checks = st.check_study(spec).checks
+    return checks.loc[checks["check"] == "subgroups of all", "result"].item()
+
+
+def test_subgroup_sd_minimum_inside_the_box_of_rounding_intervals():
+    # Hand calculation: a = 1.0 (0.95-1.05), b = 1.02 (1.015-1.025) overlap, so the subgroup means
+    # can be equal and the between-group sum of squares can be 0 (no corner of the box reaches 0:
+    # the closest corners differ by 0.025, giving 10*10/20 * 0.025**2 = 0.003125).
+    # Smallest whole SD: sqrt((9 * 0.95**2 * 2 + 0) / 19) = 0.924662...; from corners only it would be
+    # sqrt((16.245 + 0.003125) / 19) = 0.924751..., so a reported 0.92470 (0.924695-0.924705) is
+    # consistent, and only the interior minimum shows it.
+    assert math.isclose(math.sqrt(9 * 0.95**2 * 2 / 19), 0.9246621, rel_tol=1e-7)
+    assert _subgroup_result("0.92470") == "consistent"
+    assert _subgroup_result("0.92460") == "inconsistent"  # below 0.924662: no rounding reaches it
+
+
+def test_subgroup_mean_on_a_rounding_boundary_is_consistent():
+    # 10 people at 1.0 (0.95-1.05) and 10 at 1.02 (1.015-1.025): the whole mean can be as low as
+    # (10 * 0.95 + 10 * 1.015) / 20 = 0.9825, which is exactly the top of a reported "0.982"
+    # (0.9815-0.9825). Touching intervals are consistent, whatever the last bit of the weighted mean.
+    assert _subgroup_result("0.95", whole_mean="0.982") == "consistent"
+    assert _subgroup_result("0.95", whole_mean="0.981") == "inconsistent"
