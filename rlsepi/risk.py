@@ -1,9 +1,10 @@
 """Logistic risk models and illustrative individual absolute risk.
 
 This module holds the individual risk calculation (:func:`individual_risk`); the nested
-logistic models and their metrics live in :mod:`rlsepi.risk_models` and the simulation study
-of their properties in :mod:`rlsepi.risk_validate`. Their public names are re-exported here,
-so ``from rlsepi import risk; risk.fit_nested(df)`` works.
+logistic models and their metrics live in :mod:`rlsepi.risk_models`, the simulation study
+of their properties in :mod:`rlsepi.risk_validate`, and the model representation both use in
+:mod:`rlsepi.linear_risk`. Their public names are re-exported here, so
+``from rlsepi import risk; risk.fit_nested(df)`` works; none of them imports this module.
 
 Individual risk is the probability of RLS under a logistic model, given what is known about
 one person. Anything not given (age, sex, pregnancy, trimester, ferritin, any genotype) is
@@ -34,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +45,23 @@ from scipy import special, stats
 
 from rlsepi import cohort
 from rlsepi.errors import DataValidationError
+from rlsepi.linear_risk import LinearRiskModel, generating_risk_model
 from rlsepi.parameters import DEFAULT, Locus, Parameters
+
+# the nested models and the simulation study live in their own modules; their public names are
+# available from here too (risk.fit_nested, risk.simulation_study, ...). Imports run one way:
+# risk -> risk_validate -> risk_models -> linear_risk.
+from rlsepi.risk_models import (
+    Comparison,
+    ModelFit,
+    NestedFit,
+    NestedLogistic,
+    delong,
+    fit_nested,
+    load_risk_model,
+    scoring_file_for,
+)
+from rlsepi.risk_validate import SimulationStudy, simulation_study
 
 __all__ = [
     "IndividualRisk",
@@ -53,6 +70,15 @@ __all__ = [
     "generating_risk_model",
     "parse_genotype",
     "CAVEATS",
+    "Comparison",
+    "ModelFit",
+    "NestedFit",
+    "NestedLogistic",
+    "delong",
+    "fit_nested",
+    "load_risk_model",
+    "SimulationStudy",
+    "simulation_study",
 ]
 
 CAVEATS: tuple[str, ...] = (
@@ -66,63 +92,6 @@ CAVEATS: tuple[str, ...] = (
 """Plain-language caveats printed with every individual risk."""
 
 _GH_NODES = 48
-
-
-# --- the model seen as a function of the covariates ----------------------------------
-
-
-@dataclass(frozen=True)
-class LinearRiskModel:
-    """A logistic model written as functions of the covariates individual risk needs.
-
-    ``eta = base(age, female, state) + ferritin_effect(ferritin) + score_coef * S + score_const``
-    where ``state`` is 0 (not pregnant) or the trimester and ``S = sum_j w_j g_j`` is the
-    weighted count of effect alleles over ``score_weights``.
-
-    Attributes
-    ----------
-    name : str
-        Shown in the output (``"generating model"``, ``"M3"``, ...).
-    base : callable
-        ``base(age, female, state) -> ndarray`` (broadcasting arrays).
-    ferritin_effect : callable
-        Log-odds contribution of ferritin in µg/L (array in, array out).
-    ferritin_breaks : tuple of float or None
-        Break points when the ferritin effect is a step function (integrated exactly);
-        ``None`` for a smooth effect (Gauss-Hermite quadrature).
-    score_weights : mapping of rsID to weight
-        Weight per effect allele.
-    score_coef, score_const : float
-        The score enters as ``score_coef * S + score_const``.
-    uses : frozenset of str
-        The inputs that change the risk (``age``, ``sex``, ``pregnancy``, ``ferritin``,
-        ``genotypes``); other inputs are accepted and checked but do not matter.
-    """
-
-    name: str
-    base: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
-    ferritin_effect: Callable[[np.ndarray], np.ndarray]
-    ferritin_breaks: tuple[float, ...] | None
-    score_weights: Mapping[str, float]
-    score_coef: float
-    score_const: float
-    uses: frozenset[str] = frozenset({"age", "sex", "pregnancy", "ferritin", "genotypes"})
-
-
-def generating_risk_model(model: cohort.OutcomeModel) -> LinearRiskModel:
-    """The calibrated generating model of the synthetic cohort as a :class:`LinearRiskModel`."""
-    states = np.concatenate([[0.0], model.trimester])
-
-    def base(age: np.ndarray, female: np.ndarray, state: np.ndarray) -> np.ndarray:
-        return model.intercept + model.female * female + model.age_effect(age) + states[state]
-
-    def fer(f: np.ndarray) -> np.ndarray:
-        return model.ferritin_low * (np.asarray(f) <= model.ferritin_threshold)
-
-    return LinearRiskModel(
-        name="generating model", base=base, ferritin_effect=fer, ferritin_breaks=(model.ferritin_threshold,),
-        score_weights=dict(model.loci), score_coef=1.0, score_const=0.0,
-    )
 
 
 @functools.lru_cache(maxsize=8)
@@ -570,25 +539,7 @@ def _score_position(counts: Mapping[str, int], params: Parameters) -> tuple[floa
 @functools.lru_cache(maxsize=1024)
 def _score_position_cached(counts: tuple[tuple[str, int], ...], params: Parameters) -> tuple[float, float, float]:
     from rlsepi import polygenic
-    from rlsepi.risk_models import scoring_file_for
 
     row = pd.DataFrame({rs: pd.array([c], dtype="int8") for rs, c in counts})
     s = polygenic.score_cohort(row, scoring_file_for(params), imputation="none").iloc[0]
     return float(s["SUM"]), float(s["z"]), float(s["percentile"])
-
-
-# the nested models and the simulation study live in their own modules; their public names
-# are available from here too (risk.fit_nested, risk.simulation_study, ...)
-from rlsepi.risk_models import (  # noqa: E402
-    Comparison,
-    ModelFit,
-    NestedFit,
-    NestedLogistic,
-    delong,
-    fit_nested,
-    load_risk_model,
-)
-from rlsepi.risk_validate import SimulationStudy, simulation_study  # noqa: E402
-
-__all__ += ["Comparison", "ModelFit", "NestedFit", "NestedLogistic", "delong", "fit_nested", "load_risk_model",
-            "SimulationStudy", "simulation_study"]

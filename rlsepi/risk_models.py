@@ -51,6 +51,7 @@ import pandas as pd
 from scipy import optimize, special, stats
 
 from rlsepi.errors import DataValidationError, SmallCellWarning
+from rlsepi.linear_risk import LinearRiskModel
 from rlsepi.parameters import DEFAULT, Parameters
 
 __all__ = [
@@ -946,7 +947,7 @@ def fit_nested(df: pd.DataFrame, *, ferritin: str = "log2", age: str = "quadrati
 # --- a fitted model as an individual-risk model ----------------------------------------------
 
 
-def load_risk_model(source: str | Path | Mapping[str, Any], *, name: str | None = None) -> Any:
+def load_risk_model(source: str | Path | Mapping[str, Any], *, name: str | None = None) -> LinearRiskModel:
     """A model saved by ``rlsepi fit --format json`` as a :class:`rlsepi.risk.LinearRiskModel`.
 
     Parameters
@@ -957,8 +958,6 @@ def load_risk_model(source: str | Path | Mapping[str, Any], *, name: str | None 
         ``M0``..``M3``; default the largest of them in the file. User-formula models cannot
         be used (their columns cannot be rebuilt for one person).
     """
-    from rlsepi.risk import LinearRiskModel
-
     if isinstance(source, Mapping):
         doc = source
     else:
