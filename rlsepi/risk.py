@@ -69,6 +69,7 @@ __all__ = [
     "individual_risk",
     "generating_risk_model",
     "parse_genotype",
+    "input_errors",
     "CAVEATS",
     "Comparison",
     "ModelFit",
@@ -126,7 +127,8 @@ def parse_genotype(rsid: str, value: str | int, *, params: Parameters = DEFAULT,
         The variant; must be in the score.
     value : str or int
         Two allele letters in either order (``"GT"``, ``"G/T"``, ``"tg"``) or the effect-allele
-        count 0, 1 or 2.
+        count 0, 1 or 2. Alleles of the other strand (``"CA"`` for a G/T variant) are read by
+        their complement, unless the variant is A/T or C/G (then the strand is ambiguous).
     params : Parameters
         Source of each variant's effect and other allele.
     score : mapping, optional
@@ -142,6 +144,8 @@ def parse_genotype(rsid: str, value: str | int, *, params: Parameters = DEFAULT,
     >>> parse_genotype("rs2300478", "GT")
     1
     >>> parse_genotype("rs2300478", "gg")
+    2
+    >>> parse_genotype("rs2300478", "CC")  # the other strand of GG
     2
     """
     score = score if score is not None else {locus.rsid: locus.weight for locus in params.loci}
@@ -166,11 +170,19 @@ def parse_genotype(rsid: str, value: str | int, *, params: Parameters = DEFAULT,
         # only the effect allele is verified: any other base counts as a non-effect allele
         return sum(a == locus.effect_allele.upper() for a in text)
     if set(text) - allowed:
-        raise DataValidationError(
-            f"genotype '{value}' for {rsid} has alleles that are not this variant's; "
-            f"its alleles are {expected}"
-        )
+        flipped = text.translate(_COMPLEMENT)
+        palindromic = allowed == set("".join(allowed).translate(_COMPLEMENT))
+        if palindromic or set(flipped) - allowed:
+            why = " (an A/T or C/G variant cannot be read from the other strand)" if palindromic else ""
+            raise DataValidationError(
+                f"genotype '{value}' for {rsid} has alleles that are not this variant's; "
+                f"its alleles are {expected}{why}"
+            )
+        text = flipped  # the other strand: unambiguous because the variant is not A/T or C/G
     return sum(a == locus.effect_allele.upper() for a in text)
+
+
+_COMPLEMENT = str.maketrans("ACGT", "TGCA")
 
 
 def _check_inputs(age: float | None, sex: str | None, pregnant: bool | None, trimester: int | None,
@@ -215,6 +227,54 @@ def _check_inputs(age: float | None, sex: str | None, pregnant: bool | None, tri
     else:
         states = (0,)
     return age_i, sex_i, states
+
+
+def input_errors(*, age: float | None = None, sex: str | None = None, pregnant: bool | None = None,
+                 trimester: int | None = None, ferritin: float | None = None,
+                 genotypes: Mapping[str, str | int] | None = None, model: LinearRiskModel | None = None,
+                 params: Parameters = DEFAULT) -> dict[str, str]:
+    """Every problem with the inputs of :func:`individual_risk`, one message per field.
+
+    The same rules as :func:`individual_risk` (which stops at the first), checked field by
+    field so that a form can show each message beside its field. Keys are ``age``, ``sex``,
+    ``pregnant`` (pregnancy and trimester), ``ferritin`` and ``genotypes.RSID``. Empty when
+    :func:`individual_risk` would accept the inputs.
+
+    Examples
+    --------
+    >>> input_errors(age=10, sex="male", pregnant=True, genotypes={"rs2300478": "GA"})
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'age': 'age 10 is outside the adult range of the model (18-99 years)',
+     'pregnant': 'pregnancy was given for a man; pregnancy applies to women only',
+     'genotypes.rs2300478': "genotype 'GA' for rs2300478 has alleles that are not this variant's; its
+     alleles are G/T"}
+    """
+    errors: dict[str, str] = {}
+
+    def check(key: str, **kw: Any) -> bool:
+        args = {"age": None, "sex": None, "pregnant": None, "trimester": None, "ferritin": None} | kw
+        try:
+            _check_inputs(args["age"], args["sex"], args["pregnant"], args["trimester"], args["ferritin"], params)
+        except DataValidationError as exc:
+            errors.setdefault(key, str(exc))
+            return False
+        return True
+
+    age_ok = age is None or check("age", age=age)
+    sex_ok = sex is None or check("sex", sex=sex)
+    if ferritin is not None:
+        check("ferritin", ferritin=ferritin)
+    if pregnant is not None or trimester is not None:
+        check("pregnant", age=age if age_ok else None, sex=sex if sex_ok else None, pregnant=pregnant,
+              trimester=trimester)
+    weights = dict(model.score_weights) if model is not None else {}
+    known_variants = weights or {locus.rsid: locus.weight for locus in params.loci}
+    for rsid, value in (genotypes or {}).items():
+        try:
+            parse_genotype(rsid, value, params=params, score=known_variants)
+        except DataValidationError as exc:
+            errors[f"genotypes.{rsid}"] = str(exc)
+    return errors
 
 
 # --- the averaging engine -------------------------------------------------------------
