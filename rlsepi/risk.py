@@ -237,7 +237,8 @@ def input_errors(*, age: float | None = None, sex: str | None = None, pregnant: 
 
     The same rules as :func:`individual_risk` (which stops at the first), checked field by
     field so that a form can show each message beside its field. Keys are ``age``, ``sex``,
-    ``pregnant`` (pregnancy and trimester), ``ferritin`` and ``genotypes.RSID``. Empty when
+    ``trimester`` (not 1-3), ``pregnant`` (pregnancy that does not fit the other inputs),
+    ``ferritin`` and ``genotypes.RSID``. Empty when
     :func:`individual_risk` would accept the inputs.
 
     Examples
@@ -264,6 +265,8 @@ def input_errors(*, age: float | None = None, sex: str | None = None, pregnant: 
     sex_ok = sex is None or check("sex", sex=sex)
     if ferritin is not None:
         check("ferritin", ferritin=ferritin)
+    if trimester is not None and not check("trimester", trimester=trimester):
+        trimester = None
     if pregnant is not None or trimester is not None:
         check("pregnant", age=age if age_ok else None, sex=sex if sex_ok else None, pregnant=pregnant,
               trimester=trimester)
