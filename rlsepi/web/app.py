@@ -398,8 +398,9 @@ def create_app(*, model: LinearRiskModel | None = None, params: Parameters = DEF
         except (MultiPartException, RLSEpiError) as exc:
             return HTMLResponse(site.render(Page(errors={"form": f"the form could not be read: {exc}"})),
                                 status_code=400)
-        page = site.compute(form, upload)
-        return HTMLResponse(site.render(page), status_code=422 if page.errors else 200)
+        # 200 also with errors: the page shows them beside their fields (an error status would be
+        # logged by the browser as a failed load); the JSON API answers 422
+        return HTMLResponse(site.render(site.compute(form, upload)))
 
     @app.post("/api/risk", summary="Illustrative risk for one person",
               responses={422: {"description": "invalid input: one message per field"}})
