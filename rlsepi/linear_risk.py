@@ -9,8 +9,8 @@ lets imports run one way: ``risk_models`` and ``risk`` import it; it imports nei
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -45,6 +45,12 @@ class LinearRiskModel:
     uses : frozenset of str
         The inputs that change the risk (``age``, ``sex``, ``pregnancy``, ``ferritin``,
         ``genotypes``); other inputs are accepted and checked but do not matter.
+    coefficients : tuple of float
+        For a fitted model: its coefficients (empty for the generating model, which is known).
+    covariance : ndarray or None
+        For a fitted model: the covariance matrix of ``coefficients``.
+    with_coefficients : callable or None
+        For a fitted model: the same model with other coefficients (for the delta method).
     """
 
     name: str
@@ -55,6 +61,10 @@ class LinearRiskModel:
     score_coef: float
     score_const: float
     uses: frozenset[str] = frozenset({"age", "sex", "pregnancy", "ferritin", "genotypes"})
+    coefficients: tuple[float, ...] = ()
+    covariance: np.ndarray | None = field(default=None, compare=False, repr=False)
+    with_coefficients: Callable[[Sequence[float]], LinearRiskModel] | None = field(default=None, compare=False,
+                                                                                   repr=False)
 
 
 def generating_risk_model(model: cohort.OutcomeModel) -> LinearRiskModel:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -388,6 +388,10 @@ class IndividualRisk:
     model : str
         Which model gave the numbers.
     caveats : tuple of str
+    probability_lower, probability_upper : float or None
+        For a fitted model with its covariance matrix: the 95% interval of ``probability``
+        from the uncertainty of the coefficients (delta method on the log-odds scale);
+        ``None`` for the generating model, whose coefficients are known.
     """
 
     probability: float
@@ -403,6 +407,8 @@ class IndividualRisk:
     ignored: tuple[str, ...]
     model: str
     caveats: tuple[str, ...] = field(default=CAVEATS)
+    probability_lower: float | None = None
+    probability_upper: float | None = None
 
     @property
     def statement(self) -> str:
@@ -441,6 +447,9 @@ class IndividualRisk:
             f"  {self._peers() + ':':<22}{100 * self.average_probability:.1f}%",
             f"  relative risk:        {self.relative_risk:.2f} times the average",
         ]
+        if self.probability_lower is not None and self.probability_upper is not None:
+            lines.insert(2, f"  95% interval:         {100 * self.probability_lower:.1f}% to "
+                            f"{100 * self.probability_upper:.1f}% (uncertainty of the fitted coefficients)")
         if self.prs is not None:
             lines.append(f"  polygenic score:      {self.prs:.3f} (z = {self.prs_z:+.2f}, "
                          f"percentile {self.prs_percentile:.1f})")
@@ -533,6 +542,9 @@ def individual_risk(
 
     p = _average(lm, dist, params, age_i=age_i, sex_i=sex_i, states=states, ferritin=ferritin,
                  score_known=score_known, unknown_loci=unknown)
+    interval = _delta_interval(lm, p, lambda m: _average(m, dist, params, age_i=age_i, sex_i=sex_i, states=states,
+                                                         ferritin=ferritin, score_known=score_known,
+                                                         unknown_loci=unknown))
     p_avg = _average(lm, dist, params, age_i=age_i, sex_i=sex_i, states=(0, 1, 2, 3), ferritin=None,
                      score_known=0.0, unknown_loci=list(weights))
 
@@ -584,7 +596,38 @@ def individual_risk(
         per_100=int(round(100 * p)), average_per_100=int(round(100 * p_avg)),
         prs=prs, prs_z=prs_z, prs_percentile=prs_pct, inputs=inputs,
         averaged_over=averaged_used, ignored=tuple(ignored), model=lm.name,
+        probability_lower=None if interval is None else interval[0],
+        probability_upper=None if interval is None else interval[1],
     )
+
+
+def _delta_interval(lm: LinearRiskModel, p: float,
+                    average: Callable[[LinearRiskModel], float]) -> tuple[float, float] | None:
+    """95% interval of ``p`` from the covariance of a fitted model's coefficients.
+
+    Delta method on the log-odds scale: ``se = sqrt(g' V g)`` with ``g`` the gradient of
+    ``logit(p)`` in the coefficients (central differences; ``p`` is smooth in them), and the
+    interval ``expit(logit(p) -/+ 1.96 se)``. For a person whose every input is known,
+    ``logit(p)`` is the linear predictor and this is R's ``predict(se.fit = TRUE)`` interval.
+    """
+    if lm.covariance is None or lm.with_coefficients is None or not lm.coefficients:
+        return None
+    beta = np.asarray(lm.coefficients, dtype=float)
+    cov = np.asarray(lm.covariance, dtype=float)
+    grad = np.zeros(len(beta))
+    for j in range(len(beta)):
+        h = 1e-4 * max(1.0, math.sqrt(max(cov[j, j], 0.0)))
+        up, down = beta.copy(), beta.copy()
+        up[j] += h
+        down[j] -= h
+        grad[j] = (special.logit(average(lm.with_coefficients(up)))
+                   - special.logit(average(lm.with_coefficients(down)))) / (2 * h)
+    var = float(grad @ cov @ grad)
+    if not (math.isfinite(var) and var >= 0):
+        return None
+    z = float(stats.norm.ppf(0.975))
+    eta = float(special.logit(p))
+    return float(special.expit(eta - z * math.sqrt(var))), float(special.expit(eta + z * math.sqrt(var)))
 
 
 def _uses(lm: LinearRiskModel, averaged: str) -> bool:
