@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from rlsepi.web import create_app
 
     app = create_app(model=model, params=params, provenance=provenance)
+    app.state.site.risk()  # solve and cache the model now, so that the first visitor does not wait
     shown = f"[{args.host}]" if ":" in args.host else args.host
     url = f"http://{shown}:{args.port}/"
     print(f"rlsepi serve: the page is at {url} (API: {url}api/risk, description: {url}openapi.json); "
