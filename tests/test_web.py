@@ -324,9 +324,11 @@ def test_page_shows_each_error_beside_its_field_and_keeps_the_form(client):
 
 
 def test_page_upload_fills_genotypes_and_shows_what_was_found(client):
-    r = client.post("/", data={"age": "40", "sex": "female"}, files={"file": ("genome.txt", ME23.encode(), "text/plain")})
+    name = "<img src=x onerror=alert(1)>.txt"
+    r = client.post("/", data={"age": "40", "sex": "female"}, files={"file": (name, ME23.encode(), "text/plain")})
     assert r.status_code == 200
     page = r.text
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;.txt" in page
     assert 'id="g_rs2300478" name="g_rs2300478" type="text" autocomplete="off" maxlength="8" value="TG"' in page
     assert "23andMe layout, 6 variants" in page and "not called (averaged over)" in page
     expected = individual_risk(age=40, sex="female", genotypes={"rs2300478": "TG", "rs1975197": "CT", "rs4626664": "GG"})
