@@ -17,7 +17,7 @@ from rlsepi.errors import RLSEpiError
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
-COMMANDS = ("simulate", "check", "params", "prevalence", "fit", "risk", "validate", "prs", "report",
+COMMANDS = ("simulate", "check", "params", "prevalence", "fit", "risk", "serve", "validate", "prs", "report",
             "power", "study", "diagnostic")
 """Subcommand modules in :mod:`rlsepi.commands`, in the order ``--help`` lists them."""
 

@@ -51,6 +51,7 @@ import pandas as pd
 from scipy import optimize, special, stats
 
 from rlsepi.errors import DataValidationError, SmallCellWarning
+from rlsepi.linear_risk import LinearRiskModel
 from rlsepi.parameters import DEFAULT, Parameters
 
 __all__ = [
@@ -533,7 +534,8 @@ class ModelFit:
     ci_upper`` (log-odds scale), ``odds_ratio, or_lower, or_upper`` and ``ci_method``.
     ``metrics`` holds ``n, events, parameters, loglik, deviance, aic, auc, auc_lower,
     auc_upper, auc_se, brier, cv_auc, cv_auc_sd, cv_brier, calibration_intercept,
-    calibration_slope, cv_folds, cv_seed``.
+    calibration_slope, cv_folds, cv_seed``. ``covariance`` is the model-based covariance
+    matrix of the coefficients (terms by terms), for intervals of predictions.
     """
 
     name: str
@@ -543,6 +545,7 @@ class ModelFit:
     warnings: tuple[str, ...]
     spec: ModelSpec | None
     fitted: np.ndarray = field(repr=False)
+    covariance: pd.DataFrame | None = field(default=None, repr=False)
 
     def odds_ratios(self) -> dict[str, float]:
         """Odds ratio by term."""
@@ -572,6 +575,8 @@ class ModelFit:
             "coefficients": self.coefficients.to_dict(orient="records"),
             "metrics": dict(self.metrics), "warnings": list(self.warnings),
             "spec": None if self.spec is None else self.spec.to_dict(),
+            "covariance": None if self.covariance is None else {
+                "terms": list(self.covariance.index), "matrix": self.covariance.to_numpy().tolist()},
         }
 
 
@@ -869,8 +874,9 @@ class NestedLogistic:
             warnings.warn(msg, SeparationWarning, stacklevel=4)
         metrics["cv_folds"] = len(folds)
         metrics["cv_seed"] = self.random_state
+        cov = pd.DataFrame(np.asarray(res.cov_params()), index=list(X.columns), columns=list(X.columns))
         return ModelFit(name=name, formula=formula, coefficients=coef, metrics=metrics,
-                        warnings=tuple(m for _, m in issues), spec=spec, fitted=p)
+                        warnings=tuple(m for _, m in issues), spec=spec, fitted=p, covariance=cov)
 
 
 def _design(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -946,7 +952,7 @@ def fit_nested(df: pd.DataFrame, *, ferritin: str = "log2", age: str = "quadrati
 # --- a fitted model as an individual-risk model ----------------------------------------------
 
 
-def load_risk_model(source: str | Path | Mapping[str, Any], *, name: str | None = None) -> Any:
+def load_risk_model(source: str | Path | Mapping[str, Any], *, name: str | None = None) -> LinearRiskModel:
     """A model saved by ``rlsepi fit --format json`` as a :class:`rlsepi.risk.LinearRiskModel`.
 
     Parameters
@@ -957,8 +963,6 @@ def load_risk_model(source: str | Path | Mapping[str, Any], *, name: str | None 
         ``M0``..``M3``; default the largest of them in the file. User-formula models cannot
         be used (their columns cannot be rebuilt for one person).
     """
-    from rlsepi.risk import LinearRiskModel
-
     if isinstance(source, Mapping):
         doc = source
     else:
@@ -980,6 +984,28 @@ def load_risk_model(source: str | Path | Mapping[str, Any], *, name: str | None 
     expected = ["const", *spec.columns()]
     if sorted(coef) != sorted(expected):
         raise DataValidationError(f"model '{name}' in the file has terms {sorted(coef)}, expected {expected}")
+    terms = tuple(expected)
+    covariance = None
+    cov_doc = m.get("covariance")
+    if isinstance(cov_doc, Mapping) and cov_doc.get("terms") is not None:
+        try:
+            order = [list(cov_doc["terms"]).index(t) for t in terms]
+            full = np.asarray(cov_doc["matrix"], dtype=float)
+            covariance = full[np.ix_(order, order)]
+        except (ValueError, TypeError, IndexError, KeyError):
+            raise DataValidationError(f"model '{name}' in the file has a covariance matrix that does not match "
+                                      f"its terms {list(terms)}") from None
+        if not np.all(np.isfinite(covariance)):
+            covariance = None  # a separated term: no interval rather than a wrong one
+
+    def build(coef: dict[str, float]) -> LinearRiskModel:
+        return _linear_model(name, spec, coef, terms, covariance, build)
+
+    return build(coef)
+
+
+def _linear_model(name: str, spec: ModelSpec, coef: dict[str, float], terms: tuple[str, ...],
+                  covariance: np.ndarray | None, build: Any) -> LinearRiskModel:
     tri = np.array([0.0] + [coef.get(f"trimester{k}", 0.0) for k in (1, 2, 3)])
 
     def base(age: np.ndarray, female: np.ndarray, state: np.ndarray) -> np.ndarray:
@@ -1009,4 +1035,6 @@ def load_risk_model(source: str | Path | Mapping[str, Any], *, name: str | None 
         score_coef=coef["prs_sd"] / spec.prs_sd if has_prs else 0.0,
         score_const=-coef["prs_sd"] * spec.prs_mean / spec.prs_sd if has_prs else 0.0,
         uses=frozenset(uses),
+        coefficients=tuple(coef[t] for t in terms), covariance=covariance,
+        with_coefficients=None if covariance is None else (lambda b: build(dict(zip(terms, map(float, b))))),
     )
