@@ -49,6 +49,7 @@ __all__ = [
     "DEFAULT",
     "load_parameters",
     "parameters_from_mapping",
+    "FERRITIN_RESOLUTION",
 ]
 
 # --- citations ------------------------------------------------------------------------
@@ -695,3 +696,19 @@ def load_parameters(path: str | Path | None) -> Parameters:
         return parameters_from_mapping(mapping)
     except ParameterError as exc:
         raise ParameterError(f"{p}: {exc}") from None
+
+
+# --- measurement precision ------------------------------------------------------------
+
+MAYO_FERRITIN = ("Mayo Clinic Laboratories, test FERR1 'Ferritin, Serum' (electrochemiluminescence "
+                 "immunoassay): reference values and results in whole mcg/L (= µg/L = ng/mL), e.g. "
+                 "31-409 mcg/L for men; ARUP test 0070065 likewise in whole ng/mL")
+
+FERRITIN_RESOLUTION = 1.0
+"""µg/L: simulated serum ferritin is stored as a laboratory reports it, to the nearest whole
+µg/L (and at least 1 µg/L, the smallest whole value a report shows). Status ``V2`` (laboratory
+reporting practice, not a study figure). Source: :data:`MAYO_FERRITIN`.
+
+Storing the reported value, not the full double, also makes the cohort file the same on every
+CPU: ``exp`` differs between numpy's vector kernels in the last bits (about 1e-13 µg/L), far
+below this resolution."""
