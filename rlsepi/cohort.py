@@ -22,6 +22,13 @@ and genotypes are discrete and ferritin enters through a normal CDF.
 Reproducibility: people are generated in blocks of :data:`BLOCK_SIZE`; block ``i`` draws
 from its own stream, the ``i``-th child of the seed's :class:`numpy.random.SeedSequence`.
 The cohort is therefore the same whatever the batch size or number of worker processes.
+
+Precision: the same seed gives the same bytes on every CPU. Serum ferritin is stored as a
+laboratory reports it (whole µg/L, :data:`rlsepi.parameters.FERRITIN_RESOLUTION`) and the
+outcome is drawn from that stored value; the solved coefficients are rounded to
+:data:`MODEL_DIGITS` significant digits, and the simulator uses the rounded values, which
+are exactly those in a cohort file's metadata. The last bits of numpy's vectorised
+``exp``/``log`` and of BLAS sums differ between CPUs; they do not reach these digits.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import dataclasses
 import itertools
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,10 +50,14 @@ from scipy import optimize, special, stats
 
 from rlsepi import __version__
 from rlsepi.errors import ParameterError, RLSEpiError
-from rlsepi.parameters import DEFAULT, STANDARD_POPULATIONS, Parameters
+from rlsepi.io import round_significant
+from rlsepi.parameters import DEFAULT, FERRITIN_RESOLUTION, STANDARD_POPULATIONS, Parameters
 
 __all__ = [
     "BLOCK_SIZE",
+    "MODEL_DIGITS",
+    "ferritin_as_reported",
+    "reported_ferritin_cut",
     "OutcomeModel",
     "CovariateDistribution",
     "covariate_distribution",
@@ -68,6 +79,11 @@ __all__ = [
 BLOCK_SIZE = 65_536
 """People per random stream and per Parquet row group. Part of the reproducibility contract:
 changing it changes every cohort."""
+
+MODEL_DIGITS = 10
+"""Significant digits of the solved coefficients (stored in a cohort's metadata and used by the
+simulator). Five orders of magnitude above the CPU differences of the solver's arithmetic
+(about 1e-15 relative), and the expected figures stay within 1e-9 of the targets."""
 
 _STATES = 4  # 0 not pregnant, 1-3 trimester
 
@@ -105,8 +121,16 @@ class CovariateDistribution:
     genetic_prob: np.ndarray
 
     def low_ferritin_prob(self, threshold: float) -> np.ndarray:
-        """P(ferritin <= threshold | age, sex, state), shape (A, 2, 4)."""
-        return stats.norm.cdf((math.log(threshold) - self.fer_mu) / self.fer_sigma)
+        """P(reported ferritin <= threshold | age, sex, state), shape (A, 2, 4).
+
+        Ferritin is reported to whole µg/L (:func:`ferritin_as_reported`), so this is the
+        probability that the unrounded log-normal value lies below
+        :func:`reported_ferritin_cut` (50.5 for a threshold of 50).
+        """
+        cut = reported_ferritin_cut(threshold)
+        if cut <= 0.0:
+            return np.zeros_like(self.fer_mu)
+        return stats.norm.cdf((math.log(cut) - self.fer_mu) / self.fer_sigma)
 
     def cell_mass(self) -> np.ndarray:
         """P(age, sex, state), shape (A, 2, 4)."""
@@ -173,14 +197,51 @@ def ferritin_log_params(ages: np.ndarray, female: np.ndarray, state: np.ndarray,
     return mu, sd
 
 
-def genetic_distribution(params: Parameters) -> tuple[np.ndarray, np.ndarray]:
+def ferritin_as_reported(ferritin: np.ndarray) -> np.ndarray:
+    """Serum ferritin as a laboratory reports it: to the nearest whole µg/L, at least 1 µg/L.
+
+    The resolution is :data:`rlsepi.parameters.FERRITIN_RESOLUTION`; halves round to even
+    (:func:`numpy.rint`, exact and the same on every CPU).
+
+    Examples
+    --------
+    >>> ferritin_as_reported(np.array([0.2, 14.5, 15.5, 50.49, 50.5, 137.2]))
+    array([  1.,  14.,  16.,  50.,  50., 137.])
+    """
+    step = FERRITIN_RESOLUTION
+    return np.maximum(np.rint(np.asarray(ferritin, dtype=float) / step) * step, step)
+
+
+def reported_ferritin_cut(threshold: float) -> float:
+    """The unrounded ferritin below which the reported value is ``<= threshold`` (µg/L).
+
+    A reported value ``r <= threshold`` means ``r <= floor(threshold)`` (whole µg/L), which
+    holds exactly when the unrounded value is below ``floor(threshold) + 0.5``; a threshold
+    below the smallest reported value (1 µg/L) is never met (cut 0). Ties at the half have
+    probability zero.
+
+    Examples
+    --------
+    >>> reported_ferritin_cut(50.0), reported_ferritin_cut(50.7), reported_ferritin_cut(0.5)
+    (50.5, 50.5, 0.0)
+    """
+    step = FERRITIN_RESOLUTION
+    whole = math.floor(threshold / step) * step
+    return whole + step / 2 if whole >= step else 0.0
+
+
+def genetic_distribution(params: Parameters, *, weights: Sequence[float] | None = None,
+                         ) -> tuple[np.ndarray, np.ndarray]:
     """Distinct values of sum_j ln(OR_j) g_j and their probabilities (HWE, independent loci).
 
     The exact enumeration of :func:`rlsepi.polygenic.analytic_reference` (equal sums merged).
+    ``weights`` (one per locus of ``params``) replace the ln(OR) of the parameters, e.g. the
+    rounded weights of an :class:`OutcomeModel`.
     """
     from rlsepi.polygenic import analytic_reference
 
-    values = np.array([[0.0, locus.weight, 2 * locus.weight] for locus in params.loci]).reshape(-1, 3)
+    w = [locus.weight for locus in params.loci] if weights is None else [float(x) for x in weights]
+    values = np.array([[0.0, x, 2 * x] for x in w]).reshape(-1, 3)
     ref = analytic_reference(values, np.array([locus.eaf for locus in params.loci]))
     if ref.kind != "analytic-exact":
         raise ParameterError(
@@ -288,7 +349,8 @@ class OutcomeModel:
         return cls(**d)
 
 
-def _cell_probabilities(theta: np.ndarray, dist: CovariateDistribution, params: Parameters) -> np.ndarray:
+def _cell_probabilities(theta: np.ndarray, dist: CovariateDistribution, params: Parameters,
+                        b_fer: float | None = None) -> np.ndarray:
     """E[P(RLS) | age, sex, state] on the grid, shape (A, 2, 4), for unknowns theta."""
     b0, bf, a_c, log_gamma, t1, t2, t3 = theta
     gamma = math.exp(log_gamma)
@@ -299,7 +361,7 @@ def _cell_probabilities(theta: np.ndarray, dist: CovariateDistribution, params: 
         + np.array([0.0, bf])[None, :, None]
         + np.array([0.0, t1, t2, t3])[None, None, :]
     )
-    b_fer = math.log(params.ferritin.low_or)
+    b_fer = math.log(params.ferritin.low_or) if b_fer is None else b_fer
     q = dist.low_ferritin_prob(params.ferritin.low_threshold)
     eg = eta[..., None] + dist.genetic_values  # (A, 2, 4, G)
     p_high = special.expit(eg) @ dist.genetic_prob
@@ -357,7 +419,9 @@ def solve_model(params: Parameters = DEFAULT) -> OutcomeModel:
     ``age_curve.young_age`` relative to the prevalence at the peak age, and the prevalence
     in each trimester. The sex, age and trimester effects are conditional on ferritin and
     pregnancy, which themselves differ by sex and age, so they are not the marginal
-    figures; the solver accounts for that exactly.
+    figures; the solver accounts for that exactly. Ferritin enters as its reported value
+    (whole µg/L, see :func:`reported_ferritin_cut`). The returned coefficients are rounded
+    to :data:`MODEL_DIGITS` significant digits, so that they are the same on every CPU.
 
     Raises
     ------
@@ -378,11 +442,16 @@ def solve_model(params: Parameters = DEFAULT) -> OutcomeModel:
             f"({sol.message.strip()}); check the targets and age_curve parameters for consistency"
         )
     b0, bf, a_c, log_gamma, t1, t2, t3 = (float(x) for x in sol.x)
+
+    def r(x: float) -> float:  # the stored value: the same on every CPU (see MODEL_DIGITS)
+        return round_significant(x, MODEL_DIGITS)
+
     return OutcomeModel(
-        intercept=b0, female=bf, age_peak=a_c, age_curvature=math.exp(log_gamma), trimester=(t1, t2, t3),
-        ferritin_low=math.log(params.ferritin.low_or), ferritin_threshold=params.ferritin.low_threshold,
-        loci=tuple((locus.rsid, locus.weight) for locus in params.loci),
-        clinically_significant_share=t.clinically_significant.value / t.prevalence.value,
+        intercept=r(b0), female=r(bf), age_peak=r(a_c), age_curvature=r(math.exp(log_gamma)),
+        trimester=(r(t1), r(t2), r(t3)),
+        ferritin_low=r(math.log(params.ferritin.low_or)), ferritin_threshold=params.ferritin.low_threshold,
+        loci=tuple((locus.rsid, r(locus.weight)) for locus in params.loci),
+        clinically_significant_share=r(t.clinically_significant.value / t.prevalence.value),
     )
 
 
@@ -394,11 +463,14 @@ def expected_figures(model: OutcomeModel, params: Parameters = DEFAULT) -> dict[
     highest expected prevalence), ``band_below_peak``, ``band_from_peak``,
     ``prevalence_at_young_age``, ``prevalence_at_peak_age``.
     """
-    dist = covariate_distribution(params)
+    # the model's own (stored, rounded) effects, exactly as the simulator uses them
+    weights = dict(model.loci)
+    gv, gp = genetic_distribution(params, weights=[weights[locus.rsid] for locus in params.loci])
+    dist = dataclasses.replace(covariate_distribution(params), genetic_values=gv, genetic_prob=gp)
     theta = np.array([
         model.intercept, model.female, model.age_peak, math.log(model.age_curvature), *model.trimester,
     ])
-    p = _cell_probabilities(theta, dist, params)
+    p = _cell_probabilities(theta, dist, params, b_fer=model.ferritin_low)
     out = _figures_from_cells(p, dist, params)
     out["clinically_significant"] = out["prevalence"] * model.clinically_significant_share
     mass = dist.cell_mass()
@@ -508,7 +580,8 @@ def _generate_block(plan: _Plan, index: int) -> pa.RecordBatch:
     tri_cum[-1] = 1.0
     trimester = np.where(pregnant, np.searchsorted(tri_cum, rng.random(n), side="right") + 1, 0)
     mu, sd = ferritin_log_params(age, female, trimester, params)
-    ferritin = np.exp(mu + sd * rng.standard_normal(n))
+    # stored and used as a laboratory reports it: the same bytes on every CPU (exp's last bits differ)
+    ferritin = ferritin_as_reported(np.exp(mu + sd * rng.standard_normal(n)))
     genotypes = {locus.rsid: rng.binomial(2, locus.eaf, n).astype(np.int8) for locus in params.loci}
 
     eta = (

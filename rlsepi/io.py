@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -32,6 +33,8 @@ __all__ = [
     "provenance_metadata",
     "file_sha256",
     "to_jsonable",
+    "round_significant",
+    "round_floats",
     "METADATA_PREFIX",
 ]
 
@@ -105,8 +108,10 @@ def write_cohort(
     """Simulate a cohort and stream it to a Parquet file, one row group per block.
 
     The file's key-value metadata holds the package version, the seed, the full parameter
-    set, the solved generating model and the command that regenerates it. Memory stays
-    bounded by ``batch_blocks`` blocks whatever ``n`` is.
+    set, the solved generating model (as the simulator used it, rounded to
+    :data:`rlsepi.cohort.MODEL_DIGITS` significant digits), the precision of the stored
+    values and the command that regenerates it. Memory stays bounded by ``batch_blocks``
+    blocks whatever ``n`` is. The same seed gives the same bytes on every CPU.
 
     Returns
     -------
@@ -116,7 +121,7 @@ def write_cohort(
     import pyarrow.parquet as pq
 
     from rlsepi import cohort
-    from rlsepi.parameters import DEFAULT
+    from rlsepi.parameters import DEFAULT, FERRITIN_RESOLUTION
 
     params = params or DEFAULT
     model = cohort.solve_model(params)
@@ -125,6 +130,8 @@ def write_cohort(
         seed=seed, n=int(n), parameters=params.to_dict(), model=model.to_dict(),
         command=command or f"rlsepi simulate --n {int(n)} --seed {seed}",
         block_size=cohort.BLOCK_SIZE,
+        precision={"ferritin_resolution_ug_per_l": FERRITIN_RESOLUTION,
+                   "model_significant_digits": cohort.MODEL_DIGITS},
     )
     schema = schema.with_metadata(meta)
     blocks = cohort.iter_blocks(n, rng=seed, params=params, model=model, workers=workers,
@@ -213,3 +220,42 @@ def to_jsonable(x: Any) -> Any:
     if isinstance(x, np.ndarray):
         return x.tolist()
     return x
+
+
+def round_significant(x: float, digits: int) -> float:
+    """``x`` rounded to ``digits`` significant decimal digits (non-finite values unchanged).
+
+    The one rounding rule of every stored number that is computed in floating point (the
+    solved model in a cohort's metadata, the floats of ``summary.json``). Differences
+    between CPUs (numpy's vector ``exp``/``log``, BLAS summation order) live in the last
+    few bits; rounding well above them gives the same decimal on every machine, except
+    when a value falls within that tiny difference of a rounding boundary.
+    Python's decimal formatting is correctly rounded, so the result does not depend on the
+    platform.
+
+    Examples
+    --------
+    >>> round_significant(0.1234567891, 6)
+    0.123457
+    >>> round_significant(-2.68024272126730e-05, 3)
+    -2.68e-05
+    """
+    x = float(x)
+    if not math.isfinite(x) or x == 0.0:
+        return x
+    return float(f"{x:.{digits - 1}e}")
+
+
+def round_floats(x: Any, digits: int) -> Any:
+    """Every float in a nested structure of dicts, lists and tuples rounded by
+    :func:`round_significant` (numpy scalars and arrays converted; ints and bools kept)."""
+    def walk(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: walk(u) for k, u in v.items()}
+        if isinstance(v, list):
+            return [walk(u) for u in v]
+        if isinstance(v, float):
+            return round_significant(v, digits)
+        return v
+
+    return walk(to_jsonable(x))

@@ -78,6 +78,8 @@ def generating_risk_model(model: cohort.OutcomeModel) -> LinearRiskModel:
         return model.ferritin_low * (np.asarray(f) <= model.ferritin_threshold)
 
     return LinearRiskModel(
-        name="generating model", base=base, ferritin_effect=fer, ferritin_breaks=(model.ferritin_threshold,),
+        name="generating model", base=base, ferritin_effect=fer,
+        # the cohort stores ferritin to whole µg/L: "reported <= 50" is "unrounded < 50.5"
+        ferritin_breaks=(cohort.reported_ferritin_cut(model.ferritin_threshold),),
         score_weights=dict(model.loci), score_coef=1.0, score_const=0.0,
     )

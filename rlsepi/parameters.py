@@ -49,6 +49,7 @@ __all__ = [
     "DEFAULT",
     "load_parameters",
     "parameters_from_mapping",
+    "FERRITIN_RESOLUTION",
 ]
 
 # --- citations ------------------------------------------------------------------------
@@ -712,3 +713,18 @@ SLEEP_CLINIC_PREVALENCE = 0.40
 (status A, a modelling assumption named in issue 14, not a published figure)."""
 PARK_2023 = ("Park et al. 2023, Sleep 46:zsad239 (DTI-ALPS glymphatic index in 69 RLS patients vs 51 controls); "
              "the numbers are in examples/park2023_dti_alps.toml")
+
+# --- measurement precision ------------------------------------------------------------
+
+MAYO_FERRITIN = ("Mayo Clinic Laboratories, test FERR1 'Ferritin, Serum' (electrochemiluminescence "
+                 "immunoassay): reference values and results in whole mcg/L (= µg/L = ng/mL), e.g. "
+                 "31-409 mcg/L for men; ARUP test 0070065 likewise in whole ng/mL")
+
+FERRITIN_RESOLUTION = 1.0
+"""µg/L: simulated serum ferritin is stored as a laboratory reports it, to the nearest whole
+µg/L (and at least 1 µg/L, the smallest whole value a report shows). Status ``V2`` (laboratory
+reporting practice, not a study figure). Source: :data:`MAYO_FERRITIN`.
+
+Storing the reported value, not the full double, also makes the cohort file the same on every
+CPU: ``exp`` differs between numpy's vector kernels in the last bits (about 1e-13 µg/L), far
+below this resolution."""

@@ -97,7 +97,10 @@ def _brute_force(model: cohort.OutcomeModel, params) -> dict[str, float]:
                 if sp == 0:
                     continue
                 mu, sd = cohort.ferritin_log_params(np.array([age]), np.array([bool(female)]), np.array([state]), params)
-                q_low = stats.lognorm.cdf(params.ferritin.low_threshold, s=sd[0], scale=math.exp(mu[0]))
+                # ferritin is stored to whole ug/L (round half to even): "reported <= 50" is
+                # "unrounded < 50.5", by hand
+                q_low = stats.lognorm.cdf(math.floor(params.ferritin.low_threshold) + 0.5, s=sd[0],
+                                          scale=math.exp(mu[0]))
                 base = (model.intercept + model.female * female
                         - model.age_curvature * ((age - model.age_peak) / 10) ** 2
                         + ([0.0] + list(model.trimester))[state])
