@@ -226,6 +226,8 @@ def test_far_tail_pvalues_match_r(i: int) -> None:
     assert woolf.pvalue == pytest.approx(ref["woolf_pvalue"], rel=1e-9)
     exact = prevalence.odds_ratio(d, method="exact")
     assert exact.pvalue == pytest.approx(ref["fisher_pvalue"], rel=1e-6)
+    logistic = prevalence.adjusted_odds_ratio(d, adjust=("age",))
+    assert logistic.pvalue == pytest.approx(ref["logistic_pvalue"], rel=1e-6)
 
 
 def test_far_tail_reference_reaches_1e_300() -> None:

@@ -182,7 +182,8 @@ ref$exact_2x2 <- lapply(list(c(3, 1, 1, 3), c(0, 10, 5, 5), c(10, 0, 3, 7), c(1,
 # mantelhaen.test takes its p-value from pchisq(lower.tail = FALSE). epi.2by2 reports the
 # Breslow-Day p-value as 1 - pchisq(), which is 0 here, so the reference takes its statistic
 # and computes the p-value with pchisq(lower.tail = FALSE); epiR's own value is kept to show it.
-# The crude table of the strata pooled gives the Woolf p-value 2 * pnorm(-|z|) and Fisher's.
+# The crude table of the strata pooled gives the Woolf p-value 2 * pnorm(-|z|) and Fisher's;
+# glm gives the Wald p-value of female adjusted for age (2 * pnorm(-|z|) in summary.glm).
 ref$far_tail <- lapply(list(
     list(c(300, 700, 100, 900), c(400, 600, 150, 850), c(350, 650, 120, 880)),
     list(c(960, 2240, 320, 2880), c(1280, 1920, 480, 2720), c(1120, 2080, 384, 2816)),
@@ -195,7 +196,14 @@ ref$far_tail <- lapply(list(
     crude <- Reduce(`+`, tabs)
     lor <- log(crude[1] * crude[4] / (crude[2] * crude[3]))
     se <- sqrt(sum(1 / crude))
+    # people: stratum k at age 30 + 20 (k - 1); logistic regression of rls on female + age
+    people <- do.call(rbind, lapply(seq_along(tabs), function(k) {
+      t <- tabs[[k]]
+      data.frame(age = 30 + 20 * (k - 1), female = rep(c(1, 1, 0, 0), t), rls = rep(c(1, 0, 1, 0), t))
+    }))
+    lg <- glm(rls ~ female + age, family = binomial, data = people, control = tight)
     list(strata = tabs, mh_chi2 = unname(mh$statistic), mh_pvalue = mh$p.value,
+         logistic_pvalue = summary(lg)$coefficients["female", 4],
          mh_log10_pvalue = pchisq(unname(mh$statistic), 1, lower.tail = FALSE, log.p = TRUE) / log(10),
          breslow_day = bd$test.statistic, breslow_day_df = bd$df,
          breslow_day_pvalue = pchisq(bd$test.statistic, bd$df, lower.tail = FALSE),
