@@ -63,6 +63,9 @@ __all__ = [
     "covariate_distribution",
     "solve_model",
     "expected_figures",
+    "expected_prevalence_by_age",
+    "smooth_interpolate",
+    "fertility_rate",
     "simulate",
     "iter_blocks",
     "arrow_schema",
@@ -154,16 +157,59 @@ def age_distribution(params: Parameters) -> tuple[np.ndarray, np.ndarray]:
     return ages, weight / weight.sum()
 
 
+def smooth_interpolate(x: np.ndarray | float, xp: Any, fp: Any, *, sd: float) -> np.ndarray:
+    """A smooth curve through age-group figures: the broken line through ``(xp, fp)`` (held
+    constant before the first and after the last point), smoothed with a Gaussian kernel of
+    standard deviation ``sd`` (years).
+
+    Notes
+    -----
+    The broken line is :math:`f(x) = f_0 + \\sum_k \\Delta_k\\,(x - x_k)_+` with :math:`\\Delta_k`
+    the change of slope at :math:`x_k`; its convolution with :math:`N(0, s^2)` is, exactly,
+    :math:`f_0 + \\sum_k \\Delta_k\\, s\\,[z_k\\Phi(z_k) + \\phi(z_k)]` with :math:`z_k = (x - x_k)/s`.
+    The result is infinitely differentiable, monotone wherever the figures are, and stays
+    within their range; it departs from a figure only where the broken line bends there
+    (by at most :math:`0.4\\,|\\Delta_k|\\,s`). A step-free, kink-free input keeps the
+    expected prevalence curve by age smooth, so that its peak is a well-defined maximum.
+    ``sd = 0`` gives the broken line itself.
+    """
+    xp = np.asarray(xp, dtype=float)
+    fp = np.asarray(fp, dtype=float)
+    x = np.asarray(x, dtype=float)
+    if xp.size == 1:
+        return np.full(x.shape, fp[0])
+    slopes = np.concatenate([[0.0], np.diff(fp) / np.diff(xp), [0.0]])
+    bends = np.diff(slopes)  # change of slope at each point
+    if sd <= 0:
+        return np.interp(x, xp, fp)
+    z = (x[..., None] - xp) / sd
+    ramp = sd * (z * special.ndtr(z) + np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi))
+    return fp[0] + ramp @ bends
+
+
+def fertility_rate(ages: np.ndarray | float, params: Parameters) -> np.ndarray:
+    """Births per woman-year at each (possibly fractional) age.
+
+    The published 5-year rates are placed at their bands' midpoints, with 0 one year after
+    ``pregnancy.max_age``, and joined by straight lines (:func:`smooth_interpolate` with
+    ``sd = 0``): continuous, with no step at the end of the reproductive ages (a Gaussian
+    smoothing would spread fertility past ``max_age`` and leave a step there). The rate is
+    0 outside the reproductive ages.
+    """
+    preg = params.pregnancy
+    mids = np.asarray(preg.fertility_band_starts, dtype=float) + 2.5
+    rates = np.asarray(preg.fertility, dtype=float)
+    end = float(preg.max_age + 1)
+    keep = mids < end
+    xp, fp = np.append(mids[keep], end), np.append(rates[keep], 0.0)
+    a = np.asarray(ages, dtype=float)
+    rate = smooth_interpolate(a, xp, fp, sd=0.0)
+    return np.where((a >= preg.min_age) & (a < end), rate, 0.0)
+
+
 def pregnancy_probability(ages: np.ndarray, params: Parameters) -> np.ndarray:
     """P(pregnant | woman of this age): fertility rate times the length of a pregnancy in years."""
-    preg = params.pregnancy
-    starts = np.asarray(preg.fertility_band_starts)
-    rates = np.asarray(preg.fertility)
-    idx = np.searchsorted(starts, ages, side="right") - 1
-    in_band = (idx >= 0) & (ages < starts[-1] + 5)
-    rate = np.where(in_band, rates[np.clip(idx, 0, len(rates) - 1)], 0.0)
-    eligible = (ages >= preg.min_age) & (ages <= preg.max_age)
-    return np.where(eligible, rate * preg.gestation_weeks / 52.0, 0.0)
+    return fertility_rate(ages, params) * params.pregnancy.gestation_weeks / 52.0
 
 
 def trimester_probabilities(params: Parameters) -> np.ndarray:
@@ -175,17 +221,19 @@ def ferritin_log_params(ages: np.ndarray, female: np.ndarray, state: np.ndarray,
                         params: Parameters) -> tuple[np.ndarray, np.ndarray]:
     """Mean and SD of ln(ferritin) for each person (or grid cell).
 
-    Non-pregnant: the log-median and log-SD interpolated linearly in age between anchor
-    ages (held constant outside). Pregnant in trimester k: the log-SD of non-pregnant women
+    Non-pregnant: the log-median and log-SD follow a smooth curve in age through the anchor
+    ages (:func:`smooth_interpolate`, ``age_curve.input_smoothing_sd``), so that no step or
+    kink in ferritin puts a bump in the prevalence curve. Pregnant in trimester k: the log-SD of non-pregnant women
     of that age, and the median that puts the published share of trimester k below the
     iron-deficiency threshold.
     """
     fer = params.ferritin
     ages = np.asarray(ages, dtype=float)
-    mu_m = np.interp(ages, fer.male_anchor_ages, np.log(fer.male_median))
-    sd_m = np.interp(ages, fer.male_anchor_ages, fer.male_log_sd)
-    mu_f = np.interp(ages, fer.female_anchor_ages, np.log(fer.female_median))
-    sd_f = np.interp(ages, fer.female_anchor_ages, fer.female_log_sd)
+    w = params.age_curve.input_smoothing_sd
+    mu_m = smooth_interpolate(ages, fer.male_anchor_ages, np.log(fer.male_median), sd=w)
+    sd_m = smooth_interpolate(ages, fer.male_anchor_ages, fer.male_log_sd, sd=w)
+    mu_f = smooth_interpolate(ages, fer.female_anchor_ages, np.log(fer.female_median), sd=w)
+    sd_f = smooth_interpolate(ages, fer.female_anchor_ages, fer.female_log_sd, sd=w)
     mu = np.where(female, mu_f, mu_m)
     sd = np.where(female, sd_f, sd_m)
     z_def = stats.norm.ppf(np.asarray(fer.pregnancy_deficiency))  # z of the deficient share
@@ -251,9 +299,18 @@ def genetic_distribution(params: Parameters, *, weights: Sequence[float] | None 
     return ref.values, ref.probs
 
 
-def covariate_distribution(params: Parameters = DEFAULT) -> CovariateDistribution:
-    """The exact covariate distribution implied by ``params``."""
-    ages, age_prob = age_distribution(params)
+def covariate_distribution(params: Parameters = DEFAULT, *, ages: np.ndarray | None = None) -> CovariateDistribution:
+    """The exact covariate distribution implied by ``params``.
+
+    With ``ages`` (any real ages, not necessarily whole), the distribution *given* each of
+    those ages: ``age_prob`` is then uniform and only the conditional parts (state,
+    ferritin) matter. The solver uses this to differentiate the expected prevalence curve.
+    """
+    if ages is None:
+        ages, age_prob = age_distribution(params)
+    else:
+        ages = np.asarray(ages, dtype=float)
+        age_prob = np.full(ages.size, 1.0 / ages.size)
     state_prob = np.zeros((ages.size, 2, _STATES))
     state_prob[:, 0, 0] = 1.0
     p_preg = pregnancy_probability(ages, params)
@@ -369,25 +426,35 @@ def _cell_probabilities(theta: np.ndarray, dist: CovariateDistribution, params: 
     return q * p_low + (1.0 - q) * p_high
 
 
-def _figures_from_cells(p: np.ndarray, dist: CovariateDistribution, params: Parameters) -> dict[str, float]:
+def _by_age(p: np.ndarray, dist: CovariateDistribution) -> np.ndarray:
+    """E[P(RLS) | age] from the cell probabilities: averaged over sex and state at each age."""
+    mass = dist.cell_mass()
+    return (mass * p).sum(axis=(1, 2)) / mass.sum(axis=(1, 2))
+
+
+_PEAK_STEP = 1e-3
+"""Half-width (years) of the central difference that puts the slope of the expected curve at 0."""
+
+
+def _peak_grid(params: Parameters) -> np.ndarray:
+    """The ages where the solver needs the conditional curve: young age, peak - h, peak, peak + h."""
+    peak = params.targets.peak_age.value
+    return np.array([params.age_curve.young_age, peak - _PEAK_STEP, peak, peak + _PEAK_STEP])
+
+
+def _figures_from_cells(p: np.ndarray, dist: CovariateDistribution, p_aux: np.ndarray,
+                        aux: CovariateDistribution) -> dict[str, float]:
     mass = dist.cell_mass()
     prevalence = float((mass * p).sum())
     by_sex = (mass * p).sum(axis=(0, 2)) / mass.sum(axis=(0, 2))
     odds = by_sex / (1 - by_sex)
-    by_age = (mass * p).sum(axis=(1, 2)) / mass.sum(axis=(1, 2))
-    peak = params.targets.peak_age.value
-
-    def band(lo: float, hi: float) -> float:
-        sel = (dist.ages >= lo) & (dist.ages <= hi)
-        return float((mass[sel] * p[sel]).sum() / mass[sel].sum())
-
+    young, below, at, above = _by_age(p_aux, aux)
     out = {
         "prevalence": prevalence,
         "female_male_or": float(odds[1] / odds[0]),
-        "band_below_peak": band(peak - 5, peak - 1),
-        "band_from_peak": band(peak, peak + 4),
-        "prevalence_at_young_age": float(np.interp(params.age_curve.young_age, dist.ages, by_age)),
-        "prevalence_at_peak_age": float(np.interp(peak, dist.ages, by_age)),
+        "logit_slope_at_peak": float((special.logit(above) - special.logit(below)) / (2 * _PEAK_STEP)),
+        "prevalence_at_young_age": float(young),
+        "prevalence_at_peak_age": float(at),
     }
     for k in range(1, 4):
         cell = mass[:, 1, k]
@@ -395,13 +462,15 @@ def _figures_from_cells(p: np.ndarray, dist: CovariateDistribution, params: Para
     return out
 
 
-def _residuals(theta: np.ndarray, dist: CovariateDistribution, params: Parameters) -> np.ndarray:
-    f = _figures_from_cells(_cell_probabilities(theta, dist, params), dist, params)
+def _residuals(theta: np.ndarray, dist: CovariateDistribution, aux: CovariateDistribution,
+               params: Parameters) -> np.ndarray:
+    f = _figures_from_cells(_cell_probabilities(theta, dist, params), dist,
+                            _cell_probabilities(theta, aux, params), aux)
     t = params.targets
     return np.array([
         special.logit(f["prevalence"]) - special.logit(t.prevalence.value),
         math.log(f["female_male_or"]) - math.log(t.female_male_or.value),
-        special.logit(f["band_below_peak"]) - special.logit(f["band_from_peak"]),
+        f["logit_slope_at_peak"],
         math.log(f["prevalence_at_young_age"] / f["prevalence_at_peak_age"])
         - math.log(params.age_curve.young_to_peak_ratio),
         *(special.logit(f[f"pregnancy_trimester{k}"]) - special.logit(t.pregnancy[k - 1].value) for k in (1, 2, 3)),
@@ -414,14 +483,18 @@ def solve_model(params: Parameters = DEFAULT) -> OutcomeModel:
     Notes
     -----
     Seven equations in seven unknowns, on the log-odds scale: the marginal prevalence, the
-    crude female:male odds ratio, equal expected prevalence in the 5-year bands either side
-    of the target peak age (so the marginal curve peaks there), the prevalence at
+    crude female:male odds ratio, a zero slope of the expected single-year prevalence curve
+    :math:`P(a) = E[P(\\text{RLS}) \\mid \\text{age} = a]` at the target peak age (a central
+    difference of :math:`\\operatorname{logit} P` over :math:`\\pm 0.001` years; the covariates
+    are smooth in age, so :math:`P` is defined at fractional ages), the prevalence at
     ``age_curve.young_age`` relative to the prevalence at the peak age, and the prevalence
     in each trimester. The sex, age and trimester effects are conditional on ferritin and
     pregnancy, which themselves differ by sex and age, so they are not the marginal
     figures; the solver accounts for that exactly. Ferritin enters as its reported value
     (whole µg/L, see :func:`reported_ferritin_cut`). The returned coefficients are rounded
-    to :data:`MODEL_DIGITS` significant digits, so that they are the same on every CPU.
+    to :data:`MODEL_DIGITS` significant digits, so that they are the same on every CPU. That
+    the zero slope is the one maximum of :math:`P` over the population's ages is checked by
+    :func:`expected_figures` (``peak_age``) and by the tests.
 
     Raises
     ------
@@ -429,13 +502,14 @@ def solve_model(params: Parameters = DEFAULT) -> OutcomeModel:
         When the targets cannot be reached together with these parameters.
     """
     dist = covariate_distribution(params)
+    aux = covariate_distribution(params, ages=_peak_grid(params))
     t = params.targets
     start = np.array([
         special.logit(t.prevalence.value) + 0.3, math.log(t.female_male_or.value), t.peak_age.value,
         math.log(0.08), 0.5, 1.0, 1.5,
     ])
-    sol = optimize.root(_residuals, start, args=(dist, params), method="hybr", options={"xtol": 1e-13})
-    resid = _residuals(sol.x, dist, params) if sol.success else None
+    sol = optimize.root(_residuals, start, args=(dist, aux, params), method="hybr", options={"xtol": 1e-13})
+    resid = _residuals(sol.x, dist, aux, params) if sol.success else None
     if resid is None or np.max(np.abs(resid)) > 1e-9:
         raise ParameterError(
             "the outcome model cannot reach these targets together "
@@ -446,38 +520,89 @@ def solve_model(params: Parameters = DEFAULT) -> OutcomeModel:
     def r(x: float) -> float:  # the stored value: the same on every CPU (see MODEL_DIGITS)
         return round_significant(x, MODEL_DIGITS)
 
-    return OutcomeModel(
+    model = OutcomeModel(
         intercept=r(b0), female=r(bf), age_peak=r(a_c), age_curvature=r(math.exp(log_gamma)),
         trimester=(r(t1), r(t2), r(t3)),
         ferritin_low=r(math.log(params.ferritin.low_or)), ferritin_threshold=params.ferritin.low_threshold,
         loci=tuple((locus.rsid, r(locus.weight)) for locus in params.loci),
         clinically_significant_share=r(t.clinically_significant.value / t.prevalence.value),
     )
+    peak = _argmax_curve(model, params)
+    if abs(peak - t.peak_age.value) > 1e-6:  # another, higher maximum elsewhere
+        raise ParameterError(
+            f"with these parameters the expected prevalence curve is highest at age {peak:.2f}, not at "
+            f"'targets.peak_age.value' = {t.peak_age.value:g}: the covariates' own age trends outweigh "
+            "the age curve; change the peak age or age_curve.young_to_peak_ratio"
+        )
+    return model
+
+
+def _theta(model: OutcomeModel) -> np.ndarray:
+    return np.array([
+        model.intercept, model.female, model.age_peak, math.log(model.age_curvature), *model.trimester,
+    ])
+
+
+def expected_prevalence_by_age(model: OutcomeModel, params: Parameters = DEFAULT, *,
+                               ages: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The expected single-year prevalence curve :math:`P(a) = E[P(\\text{RLS}) \\mid \\text{age} = a]`.
+
+    Exact sums over sex, pregnancy state, ferritin (normal CDF) and genotypes. ``ages``
+    defaults to the population's whole years; fractional ages are allowed (the covariates
+    are smooth in age). Returns ``(ages, P)``.
+    """
+    dist = _model_distribution(model, params, ages=None if ages is None else np.atleast_1d(np.asarray(ages, float)))
+    return dist.ages, _by_age(_cell_probabilities(_theta(model), dist, params, b_fer=model.ferritin_low), dist)
+
+
+def _model_distribution(model: OutcomeModel, params: Parameters, *,
+                        ages: np.ndarray | None = None) -> CovariateDistribution:
+    """The covariate distribution with the model's own (stored, rounded) locus weights."""
+    weights = dict(model.loci)
+    gv, gp = genetic_distribution(params, weights=[weights[locus.rsid] for locus in params.loci])
+    return dataclasses.replace(covariate_distribution(params, ages=ages), genetic_values=gv, genetic_prob=gp)
+
+
+def _argmax_curve(model: OutcomeModel, params: Parameters) -> float:
+    """Age (real) at which the expected prevalence curve is highest over the population's ages:
+    the best whole year, then the root of the curve's slope (central difference of the
+    log-odds) within a year either side of it."""
+    ages, p = expected_prevalence_by_age(model, params)
+    i = int(np.argmax(p))
+    if i == 0 or i == ages.size - 1:
+        return float(ages[i])
+
+    def slope(a: float) -> float:
+        _, q = expected_prevalence_by_age(model, params, ages=np.array([a - _PEAK_STEP, a + _PEAK_STEP]))
+        return float((special.logit(q[1]) - special.logit(q[0])) / (2 * _PEAK_STEP))
+
+    lo, hi = float(ages[i - 1]), float(ages[i + 1])
+    return float(optimize.brentq(slope, lo, hi, xtol=1e-10))
 
 
 def expected_figures(model: OutcomeModel, params: Parameters = DEFAULT) -> dict[str, float]:
     """The marginal figures that ``model`` implies in expectation (exact sums).
 
     Keys: ``prevalence``, ``clinically_significant``, ``female_male_or``,
-    ``pregnancy_trimester1..3``, ``peak_age_band`` (lower bound of the 5-year band with the
-    highest expected prevalence), ``band_below_peak``, ``band_from_peak``,
-    ``prevalence_at_young_age``, ``prevalence_at_peak_age``.
+    ``pregnancy_trimester1..3``, ``peak_age`` (the age, to 1e-8 years, at which the expected
+    single-year prevalence is highest), ``peak_age_band`` (lower bound of the 5-year band
+    with the highest expected prevalence), ``prevalence_at_young_age``,
+    ``prevalence_at_peak_age``, ``logit_slope_at_peak``.
     """
     # the model's own (stored, rounded) effects, exactly as the simulator uses them
-    weights = dict(model.loci)
-    gv, gp = genetic_distribution(params, weights=[weights[locus.rsid] for locus in params.loci])
-    dist = dataclasses.replace(covariate_distribution(params), genetic_values=gv, genetic_prob=gp)
-    theta = np.array([
-        model.intercept, model.female, model.age_peak, math.log(model.age_curvature), *model.trimester,
-    ])
+    dist = _model_distribution(model, params)
+    aux = _model_distribution(model, params, ages=_peak_grid(params))
+    theta = _theta(model)
     p = _cell_probabilities(theta, dist, params, b_fer=model.ferritin_low)
-    out = _figures_from_cells(p, dist, params)
+    p_aux = _cell_probabilities(theta, aux, params, b_fer=model.ferritin_low)
+    out = _figures_from_cells(p, dist, p_aux, aux)
     out["clinically_significant"] = out["prevalence"] * model.clinically_significant_share
     mass = dist.cell_mass()
     band = (dist.ages // 5) * 5
     lows = np.unique(band)
     by_band = [float((mass[band == b] * p[band == b]).sum() / mass[band == b].sum()) for b in lows]
     out["peak_age_band"] = float(lows[int(np.argmax(by_band))])
+    out["peak_age"] = _argmax_curve(model, params)
     return out
 
 

@@ -367,6 +367,10 @@ class Pregnancy:
     (births per woman-year times the length of a pregnancy in years); her trimester is drawn
     in proportion to the trimesters' lengths in weeks. Fertility rates are an illustrative
     modelling assumption in the range of recent EU age-specific fertility, not a cited figure.
+    Each 5-year rate is placed at its band's midpoint (17.5, 22.5, ...) and ``fertility(a)``
+    follows the broken line through them, falling to 0 at ``max_age + 1``
+    (:func:`rlsepi.cohort.fertility_rate`, status A): continuous, so that no step in
+    fertility puts a bump in prevalence.
     """
 
     min_age: int = _param(18, source="reproductive age in the simulator", status="A", low=12, high=60,
@@ -377,7 +381,8 @@ class Pregnancy:
     fertility_band_starts: tuple[int, ...] = (15, 20, 25, 30, 35, 40, 45)
     fertility: tuple[float, ...] = _param(
         (0.020, 0.045, 0.085, 0.105, 0.055, 0.012, 0.001),
-        source="illustrative age-specific fertility in the range of EU figures", status="A",
+        source="illustrative age-specific fertility in the range of EU figures, at band midpoints, "
+        "joined by straight lines (A)", status="A",
         low=0.0, high=0.5, unit="births per woman-year",
     )
     gestation_weeks: float = _param(40.0, source="obstetric convention", status="V2", low=30, high=45,
@@ -404,24 +409,36 @@ class Pregnancy:
 class Ferritin:
     """Serum ferritin (µg/L): log-normal, by sex, age and pregnancy; and its RLS effect.
 
-    Between anchor ages the log-median and the log-SD are interpolated linearly; outside
-    the anchors they are held constant. In pregnancy the log-SD is that of non-pregnant
-    women of the same age, and the median is set so that the share below
-    ``deficiency_threshold`` equals the published iron-deficiency prevalence of the
-    trimester. Ferritin raises RLS risk as a step: odds ratio ``low_or`` at or below
-    ``low_threshold`` µg/L.
+    The published figures are for age groups. Each group's figure is placed at an anchor
+    age inside the group (its midpoint, or the age a survey reports); the log-median and
+    the log-SD follow the broken line through the anchors (constant before the first and
+    after the last), smoothed with a Gaussian kernel of SD ``age_curve.input_smoothing_sd``
+    years (:func:`rlsepi.cohort.smooth_interpolate`). This interpolation is a modelling
+    assumption (status A): the sources give group values, not curves, and a step at a group
+    boundary (the male log-SD used to jump from 0.76 to 0.99 at 60) or a sharp bend (women's
+    ferritin stopping its rise at 60) puts a bump or a shoulder in the prevalence curve by
+    age. In pregnancy the log-SD is that of non-pregnant women of the same age, and the
+    median is set so that the share below ``deficiency_threshold`` equals the
+    published iron-deficiency prevalence of the trimester. Ferritin raises RLS risk as a
+    step: odds ratio ``low_or`` at or below ``low_threshold`` µg/L.
     """
 
-    male_anchor_ages: tuple[float, ...] = (20.0, 59.0, 60.0)
+    male_anchor_ages: tuple[float, ...] = _param(
+        (40.0, 75.0), source=f"{NHANES_FERRITIN}: groups 20-59 and >=60, anchored at 40 (midpoint of 20-59) "
+        "and 75 (midpoint of 60-89); Gaussian-smoothed broken line between them (A)", status="A", low=0.0, unit="years",
+    )
     male_median: tuple[float, ...] = _param(
-        (137.0, 137.0, 127.0), source=f"{NHANES_FERRITIN}: 129-145 at 20-59 (midpoint, D), 127 at >=60 (V)",
+        (137.0, 127.0), source=f"{NHANES_FERRITIN}: 129-145 at 20-59 (midpoint, D), 127 at >=60 (V)",
         status="V", low=0.0, low_open=True, unit="µg/L",
     )
     male_log_sd: tuple[float, ...] = _param(
-        (0.76, 0.76, 0.99), source=f"{NHANES_FERRITIN}: 0.68-0.84 at 20-59 (midpoint), 0.99 at >=60 (D)",
+        (0.76, 0.99), source=f"{NHANES_FERRITIN}: 0.68-0.84 at 20-59 (midpoint), 0.99 at >=60 (D)",
         status="D", low=0.0, low_open=True, unit="ln µg/L",
     )
-    female_anchor_ages: tuple[float, ...] = (35.0, 50.0, 60.0)
+    female_anchor_ages: tuple[float, ...] = _param(
+        (35.0, 50.0, 60.0), source=f"{DANISH_FERRITIN}: ages 30-40 (midpoint 35), 50 and 60; smooth "
+        "broken line between them, Gaussian-smoothed (A)", status="A", low=0.0, unit="years",
+    )
     female_median: tuple[float, ...] = _param(
         (38.0, 54.0, 84.0), source=f"{DANISH_FERRITIN}: 38 at 30-40, 54 at 50, 84 at 60 (V)",
         status="V", low=0.0, low_open=True, unit="µg/L",
@@ -499,19 +516,33 @@ class Severity:
 
 @dataclass(frozen=True)
 class AgeCurve:
-    """Shape of the age curve: log-odds quadratic in age.
+    """Shape of the age curve: log-odds quadratic in age, and how age-group inputs are smoothed.
 
-    The peak age (solved so that the *marginal* peak is the target) and the curvature
-    (solved so that prevalence at ``young_age`` is ``young_to_peak_ratio`` times the
-    prevalence at the peak) are both solved numerically. The ratio is a modelling
-    assumption: no published age-by-sex table was found (literature page, U).
+    The centre of the quadratic (solved so that the expected single-year prevalence is
+    highest at the target peak age) and its curvature (solved so that prevalence at
+    ``young_age`` is ``young_to_peak_ratio`` times the prevalence at the peak) are both
+    solved numerically. The ratio is a modelling assumption: no published age-by-sex table
+    was found (literature page, U); the review figures say only that prevalence rises
+    through middle life and peaks at 50-70. The default is the largest round ratio for
+    which the peak at 60 is a clear maximum rather than a shoulder: women's ferritin rises
+    steeply from 50 to 60 (Danish survey), which lowers women's prevalence there and
+    flattens the curve before 60 unless the age curve itself is peaked enough.
+
+    ``input_smoothing_sd`` is the width of the Gaussian kernel that turns the published
+    ferritin figures by age group into smooth curves in age
+    (:func:`rlsepi.cohort.smooth_interpolate`): a modelling assumption (A), chosen as the
+    half-width of a 10-year age group.
     """
 
     young_age: float = _param(25.0, source="reference age for the curvature", status="A", low=18, high=45,
                               unit="years")
     young_to_peak_ratio: float = _param(
-        0.40, source="prevalence at 25 relative to the peak; rises through middle life (review)",
+        0.20, source="prevalence at 25 relative to the peak; rises through middle life (review)",
         status="A", low=0.0, high=1.0, low_open=True, high_open=True,
+    )
+    input_smoothing_sd: float = _param(
+        5.0, source="Gaussian smoothing of age-group figures into curves in age", status="A",
+        low=0.0, high=20.0, unit="years",
     )
 
 

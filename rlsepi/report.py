@@ -96,7 +96,7 @@ def analyse(df: pd.DataFrame, *, params: Parameters = DEFAULT, provenance: dict[
     z = prs.scores["z"].to_numpy()
     groups = descriptive.quantile_groups(pd.Series(z, index=df.index), q=5, name="prs_quintile")
     return Analysis(
-        targets=check_targets(df, params, rng=rng) if has_targets else None,
+        targets=check_targets(df, params, rng=rng, n_boot=n_boot) if has_targets else None,
         crude=prevalence.crude(df),
         clinically_significant=prevalence.crude(df, outcome="rls_clinically_significant")
         if "rls_clinically_significant" in df else None,
@@ -229,7 +229,7 @@ def _fmt_num(x: Any, digits: int = 3) -> str:
 def _fmt_p(p: Any) -> str:
     if p is None or (isinstance(p, float) and math.isnan(p)):
         return "–"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
+    return prevalence.format_pvalue(float(p))
 
 
 def render_html(summary: dict[str, Any], figures: dict[str, bytes]) -> str:

@@ -55,7 +55,7 @@ class TargetCheck:
 
     def summary(self) -> str:
         rows = []
-        formats = {"proportion": "{:.2%}", "odds_ratio": "{:.2f}", "age": "{:g}"}
+        formats = {"proportion": "{:.2%}", "odds_ratio": "{:.2f}", "age": "{:.1f}"}
         for r in self.results:
             fmt = formats[r.kind].format
             rows.append({
@@ -79,6 +79,7 @@ def check_targets(
     *,
     alpha: float = 0.05,
     rng: np.random.Generator | int | None = 0,
+    n_boot: int = 400,
 ) -> TargetCheck:
     """Estimate every target from a cohort and compare it with its band.
 
@@ -89,13 +90,16 @@ def check_targets(
         ``rls_clinically_significant``.
     params : Parameters
         The targets and bands.
-    rng : seed for the bootstrap interval of the peak age band.
+    rng : seed for the bootstrap interval of the peak age.
 
     Notes
     -----
     Prevalences use Wilson intervals; the female:male odds ratio is crude with Woolf's
-    interval; the age of peak prevalence is the 5-year age band with the highest
-    prevalence, judged by its midpoint, with a parametric bootstrap interval.
+    interval; the age of peak prevalence is the age at which a local quadratic logistic
+    fit on single years of age is highest (:func:`rlsepi.prevalence.peak_age`, consistent
+    for the target's definition: the age at which the expected single-year prevalence is
+    highest), with a bootstrap percentile interval. The label also names the 5-year band
+    with the highest crude prevalence, for display only.
     """
     t = params.targets
     out = []
@@ -108,9 +112,11 @@ def check_targets(
     o = prevalence.odds_ratio(df, exposure="sex", exposed="female", outcome="rls", alpha=alpha)
     out.append(_result("female_male_or", "female:male odds ratio (crude)", t.female_male_or, o.estimate,
                        o.ci_lower, o.ci_upper, len(df), "woolf"))
-    pk = prevalence.peak_band(df, outcome="rls", alpha=alpha, rng=rng)
-    out.append(_result("peak_age", f"age of peak prevalence (band {pk.band})", t.peak_age, pk.midpoint,
-                       pk.ci_lower, pk.ci_upper, len(df), "5-year band, bootstrap"))
+    gen = np.random.default_rng(rng)
+    band = prevalence.peak_band(df, outcome="rls", alpha=alpha, n_boot=0)
+    pk = prevalence.peak_age(df, outcome="rls", alpha=alpha, n_boot=n_boot, rng=gen)
+    out.append(_result("peak_age", f"age of peak prevalence (top band {band.band})", t.peak_age, pk.age,
+                       pk.ci_lower, pk.ci_upper, len(df), f"{pk.model}, bootstrap ({pk.n_boot})"))
     pregnant = df[df["pregnant"].astype(bool)]
     for k, target in enumerate(t.pregnancy, start=1):
         sub = pregnant[pregnant["trimester"] == k]

@@ -63,8 +63,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="extra covariates for the logistic odds ratio, comma-separated (age is always in)")
     p.add_argument("--age-terms", default="linear", choices=("linear", "quadratic"),
                    help="how age enters the logistic odds ratio (default linear)")
-    p.add_argument("--peak-model", default="quadratic", choices=("quadratic", "spline"),
-                   help="smooth curve for the age of peak prevalence (default quadratic)")
+    p.add_argument("--peak-model", default="local", choices=("local", "quadratic", "spline"),
+                   help="smooth curve for the age of peak prevalence: local quadratic logistic on single years "
+                   "(default; the target check's estimator), one global quadratic, or a cubic B-spline")
     p.add_argument("--n-boot", type=nonnegative_int, default=200, metavar="B",
                    help="bootstrap resamples for the smooth peak age (default 200; the peak band, which is cheap, "
                    "gets 10 times as many; 0 for no intervals)")
@@ -287,6 +288,8 @@ def _md_table(df: pd.DataFrame) -> str:
 
 def to_markdown(res: dict[str, Any], report: Any, args: argparse.Namespace) -> str:
     import pandas as pd
+
+    from rlsepi import prevalence as prev
     level = f"{100 * (1 - args.alpha):g}%"
     parts = [f"# RLS prevalence: {args.cohort.name}", "",
              f"rlsepi {__version__}; outcome `{args.outcome}`; {level} intervals; {report.summary()}.", ""]
@@ -296,11 +299,12 @@ def to_markdown(res: dict[str, Any], report: Any, args: argparse.Namespace) -> s
     if res["odds_ratios"]:
         frame = pd.concat([o.to_frame().assign(analysis=label) for label, o in res["odds_ratios"]], ignore_index=True)
         parts += ["## Female:male odds ratio", "",
-                  _md_table(frame[["analysis", "estimate", "ci_lower", "ci_upper", "pvalue", "method"]]), ""]
+                  _md_table(frame[["analysis", "estimate", "ci_lower", "ci_upper", "pvalue", "method"]]
+                            .assign(pvalue=[prev.format_pvalue(v) for v in frame["pvalue"]])), ""]
         for _, o in res["odds_ratios"]:
             if hasattr(o, "breslow_day"):
                 parts += [f"Breslow-Day test of equal odds ratios across age bands: chi2 = {o.breslow_day:.3f} on "
-                          f"{o.breslow_day_df} df, p = {o.breslow_day_pvalue:.3g}.", ""]
+                          f"{o.breslow_day_df} df, p = {prev.format_pvalue(o.breslow_day_pvalue)}.", ""]
     if "peak_band" in res or "peak_age" in res:
         parts += ["## Age of peak prevalence", ""]
         if "peak_band" in res:
