@@ -222,15 +222,20 @@ def test_expected_single_year_curve_has_one_maximum_at_the_target():
 
 
 def test_solver_residuals_are_at_machine_precision():
+    # The solver's own residual is about 1e-16; the stored model rounds each coefficient to
+    # MODEL_DIGITS = 10 significant digits (the same on every CPU), which moves each figure by
+    # about 1e-11 (|d figure / d coefficient| <= 1 times a relative 5e-11). So 1e-10, not 1e-12.
+    assert cohort.MODEL_DIGITS == 10
+    tol = 1e-10
     f = cohort.expected_figures(MODEL)
     t = DEFAULT.targets
-    assert abs(f["prevalence"] - t.prevalence.value) < 1e-12
-    assert abs(f["female_male_or"] - t.female_male_or.value) < 1e-12
+    assert abs(f["prevalence"] - t.prevalence.value) < tol
+    assert abs(f["female_male_or"] - t.female_male_or.value) < tol
     for k in (1, 2, 3):
-        assert abs(f[f"pregnancy_trimester{k}"] - t.pregnancy[k - 1].value) < 1e-12
-    assert abs(f["logit_slope_at_peak"]) < 1e-12
+        assert abs(f[f"pregnancy_trimester{k}"] - t.pregnancy[k - 1].value) < tol
+    assert abs(f["logit_slope_at_peak"]) < tol
     assert abs(f["prevalence_at_young_age"] / f["prevalence_at_peak_age"]
-               - DEFAULT.age_curve.young_to_peak_ratio) < 1e-12
+               - DEFAULT.age_curve.young_to_peak_ratio) < tol
 
 
 @pytest.mark.parametrize("peak", [55.0, 66.5])
