@@ -7,7 +7,8 @@ import re
 from pathlib import Path
 
 from rlsepi import __version__
-from rlsepi.io import read_metadata, write_cohort
+from rlsepi.cohort import write_cohort
+from rlsepi.io import read_metadata
 from rlsepi.parameters import DEFAULT
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "synthetic"

@@ -49,7 +49,8 @@ def canonical_command(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlsepi.io import check_output_path, read_cohort, write_cohort
+    from rlsepi.cohort import write_cohort
+    from rlsepi.io import check_output_path, read_cohort
 
     if args.out.suffix.lower() != ".parquet":
         raise RLSEpiError(f"output '{args.out}' must end in .parquet")
