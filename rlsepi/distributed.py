@@ -23,6 +23,7 @@ Nothing here imports dask at module level, so ``import rlsepi`` stays fast.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import shutil
@@ -665,3 +666,196 @@ def wald_lr(small: LogisticFit, big: LogisticFit) -> dict[str, float]:
     df = len(big.params) - len(small.params)
     return {"smaller": small.name, "larger": big.name, "lr_statistic": lr, "df": df,
             "lr_p_value": float(stats.chi2.sf(lr, df)) if df > 0 else math.nan}
+
+
+# --- the nested risk models (M0-M3) out of core ----------------------------------------------
+
+
+NOT_OUT_OF_CORE = (
+    "AUC with its DeLong interval and test, the Brier score, and cross-validated AUC and calibration are "
+    "not computed out of core: DeLong's method needs every person's fitted risk ranked against every "
+    "other's, and cross-validation refits on row subsets. Fit a sample in memory for them (rlsepi fit "
+    "without --scheduler): by Hanley and McNeil's formula at an AUC of 0.62 and 8% prevalence, a sample "
+    "of 1,000,000 people gives the AUC a standard error of about 0.0011, and 100,000 people about 0.0035"
+)
+
+
+@dataclass(frozen=True)
+class _NestedDesign:
+    """Per-partition design of M0-M3 under one global spec (picklable, runs on workers)."""
+
+    columns: dict[str, str]
+    codes: dict[str, dict[str, str]]
+    need: tuple[str, ...]
+    ferritin: str
+    params: Any
+    spec: Any = None  # the global ModelSpec (None in the summary pass)
+    models: tuple[tuple[str, ...], ...] = ()
+
+    def frame(self, raw: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+        from rlsepi.risk_models import age_terms, derive_columns
+        from rlsepi.schema import harmonise
+
+        df, report = harmonise(raw, columns=self.columns, codes=self.codes, require=self.need)
+        frame, _, dropped = derive_columns(df, ferritin=self.ferritin, age="quadratic", params=self.params)
+        dropped = {**{f"missing {k}": int(v) for k, v in report.missing.items() if v}, **dropped}
+        if self.spec is not None:
+            for name, col in age_terms(frame["age"].to_numpy(), self.spec).items():
+                frame[name] = col
+            frame["prs_sd"] = (frame["prs"] - self.spec.prs_mean) / self.spec.prs_sd
+        return frame, dropped
+
+    def read_columns(self) -> list[str]:
+        """The file's names of the columns the design needs."""
+        return [self.columns.get(c, c) for c in (*self.need, "trimester")]
+
+    def __call__(self, raw: pd.DataFrame) -> tuple[np.ndarray, list[np.ndarray]]:
+        frame, _ = self.frame(raw)
+        y = frame["rls"].to_numpy(dtype=float)
+        ones = np.ones((len(frame), 1))
+        return y, [np.hstack([ones, frame[list(cols)].to_numpy(dtype=float)]) for cols in self.models]
+
+
+def _summary_partition(job: tuple[Partition, _NestedDesign]) -> dict[str, Any]:
+    part, design = job
+    frame, dropped = design.frame(part.read(design.read_columns()))
+    prs = frame["prs"].to_numpy(dtype=float)
+    n = len(prs)
+    mean = float(prs.mean()) if n else 0.0
+    return {"n": n, "mean": mean, "m2": float(((prs - mean) ** 2).sum()), "events": int(frame["rls"].sum()),
+            "ages": frame["age"].value_counts(), "dropped": dropped}
+
+
+def _percentile_from_counts(values: np.ndarray, counts: np.ndarray, q: Sequence[float]) -> tuple[float, ...]:
+    """``np.percentile(x, q)`` (linear) of the data with ``counts[i]`` copies of ``values[i]``."""
+    order = np.argsort(values)
+    v, c = np.asarray(values, dtype=float)[order], np.asarray(counts)[order]
+    cum = np.cumsum(c)
+    n = int(cum[-1])
+    out = []
+    for qq in q:
+        h = (n - 1) * qq / 100.0
+        lo = math.floor(h)
+        t = h - lo
+        a = v[np.searchsorted(cum, lo, side="right")]
+        b = v[np.searchsorted(cum, min(lo + 1, n - 1), side="right")]
+        out.append(float(a + (b - a) * t if t < 0.5 else b - (b - a) * (1 - t)))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class NestedFitOutOfCore:
+    """M0-M3 fitted out of core: coefficients, log-likelihoods, likelihood-ratio tests.
+
+    ``not_computed`` says which metrics of :class:`rlsepi.risk_models.NestedFit` need
+    individual rows and were left out.
+    """
+
+    models: tuple[LogisticFit, ...]
+    specs: tuple[Any, ...]
+    comparisons: tuple[dict[str, Any], ...]
+    n: int
+    events: int
+    dropped: dict[str, int]
+    settings: dict[str, Any]
+    not_computed: str = NOT_OUT_OF_CORE
+
+    def to_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.concat([m.to_frame().assign(model=m.name) for m in self.models], ignore_index=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        models = []
+        for m, spec in zip(self.models, self.specs):
+            models.append({
+                "name": m.name, "formula": spec.formula(),
+                "coefficients": m.to_frame().to_dict(orient="records"),
+                "metrics": {"n": m.n, "events": m.events, "parameters": len(m.params), "loglik": m.llf,
+                            "deviance": m.deviance, "aic": m.aic, "irls_iterations": m.iterations,
+                            "converged": m.converged},
+                "warnings": [] if m.converged else [f"{m.name}: IRLS did not converge"],
+                "spec": spec.to_dict(),
+            })
+        return {"n": self.n, "events": self.events, "dropped": dict(self.dropped), "settings": dict(self.settings),
+                "models": models, "comparisons": [dict(c) for c in self.comparisons],
+                "not_computed": self.not_computed}
+
+    def summary(self) -> str:
+        lines = [f"Nested logistic models, out of core: n = {self.n:,}, events = {self.events:,}"]
+        for m, spec in zip(self.models, self.specs):
+            lines.append(f"{m.name}: {spec.formula()}  (log-likelihood {m.llf:.3f}, AIC {m.aic:.1f})")
+            for r in m.to_frame().itertuples():
+                if r.term != "const":
+                    lines.append(f"  {r.term:<18} OR {r.odds_ratio:8.3f}  ({r.or_lower:.3f}-{r.or_upper:.3f})  "
+                                 f"p {r.p_value:.3g}")
+        for c in self.comparisons:
+            lines.append(f"{c['larger']} vs {c['smaller']}: LR chi2 {c['lr_statistic']:.2f} on {c['df']} df, "
+                         f"p {c['lr_p_value']:.3g}")
+        lines.append(f"Not computed: {self.not_computed}.")
+        return "\n".join(lines)
+
+
+def fit_nested(
+    path: str | Path,
+    *,
+    client: Client | None = None,
+    ferritin: str = "log2",
+    age: str = "quadratic",
+    columns: dict[str, str] | None = None,
+    codes: dict[str, dict[str, str]] | None = None,
+    params: Parameters | None = None,
+    alpha: float = 0.05,
+    progress: bool = False,
+) -> NestedFitOutOfCore:
+    """The nested models M0-M3 of :func:`rlsepi.risk_models.fit_nested`, out of core.
+
+    A first pass reduces what the design needs from all rows (the PRS mean and SD, and the
+    age distribution for spline knots); then :func:`fit_logistic` fits the four models
+    together. Coefficients equal the in-memory fit to about 1e-10.
+    """
+    import pandas as pd
+
+    from rlsepi.parameters import DEFAULT
+    from rlsepi.risk_models import SPLINE_CENTILES, ModelSpec, nested_specs, score_weights
+
+    if ferritin not in ("log2", "cut"):
+        raise DataValidationError(f"ferritin coding must be 'log2' or 'cut', got '{ferritin}'")
+    if age not in ("quadratic", "spline"):
+        raise DataValidationError(f"age coding must be 'quadratic' or 'spline', got '{age}'")
+    params = params or DEFAULT
+    weights = score_weights(params)
+    need = ("rls", "age", "sex", "pregnant", "ferritin", *weights)
+    design = _NestedDesign(dict(columns or {}), dict(codes or {}), need, ferritin, params)
+    parts = partitions(path)
+    summaries = _run(client, _summary_partition, [(p, design) for p in parts], key=_key_prefix("fit-summary"))
+    n = sum(s["n"] for s in summaries)
+    if n == 0:
+        raise DataValidationError("no complete rows are left to fit the risk models")
+    mean = sum(s["n"] * s["mean"] for s in summaries) / n
+    m2 = sum(s["m2"] + s["n"] * (s["mean"] - mean) ** 2 for s in summaries)
+    sd = math.sqrt(m2 / (n - 1)) if n > 1 else 0.0
+    if not sd > 0:
+        raise DataValidationError("the polygenic score does not vary in these rows; it cannot be standardised")
+    ages = pd.concat([s["ages"] for s in summaries]).groupby(level=0).sum()
+    knots: tuple[float, ...] = ()
+    if age == "spline":
+        knots = _percentile_from_counts(ages.index.to_numpy(dtype=float), ages.to_numpy(), SPLINE_CENTILES)
+        if len(set(knots)) < 4:
+            raise DataValidationError("age has too few distinct values for a 4-knot spline; use --age quadratic")
+    full = ModelSpec(age=age, age_knots=knots, ferritin=ferritin, prs_mean=mean, prs_sd=sd,
+                     score_weights=weights, pregnancy=True)
+    specs = nested_specs(full)
+    cols = [tuple(s.columns()) for s in specs.values()]
+    design = dataclasses.replace(design, spec=full, models=tuple(cols))
+    fits = fit_logistic(path, design, [("const", *c) for c in cols], read=design.read_columns(),
+                        names=list(specs), client=client, alpha=alpha, progress=progress)
+    dropped: dict[str, int] = {}
+    for s in summaries:
+        for k, v in s["dropped"].items():
+            dropped[k] = dropped.get(k, 0) + int(v)
+    comparisons = tuple(wald_lr(fits[i - 1], fits[i]) for i in range(1, len(fits)))
+    settings = {"ferritin": ferritin, "age": age, "ci": "wald", "alpha": alpha, "partitions": len(parts),
+                "out_of_core": True}
+    return NestedFitOutOfCore(tuple(fits), tuple(specs.values()), comparisons, n,
+                              sum(s["events"] for s in summaries), {k: v for k, v in dropped.items() if v}, settings)
