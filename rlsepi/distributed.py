@@ -94,7 +94,7 @@ def parse_scheduler(text: str) -> str:
 
 
 @contextlib.contextmanager
-def connect(address: str | None, *, quiet: bool = False, timeout: float = 20.0) -> Iterator[Client | None]:
+def connect(address: str | None, *, quiet: bool = False, timeout: float | None = None) -> Iterator[Client | None]:
     """A Dask client for ``address`` (None: no client; everything runs in this process).
 
     ``local:N`` starts a cluster of N single-threaded worker processes on loopback and prints
@@ -119,6 +119,11 @@ def connect(address: str | None, *, quiet: bool = False, timeout: float = 20.0) 
                       file=sys.stderr)
             yield client
         return
+    if timeout is None:  # dask's connect timeout (DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT), 30 s by default
+        import dask
+        from dask.utils import parse_timedelta
+
+        timeout = parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), default="s")
     try:
         client = Client(address, timeout=timeout)
     except (OSError, TimeoutError) as exc:
@@ -291,6 +296,8 @@ def write_dataset(
                               (lo, min(lo + partition_blocks, n_blocks)))
                 for k, lo in enumerate(range(0, n_blocks, partition_blocks))]
         footers = _run(client, _write_partition, jobs, progress=progress, key=_key_prefix("simulate"))
+        for leftover in tmp.glob(".part-*.tmp"):  # from a worker killed mid-partition (rerun elsewhere)
+            leftover.unlink(missing_ok=True)
         pq.write_metadata(schema, tmp / "_common_metadata")
         pq.write_metadata(schema, tmp / "_metadata", metadata_collector=footers)
         if final.exists():  # force: swap, then remove the old one

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_counts(args: argparse.Namespace) -> int:
     """The same check from counts reduced over a file's or dataset's partitions."""
-    from rlsepi.distributed import FREQ, cell_counts, connect
+    from rlsepi.distributed import FREQ, cell_counts, connect, partitions
     from rlsepi.errors import DataValidationError
     from rlsepi.targets import check_targets
 
@@ -83,6 +83,7 @@ def run_counts(args: argparse.Namespace) -> int:
     if not path.exists():
         raise DataValidationError(f"cohort '{path}' does not exist")
     params = targets_for(path, args.params)
+    partitions(path)  # refuse a CSV before starting a cluster
     with connect(args.scheduler, quiet=args.json) as client:
         counts = cell_counts(path, NEEDED, client=client, require=tuple(c for c in NEEDED if c != "trimester"))
     return report(check_targets(counts.cells, params, freq=FREQ), args.json)

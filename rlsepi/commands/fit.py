@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_out_of_core(args: argparse.Namespace) -> int:
     """M0-M3 by IRLS over the partitions of a Parquet file or dataset folder."""
-    from rlsepi.distributed import connect, fit_nested
+    from rlsepi.distributed import connect, fit_nested, partitions
     from rlsepi.schema import parse_codes, parse_columns
 
     if not args.cohort.exists():
@@ -121,6 +121,7 @@ def run_out_of_core(args: argparse.Namespace) -> int:
     if args.out is not None:
         check_output_path(args.out, force=args.force)
     params = load_parameters(args.params)
+    partitions(args.cohort)  # refuse a CSV before starting a cluster
     with connect(args.scheduler, quiet=args.format == "json" and args.out is None) as client:
         result = fit_nested(args.cohort, client=client, ferritin=args.ferritin, age=args.age,
                             columns=parse_columns(args.column), codes=parse_codes(args.code), params=params)

@@ -358,8 +358,9 @@ def run(args: argparse.Namespace) -> int:
         if args.weights:
             raise DataValidationError("--weights needs individual rows; it cannot be used with --scheduler "
                                       "or a dataset folder")
-        from rlsepi.distributed import FREQ, cell_counts, connect
+        from rlsepi.distributed import FREQ, cell_counts, connect, partitions
 
+        partitions(path)  # refuse a CSV before starting a cluster
         with connect(args.scheduler, quiet=args.quiet) as client:
             counts = cell_counts(path, require, client=client, columns=parse_columns(args.column),
                                  codes=parse_codes(args.code), require=require, boolean=(args.outcome,))
