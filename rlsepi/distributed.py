@@ -596,6 +596,8 @@ def fit_logistic(
     maxiter: int = 50,
     alpha: float = 0.05,
     progress: bool = False,
+    start: Sequence[np.ndarray] | None = None,
+    parts: Sequence[Partition] | None = None,
 ) -> list[LogisticFit]:
     """Fit several logistic models at once by IRLS, one pass over the partitions per iteration.
 
@@ -611,6 +613,11 @@ def fit_logistic(
         Each model's column names.
     read : sequence of str
         Columns the design needs from the file.
+    start : sequence of arrays, optional
+        Starting coefficients of each model (zeros by default). Starting from a fit on one
+        partition saves about half the passes; the estimate does not depend on it.
+    parts : sequence of Partition, optional
+        Fit these partitions only (default: all of ``path``).
 
     Notes
     -----
@@ -624,8 +631,8 @@ def fit_logistic(
     """
     from scipy import linalg
 
-    parts = partitions(path)
-    betas = [np.zeros(len(t)) for t in terms]
+    parts = list(parts) if parts is not None else partitions(path)
+    betas = [np.zeros(len(t)) for t in terms] if start is None else [np.array(b, dtype=float) for b in start]
     done = [False] * len(terms)
     iters = [0] * len(terms)
     names = list(names or [f"M{i}" for i in range(len(terms))])
@@ -855,8 +862,11 @@ def fit_nested(
     specs = nested_specs(full)
     cols = [tuple(s.columns()) for s in specs.values()]
     design = dataclasses.replace(design, spec=full, models=tuple(cols))
-    fits = fit_logistic(path, design, [("const", *c) for c in cols], read=design.read_columns(),
-                        names=list(specs), client=client, alpha=alpha, progress=progress)
+    terms = [("const", *c) for c in cols]
+    # warm start from the first partition alone (in this process): 3-4 passes over all instead of 7-8
+    first = fit_logistic(path, design, terms, read=design.read_columns(), parts=parts[:1], tol=1e-6)
+    fits = fit_logistic(path, design, terms, read=design.read_columns(), names=list(specs), client=client,
+                        alpha=alpha, progress=progress, start=[f.params for f in first], parts=parts)
     dropped: dict[str, int] = {}
     for s in summaries:
         for k, v in s["dropped"].items():
