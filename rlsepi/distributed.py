@@ -158,7 +158,8 @@ def _run(client: Client | None, fn: Callable[..., Any], items: Sequence[Any], *,
     if progress:
         from distributed import progress as show
 
-        show(futures, notebook=False)
+        with contextlib.redirect_stdout(sys.stderr):  # dask draws its bar on stdout, which holds our results
+            show(futures, notebook=False)
         print(file=sys.stderr)
     try:
         return client.gather(futures)
@@ -639,7 +640,7 @@ def fit_logistic(
     stats_: list[Any] = []
     for it in range(maxiter + 1):
         jobs = [_IRLSJob(p, design, tuple(read), tuple(betas)) for p in parts]
-        results = _run(client, _irls_partition, jobs, progress=progress and it == 0, key=_key_prefix(f"irls{it}"))
+        results = _run(client, _irls_partition, jobs, progress=progress, key=_key_prefix(f"irls{it}"))
         stats_ = [tuple(_sum(r[m] for r in results)) for m in range(len(terms))]
         if all(done):
             break
@@ -842,7 +843,8 @@ def fit_nested(
     need = ("rls", "age", "sex", "pregnant", "ferritin", *weights)
     design = _NestedDesign(dict(columns or {}), dict(codes or {}), need, ferritin, params)
     parts = partitions(path)
-    summaries = _run(client, _summary_partition, [(p, design) for p in parts], key=_key_prefix("fit-summary"))
+    summaries = _run(client, _summary_partition, [(p, design) for p in parts], key=_key_prefix("fit-summary"),
+                     progress=progress)
     n = sum(s["n"] for s in summaries)
     if n == 0:
         raise DataValidationError("no complete rows are left to fit the risk models")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from typing import TYPE_CHECKING
@@ -85,5 +86,6 @@ def run_counts(args: argparse.Namespace) -> int:
     params = targets_for(path, args.params)
     partitions(path)  # refuse a CSV before starting a cluster
     with connect(args.scheduler, quiet=args.json) as client:
-        counts = cell_counts(path, NEEDED, client=client, require=tuple(c for c in NEEDED if c != "trimester"))
+        counts = cell_counts(path, NEEDED, client=client, require=tuple(c for c in NEEDED if c != "trimester"),
+                             progress=client is not None and not args.json and sys.stderr.isatty())
     return report(check_targets(counts.cells, params, freq=FREQ), args.json)

@@ -363,7 +363,8 @@ def run(args: argparse.Namespace) -> int:
         partitions(path)  # refuse a CSV before starting a cluster
         with connect(args.scheduler, quiet=args.quiet) as client:
             counts = cell_counts(path, require, client=client, columns=parse_columns(args.column),
-                                 codes=parse_codes(args.code), require=require, boolean=(args.outcome,))
+                                 codes=parse_codes(args.code), require=require, boolean=(args.outcome,),
+                                 progress=client is not None and not args.quiet and sys.stderr.isatty())
         df, report = counts.cells, counts.report
         args.freq = FREQ
     else:
