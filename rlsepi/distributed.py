@@ -865,8 +865,8 @@ def fit_nested(
     cols = [tuple(s.columns()) for s in specs.values()]
     design = dataclasses.replace(design, spec=full, models=tuple(cols))
     terms = [("const", *c) for c in cols]
-    # warm start from the first partition alone (in this process): 3-4 passes over all instead of 7-8
-    first = fit_logistic(path, design, terms, read=design.read_columns(), parts=parts[:1], tol=1e-6)
+    # warm start from the first partition alone: 3-4 passes over all instead of 7-8
+    first = fit_logistic(path, design, terms, read=design.read_columns(), parts=parts[:1], tol=1e-6, client=client)
     fits = fit_logistic(path, design, terms, read=design.read_columns(), names=list(specs), client=client,
                         alpha=alpha, progress=progress, start=[f.params for f in first], parts=parts)
     dropped: dict[str, int] = {}
