@@ -668,7 +668,8 @@ def fit_logistic(
 def _sum(items: Iterator[tuple[np.ndarray, np.ndarray, float, int, int]]) -> tuple[Any, ...]:
     acc: list[Any] | None = None
     for item in items:
-        acc = list(item) if acc is None else [a + b for a, b in zip(acc, item)]
+        # copy the first: arrays that crossed the network are read-only, which scipy's solve refuses
+        acc = [np.array(x) for x in item] if acc is None else [a + b for a, b in zip(acc, item)]
     assert acc is not None
     return tuple(acc)
 

@@ -302,6 +302,14 @@ def test_real_scheduler_simulate_and_prevalence(cluster, tmp_path: Path, single:
         assert dist[key] == mem[key], key
     assert dist["odds_ratios"] == mem["odds_ratios"][:3]  # crude Woolf, exact, Mantel-Haenszel
     assert dist["input"]["rows"] == mem["input"]["rows"]
+    # IRLS with results that crossed the network (read-only arrays) equals the in-process fit
+    from distributed import Client
+
+    with Client(address, timeout=30) as c:
+        remote = distributed.fit_nested(out, client=c)
+    local = distributed.fit_nested(out)
+    for a, b in zip(remote.models, local.models):
+        np.testing.assert_allclose(a.params, b.params, rtol=0, atol=1e-9)
 
 
 def test_killing_a_worker_mid_run_gives_the_same_dataset(cluster, tmp_path: Path):
