@@ -14,6 +14,22 @@ Side by side, in one run:
   ``--sample``-person cohort (the in-memory fit also computes AUCs and cross-validation,
   which the out-of-core fit leaves out, so its time is not like for like).
 
+Measured 2026-11-24 with ``--n 10000000 --sample 1000000`` (100M did not fit the time; the 2
+cores were shared with other jobs, load average about 10, so wall times are pessimistic and
+local:2 cannot beat one process here; memory is the meaningful number):
+
+    step        people       how                   seconds  people/s  client MiB  max child MiB
+    simulate    10,000,000   1 process, one file      27.4   364,604        195            0
+    simulate    10,000,000   local:2, dataset         56.2   177,906        224          217
+    simulate     1,000,000   1 process, one file       8.1   123,198        195            0
+    prevalence  10,000,000   local:2, dataset         40.1   249,359        289          309
+    prevalence   1,000,000   pandas in memory         19.1    52,401        891            0
+    fit         10,000,000   local:2, dataset        423.4    23,618        227          799
+    fit          1,000,000   pandas in memory         75.3    13,280       3043            0
+
+Worker memory depends on the partition size (1M people by default), not on N; the client holds
+only counts and p x p matrices.
+
 Scaling argument (on paper): a simulate partition sends the worker a plan of a few KB (the
 parameters and solved model) and returns one Parquet footer (about 5 KB per 65,536-person row
 group); the rows never cross the network. A prevalence pass returns one table of counts per
