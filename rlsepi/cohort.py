@@ -50,7 +50,7 @@ from scipy import optimize, special, stats
 
 from rlsepi import __version__
 from rlsepi.errors import ParameterError, RLSEpiError
-from rlsepi.io import round_significant
+from rlsepi.io import METADATA_PREFIX, atomic_output, provenance_metadata, round_significant, table_to_frame
 from rlsepi.parameters import DEFAULT, FERRITIN_RESOLUTION, STANDARD_POPULATIONS, Parameters
 
 __all__ = [
@@ -77,6 +77,7 @@ __all__ = [
     "irls_score_probabilities",
     "clinical_significance_cutoff",
     "table_to_frame",
+    "write_cohort",
 ]
 
 BLOCK_SIZE = 65_536
@@ -792,7 +793,7 @@ def simulate(
         Number of people.
     rng : Generator, SeedSequence, int or None
         Seed of the cohort; the same seed gives the same people as
-        :func:`rlsepi.io.write_cohort` writes to Parquet.
+        :func:`write_cohort` writes to Parquet.
     params : Parameters
         The published figures and targets (see :mod:`rlsepi.parameters`).
     workers : int
@@ -820,11 +821,62 @@ def simulate(
     return df
 
 
-def table_to_frame(table: pa.Table) -> pd.DataFrame:
-    """Arrow cohort table to pandas with the registry's dtypes (category sex, nullable trimester)."""
-    df = table.to_pandas(types_mapper={pa.int8(): pd.Int8Dtype()}.get)
-    for col in df.columns:
-        if str(df[col].dtype) == "Int8" and col not in ("trimester", "irls_score"):
-            df[col] = df[col].astype(np.int8)
-    df["sex"] = df["sex"].astype(pd.CategoricalDtype(["female", "male"]))
-    return df
+def write_cohort(
+    path: str | Path,
+    n: int,
+    *,
+    seed: int,
+    params: Parameters | None = None,
+    command: str | None = None,
+    workers: int = 1,
+    batch_blocks: int | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Simulate a cohort and stream it to a Parquet file, one row group per block.
+
+    The file's key-value metadata holds the package version, the seed, the full parameter
+    set, the solved generating model (as the simulator used it, rounded to
+    :data:`MODEL_DIGITS` significant digits), the precision of the stored values and the
+    command that regenerates it. Memory stays bounded by ``batch_blocks`` blocks whatever
+    ``n`` is. The same seed gives the same bytes on every CPU. For a Parquet dataset written by
+    a Dask cluster, see :func:`rlsepi.distributed.write_dataset` (same rows).
+
+    Returns
+    -------
+    dict
+        The metadata written (decoded).
+    """
+    import json
+
+    import pyarrow.parquet as pq
+
+    params = params or DEFAULT
+    model = solve_model(params)
+    schema, meta = cohort_schema(n, seed=seed, params=params, model=model, command=command)
+    blocks = iter_blocks(n, rng=seed, params=params, model=model, workers=workers, batch_blocks=batch_blocks)
+    with atomic_output(path, force=force) as fh:
+        with pq.ParquetWriter(fh, schema, **parquet_options(params)) as writer:
+            for batch in blocks:
+                writer.write_batch(batch, row_group_size=BLOCK_SIZE)
+    return {k.decode()[len(METADATA_PREFIX):]: json.loads(v) for k, v in meta.items()}
+
+
+def cohort_schema(n: int, *, seed: int, params: Parameters, model: OutcomeModel,
+                  command: str | None = None, **extra: Any) -> tuple[pa.Schema, dict[bytes, bytes]]:
+    """The Arrow schema of a written cohort with its provenance metadata (and that metadata)."""
+    meta = provenance_metadata(
+        seed=seed, n=int(n), parameters=params.to_dict(), model=model.to_dict(),
+        command=command or f"rlsepi simulate --n {int(n)} --seed {seed}",
+        block_size=BLOCK_SIZE,
+        precision={"ferritin_resolution_ug_per_l": FERRITIN_RESOLUTION, "model_significant_digits": MODEL_DIGITS},
+        **extra,
+    )
+    return arrow_schema(params).with_metadata(meta), meta
+
+
+def parquet_options(params: Parameters) -> dict[str, Any]:
+    """Writer options shared by the single file and the dataset (same encodings, same bytes)."""
+    # Dictionary-encode only the small-domain columns: on person_id and ferritin (all values
+    # distinct) it costs half the write time and makes the file larger.
+    small_domain = ["age", "sex", "trimester", "irls_score", *(locus.rsid for locus in params.loci)]
+    return {"compression": "zstd", "use_dictionary": small_domain}

@@ -1,4 +1,7 @@
-"""Reading and writing cohorts; atomic output files.
+"""Generic reading and atomic writing; provenance metadata.
+
+This module imports nothing of rlsepi but its errors: the simulator's writer lives with the
+simulator (:func:`rlsepi.cohort.write_cohort`), so imports run one way (cohort -> io).
 
 Every file rlsepi writes goes to a temporary file in the destination folder first and is
 renamed into place only when complete, so a user never meets a half-written file, and an
@@ -27,7 +30,7 @@ if TYPE_CHECKING:  # pandas and pyarrow are imported where used, so that the CLI
 __all__ = [
     "atomic_output",
     "check_output_path",
-    "write_cohort",
+    "table_to_frame",
     "read_cohort",
     "read_metadata",
     "provenance_metadata",
@@ -94,58 +97,6 @@ def provenance_metadata(**fields: Any) -> dict[bytes, bytes]:
     return {f"{METADATA_PREFIX}{k}".encode(): json.dumps(v, sort_keys=True).encode() for k, v in meta.items()}
 
 
-def write_cohort(
-    path: str | Path,
-    n: int,
-    *,
-    seed: int,
-    params: Any = None,
-    command: str | None = None,
-    workers: int = 1,
-    batch_blocks: int | None = None,
-    force: bool = False,
-) -> dict[str, Any]:
-    """Simulate a cohort and stream it to a Parquet file, one row group per block.
-
-    The file's key-value metadata holds the package version, the seed, the full parameter
-    set, the solved generating model (as the simulator used it, rounded to
-    :data:`rlsepi.cohort.MODEL_DIGITS` significant digits), the precision of the stored
-    values and the command that regenerates it. Memory stays bounded by ``batch_blocks``
-    blocks whatever ``n`` is. The same seed gives the same bytes on every CPU.
-
-    Returns
-    -------
-    dict
-        The metadata written (decoded).
-    """
-    import pyarrow.parquet as pq
-
-    from rlsepi import cohort
-    from rlsepi.parameters import DEFAULT, FERRITIN_RESOLUTION
-
-    params = params or DEFAULT
-    model = cohort.solve_model(params)
-    schema = cohort.arrow_schema(params)
-    meta = provenance_metadata(
-        seed=seed, n=int(n), parameters=params.to_dict(), model=model.to_dict(),
-        command=command or f"rlsepi simulate --n {int(n)} --seed {seed}",
-        block_size=cohort.BLOCK_SIZE,
-        precision={"ferritin_resolution_ug_per_l": FERRITIN_RESOLUTION,
-                   "model_significant_digits": cohort.MODEL_DIGITS},
-    )
-    schema = schema.with_metadata(meta)
-    blocks = cohort.iter_blocks(n, rng=seed, params=params, model=model, workers=workers,
-                                batch_blocks=batch_blocks)
-    # Dictionary-encode only the small-domain columns: on person_id and ferritin (all values
-    # distinct) it costs half the write time and makes the file larger.
-    small_domain = ["age", "sex", "trimester", "irls_score", *(locus.rsid for locus in params.loci)]
-    with atomic_output(path, force=force) as fh:
-        with pq.ParquetWriter(fh, schema, compression="zstd", use_dictionary=small_domain) as writer:
-            for batch in blocks:
-                writer.write_batch(batch, row_group_size=cohort.BLOCK_SIZE)
-    return {k.decode()[len(METADATA_PREFIX):]: json.loads(v) for k, v in meta.items()}
-
-
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The ``rlsepi.*`` provenance of a Parquet cohort (empty for other files)."""
     import pyarrow as pa
@@ -181,8 +132,6 @@ def read_cohort(path: str | Path, *, columns: list[str] | None = None) -> pd.Dat
     ext = suffixes[-1] if suffixes else ""
     try:
         if ext in (".parquet", ".pq"):
-            from rlsepi.cohort import table_to_frame
-
             table = pq.read_table(p, columns=columns)
             df = table_to_frame(table)
             df.attrs["rlsepi"] = read_metadata(p)
@@ -196,6 +145,20 @@ def read_cohort(path: str | Path, *, columns: list[str] | None = None) -> pd.Dat
     raise DataValidationError(
         f"cannot tell the format of '{p}' from its extension; use .parquet, .csv or .tsv"
     )
+
+
+def table_to_frame(table: Any) -> pd.DataFrame:
+    """Arrow cohort table to pandas with the registry's dtypes (category sex, nullable trimester)."""
+    import pandas as pd
+    import pyarrow as pa
+
+    df = table.to_pandas(types_mapper={pa.int8(): pd.Int8Dtype()}.get)
+    for col in df.columns:
+        if str(df[col].dtype) == "Int8" and col not in ("trimester", "irls_score"):
+            df[col] = df[col].astype(np.int8)
+    if "sex" in df.columns:
+        df["sex"] = df["sex"].astype(pd.CategoricalDtype(["female", "male"]))
+    return df
 
 
 def file_sha256(path: str | Path) -> str:

@@ -142,6 +142,29 @@ def _weights(df: pd.DataFrame, weights: str | None) -> np.ndarray | None:
     return w
 
 
+def _freq(df: pd.DataFrame, freq: str | None) -> np.ndarray:
+    """People each row stands for: 1 each, or the ``freq`` column of a table of counts.
+
+    A table of counts (one row per combination of the columns, ``freq`` people in it, as
+    :func:`rlsepi.distributed.cell_counts` makes) gives every count-based estimate exactly as
+    the rows it summarises would.
+    """
+    if freq is None:
+        return np.ones(len(df), dtype=np.int64)
+    if freq not in df.columns:
+        raise DataValidationError(f"frequency column '{freq}' is missing; the columns are: "
+                                  f"{', '.join(map(str, df.columns))}")
+    f = df[freq].to_numpy()
+    if not np.issubdtype(f.dtype, np.integer) or (f < 0).any():
+        raise DataValidationError(f"frequency column '{freq}' must hold whole numbers >= 0 (people per row)")
+    return f.astype(np.int64)
+
+
+def _no_weights_with_freq(weights: str | None, freq: str | None) -> None:
+    if weights is not None and freq is not None:
+        raise DataValidationError("survey weights need individual rows; they cannot be used with a table of counts")
+
+
 def _weighted_ci(y: np.ndarray, w: np.ndarray, method: str, alpha: float) -> tuple[float, float, float, float]:
     """Weighted proportion and its CI from Kish's effective sample size."""
     p = float(np.sum(w * y) / np.sum(w))
@@ -235,6 +258,7 @@ def crude(
     method: str = "wilson",
     alpha: float = 0.05,
     weights: str | None = None,
+    freq: str | None = None,
 ) -> Prevalence:
     """Crude prevalence of ``outcome`` with a binomial confidence interval.
 
@@ -250,6 +274,9 @@ def crude(
         1 - confidence level.
     weights : str, optional
         A column of survey weights (> 0).
+    freq : str, optional
+        A column of counts: each row stands for that many people with its values (a table
+        of counts from :func:`rlsepi.distributed.cell_counts`); not with ``weights``.
 
     Notes
     -----
@@ -278,8 +305,10 @@ def crude(
     >>> crude(pd.DataFrame({"rls": [True] * 8 + [False] * 92})).summary()
     '8.00% (95% CI 4.11-15.00%, wilson); 8 of 100'
     """
+    _no_weights_with_freq(weights, freq)
     y = _outcome(df, outcome)
-    n, cases = int(y.size), int(y.sum())
+    f = _freq(df, freq)
+    n, cases = int(f.sum()), int(f[y.to_numpy()].sum())
     if n == 0:
         raise DataValidationError("no rows to estimate a prevalence from")
     w = _weights(df, weights)
@@ -347,6 +376,7 @@ def stratified(
     weights: str | None = None,
     width: int = 5,
     breaks: Sequence[int] | None = None,
+    freq: str | None = None,
 ) -> PrevalenceTable:
     """Prevalence in each stratum of ``by`` (``"age_band"`` is derived from ``age`` if absent).
 
@@ -357,7 +387,7 @@ def stratified(
     by : str or sequence of str
         Stratum columns, any columns of ``df``; ``"age_band"`` is made from ``age`` with
         ``width``-year bands or the lower ``breaks``.
-    outcome, method, alpha, weights
+    outcome, method, alpha, weights, freq
         As for :func:`crude`.
 
     Returns
@@ -392,10 +422,13 @@ def stratified(
                 f"column '{col}' has {describe_rows(na)} with missing values; drop them first "
                 "(rlsepi.schema.harmonise with require= does, and counts them)"
             )
+    _no_weights_with_freq(weights, freq)
     y = _outcome(data, outcome)
     keys = [data[c] for c in by]
-    g = y.groupby(keys, observed=True, sort=True)
-    out = pd.DataFrame({"n": g.size(), "cases": g.sum().astype(int)}).reset_index()
+    f = pd.Series(_freq(data, freq), index=data.index)
+    counts = pd.DataFrame({"n": f, "cases": f.where(y, 0)})
+    g = counts.groupby(keys, observed=True, sort=True)
+    out = g.sum().astype(int).reset_index()
     out = out[out["n"] > 0].reset_index(drop=True)
     w = _weights(data, weights)
     if w is None:
@@ -614,6 +647,7 @@ def standardised(
     by_sex: bool = False,
     breaks: Sequence[int] | None = None,
     alpha: float = 0.05,
+    freq: str | None = None,
 ) -> Standardised:
     """Directly age- (or age-and-sex-) standardised prevalence.
 
@@ -633,6 +667,8 @@ def standardised(
         weights are summed within each.
     alpha : float
         1 - confidence level.
+    freq : str, optional
+        A column of counts (see :func:`crude`).
 
     Notes
     -----
@@ -704,8 +740,10 @@ def standardised(
     else:
         sex = np.full(len(df), "all")
         sexes = ["all"]
-    cells = pd.DataFrame({"age_lower": band_lower, "sex": sex, "y": y.to_numpy(dtype=int)})
-    counts = cells.groupby(["age_lower", "sex"]).agg(n=("y", "size"), cases=("y", "sum")).reset_index()
+    f = _freq(df, freq)
+    cells = pd.DataFrame({"age_lower": band_lower, "sex": sex, "n": f, "cases": f * y.to_numpy(dtype=np.int64)})
+    counts = cells.groupby(["age_lower", "sex"])[["n", "cases"]].sum().reset_index()
+    counts = counts[counts["n"] > 0]
     present_lowers = sorted(counts["age_lower"].unique())
     lo_i, hi_i = lowers.index(present_lowers[0]), lowers.index(present_lowers[-1])
     grid = pd.DataFrame([(lw, s) for lw in lowers[lo_i:hi_i + 1] for s in sexes], columns=["age_lower", "sex"])
@@ -739,7 +777,8 @@ def standardised(
         "n": n.astype(int), "cases": cases.astype(int), "prevalence": cases / n, "std_weight": w / w.sum(),
     })
     by = ("age", "sex") if by_sex else ("age",)
-    return Standardised(float(y.mean()), dsr, lo, hi, int(len(y)), int(y.sum()), str(name), source, by, table,
+    n_all, cases_all = int(f.sum()), int((f * y.to_numpy(dtype=np.int64)).sum())
+    return Standardised(cases_all / n_all, dsr, lo, hi, n_all, cases_all, str(name), source, by, table,
                         excluded, alpha=alpha)
 
 
@@ -855,6 +894,7 @@ def odds_ratio(
     outcome: str = "rls",
     method: str = "woolf",
     alpha: float = 0.05,
+    freq: str | None = None,
 ) -> OddsRatio:
     """Crude odds ratio of ``outcome`` for ``exposure == exposed`` against everyone else.
 
@@ -888,8 +928,9 @@ def odds_ratio(
         raise DataValidationError(f"unknown odds-ratio method '{method}'; available: {', '.join(OR_METHODS)}")
     z = _z(alpha)
     x, yv = _two_by_two(df, exposure, exposed, outcome)
-    a, b = int((x & yv).sum()), int((x & ~yv).sum())
-    c, d = int((~x & yv).sum()), int((~x & ~yv).sum())
+    f = _freq(df, freq)
+    a, b = int(f[x & yv].sum()), int(f[x & ~yv].sum())
+    c, d = int(f[~x & yv].sum()), int(f[~x & ~yv].sum())
     label = f"{exposure} {exposed} vs other odds ratio"
     if method == "exact":
         est, lo, hi, p = conditional_odds_ratio(a, b, c, d, alpha=alpha)
@@ -953,6 +994,7 @@ def mantel_haenszel(
     width: int = 5,
     breaks: Sequence[int] | None = None,
     alpha: float = 0.05,
+    freq: str | None = None,
 ) -> MantelHaenszel:
     """Mantel-Haenszel odds ratio of ``outcome`` for ``exposure == exposed``, over ``strata``.
 
@@ -983,7 +1025,9 @@ def mantel_haenszel(
         raise DataValidationError(f"column '{strata}' is missing; cannot stratify by it")
     x, yv = _two_by_two(data, exposure, exposed, outcome)
     s = data[strata]
-    frame = pd.DataFrame({"s": s.to_numpy(), "a": x & yv, "b": x & ~yv, "c": ~x & yv, "d": ~x & ~yv})
+    f = _freq(data, freq)
+    frame = pd.DataFrame({"s": s.to_numpy(), "a": f * (x & yv), "b": f * (x & ~yv), "c": f * (~x & yv),
+                          "d": f * (~x & ~yv)})
     tab = frame.groupby("s", observed=True, sort=True)[["a", "b", "c", "d"]].sum().astype(int)
     informative = ((tab["a"] + tab["b"]) > 0) & ((tab["c"] + tab["d"]) > 0) & \
                   ((tab["a"] + tab["c"]) > 0) & ((tab["b"] + tab["d"]) > 0)
@@ -1157,6 +1201,7 @@ def peak_band(
     n_boot: int = 2000,
     alpha: float = 0.05,
     rng: np.random.Generator | int | None = None,
+    freq: str | None = None,
 ) -> PeakBand:
     """The ``width``-year age band with the highest prevalence.
 
@@ -1171,8 +1216,8 @@ def peak_band(
     Efron B, Tibshirani RJ (1993) An Introduction to the Bootstrap. Chapman & Hall.
     """
     rng = np.random.default_rng(rng)
-    table = stratified(df, "age_band", outcome=outcome).table if width == 5 else stratified(
-        df.assign(age_band=age_band(df["age"], width=width)), "age_band", outcome=outcome).table
+    table = stratified(df, "age_band", outcome=outcome, freq=freq).table if width == 5 else stratified(
+        df.assign(age_band=age_band(df["age"], width=width)), "age_band", outcome=outcome, freq=freq).table
     lower = np.array([int(str(s).split("-")[0]) for s in table["age_band"]])
     mid = lower + (width - 1) / 2
     n = table["n"].to_numpy()
@@ -1370,6 +1415,7 @@ def peak_age(
     n_boot: int = 200,
     alpha: float = 0.05,
     rng: np.random.Generator | int | None = None,
+    freq: str | None = None,
 ) -> PeakAge:
     """Age of peak prevalence from a smooth logistic curve in age, with a seeded bootstrap interval.
 
@@ -1393,6 +1439,10 @@ def peak_age(
         is the estimate +- z times the bootstrap SE; the others' the percentile interval.
     rng : Generator, int or None
         Seed of the bootstrap.
+    freq : str, optional
+        A column of counts: each row stands for that many people (a table of counts, as
+        :func:`rlsepi.distributed.cell_counts` reduces a dataset to). The spline model's knots
+        then come from the counts.
 
     Notes
     -----
@@ -1434,11 +1484,14 @@ def peak_age(
     # people with the same age are exchangeable here: fit on (age, cases, non-cases) cells,
     # which gives the same likelihood as one row per person, and resample people by drawing
     # the cell counts from a multinomial, which is the same as drawing people with replacement
+    f = _freq(df, freq).astype(float)
     ages_u, inv = np.unique(age, return_inverse=True)
-    cases = np.bincount(inv, weights=y, minlength=ages_u.size)
-    n = np.bincount(inv, minlength=ages_u.size).astype(float)
-    return peak_age_from_counts(ages_u, cases, n, model=model, bandwidth=bandwidth, spline_df=spline_df,
-                                n_boot=n_boot, alpha=alpha, rng=gen, person_ages=age)
+    cases = np.bincount(inv, weights=y * f, minlength=ages_u.size)
+    n = np.bincount(inv, weights=f, minlength=ages_u.size)
+    keep = n > 0
+    return peak_age_from_counts(ages_u[keep], cases[keep], n[keep], model=model, bandwidth=bandwidth,
+                                spline_df=spline_df, n_boot=n_boot, alpha=alpha, rng=gen,
+                                person_ages=age if freq is None else None)
 
 
 def peak_age_from_counts(

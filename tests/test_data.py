@@ -10,7 +10,8 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from rlsepi import __version__, cohort
-from rlsepi.io import read_metadata, write_cohort
+from rlsepi.cohort import write_cohort
+from rlsepi.io import read_metadata
 from rlsepi.parameters import DEFAULT, FERRITIN_RESOLUTION
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "synthetic"

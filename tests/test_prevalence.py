@@ -500,7 +500,7 @@ def test_own_age_structure_returns_crude(d: pd.DataFrame) -> None:
 
 def test_command_on_the_default_simulated_cohort_shows_published_targets(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from rlsepi.io import write_cohort
+    from rlsepi.cohort import write_cohort
     from rlsepi.parameters import DEFAULT
 
     t = DEFAULT.targets

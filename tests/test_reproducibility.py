@@ -34,7 +34,7 @@ import hashlib, sys
 from pathlib import Path
 import numpy as np
 from rlsepi import cohort, report
-from rlsepi.io import write_cohort
+from rlsepi.cohort import write_cohort
 
 out, n, seed = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 write_cohort(out / "cohort.parquet", n, seed=seed)
