@@ -34,7 +34,8 @@ from rlsepi.errors import RLSEpiError
 
 __all__ = ["main", "build_parser", "COMMANDS", "EXIT_OK", "EXIT_CHECK_FAILED", "EXIT_USAGE", "EXIT_BUG"]
 
-COMMANDS = ("simulate", "check", "params", "prevalence", "fit", "risk", "validate", "prs", "report")
+COMMANDS = ("simulate", "check", "params", "prevalence", "fit", "risk", "serve", "validate", "prs", "report",
+            "power", "study", "diagnostic")
 """Subcommand modules in :mod:`rlsepi.commands`, in the order ``--help`` lists them."""
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3

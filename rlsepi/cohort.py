@@ -22,6 +22,13 @@ and genotypes are discrete and ferritin enters through a normal CDF.
 Reproducibility: people are generated in blocks of :data:`BLOCK_SIZE`; block ``i`` draws
 from its own stream, the ``i``-th child of the seed's :class:`numpy.random.SeedSequence`.
 The cohort is therefore the same whatever the batch size or number of worker processes.
+
+Precision: the same seed gives the same bytes on every CPU. Serum ferritin is stored as a
+laboratory reports it (whole µg/L, :data:`rlsepi.parameters.FERRITIN_RESOLUTION`) and the
+outcome is drawn from that stored value; the solved coefficients are rounded to
+:data:`MODEL_DIGITS` significant digits, and the simulator uses the rounded values, which
+are exactly those in a cohort file's metadata. The last bits of numpy's vectorised
+``exp``/``log`` and of BLAS sums differ between CPUs; they do not reach these digits.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,15 +48,22 @@ from scipy import optimize, special, stats
 
 from rlsepi import __version__
 from rlsepi.errors import ParameterError, RLSEpiError
-from rlsepi.parameters import DEFAULT, STANDARD_POPULATIONS, Parameters
+from rlsepi.io import METADATA_PREFIX, atomic_output, provenance_metadata, round_significant, table_to_frame
+from rlsepi.parameters import DEFAULT, FERRITIN_RESOLUTION, STANDARD_POPULATIONS, Parameters
 
 __all__ = [
     "BLOCK_SIZE",
+    "MODEL_DIGITS",
+    "ferritin_as_reported",
+    "reported_ferritin_cut",
     "OutcomeModel",
     "CovariateDistribution",
     "covariate_distribution",
     "solve_model",
     "expected_figures",
+    "expected_prevalence_by_age",
+    "smooth_interpolate",
+    "fertility_rate",
     "simulate",
     "iter_blocks",
     "arrow_schema",
@@ -61,11 +75,17 @@ __all__ = [
     "irls_score_probabilities",
     "clinical_significance_cutoff",
     "table_to_frame",
+    "write_cohort",
 ]
 
 BLOCK_SIZE = 65_536
 """People per random stream and per Parquet row group. Part of the reproducibility contract:
 changing it changes every cohort."""
+
+MODEL_DIGITS = 10
+"""Significant digits of the solved coefficients (stored in a cohort's metadata and used by the
+simulator). Five orders of magnitude above the CPU differences of the solver's arithmetic
+(about 1e-15 relative), and the expected figures stay within 1e-9 of the targets."""
 
 _STATES = 4  # 0 not pregnant, 1-3 trimester
 
@@ -103,8 +123,16 @@ class CovariateDistribution:
     genetic_prob: np.ndarray
 
     def low_ferritin_prob(self, threshold: float) -> np.ndarray:
-        """P(ferritin <= threshold | age, sex, state), shape (A, 2, 4)."""
-        return stats.norm.cdf((math.log(threshold) - self.fer_mu) / self.fer_sigma)
+        """P(reported ferritin <= threshold | age, sex, state), shape (A, 2, 4).
+
+        Ferritin is reported to whole µg/L (:func:`ferritin_as_reported`), so this is the
+        probability that the unrounded log-normal value lies below
+        :func:`reported_ferritin_cut` (50.5 for a threshold of 50).
+        """
+        cut = reported_ferritin_cut(threshold)
+        if cut <= 0.0:
+            return np.zeros_like(self.fer_mu)
+        return stats.norm.cdf((math.log(cut) - self.fer_mu) / self.fer_sigma)
 
     def cell_mass(self) -> np.ndarray:
         """P(age, sex, state), shape (A, 2, 4)."""
@@ -128,16 +156,59 @@ def age_distribution(params: Parameters) -> tuple[np.ndarray, np.ndarray]:
     return ages, weight / weight.sum()
 
 
+def smooth_interpolate(x: np.ndarray | float, xp: Any, fp: Any, *, sd: float) -> np.ndarray:
+    """A smooth curve through age-group figures: the broken line through ``(xp, fp)`` (held
+    constant before the first and after the last point), smoothed with a Gaussian kernel of
+    standard deviation ``sd`` (years).
+
+    Notes
+    -----
+    The broken line is :math:`f(x) = f_0 + \\sum_k \\Delta_k\\,(x - x_k)_+` with :math:`\\Delta_k`
+    the change of slope at :math:`x_k`; its convolution with :math:`N(0, s^2)` is, exactly,
+    :math:`f_0 + \\sum_k \\Delta_k\\, s\\,[z_k\\Phi(z_k) + \\phi(z_k)]` with :math:`z_k = (x - x_k)/s`.
+    The result is infinitely differentiable, monotone wherever the figures are, and stays
+    within their range; it departs from a figure only where the broken line bends there
+    (by at most :math:`0.4\\,|\\Delta_k|\\,s`). A step-free, kink-free input keeps the
+    expected prevalence curve by age smooth, so that its peak is a well-defined maximum.
+    ``sd = 0`` gives the broken line itself.
+    """
+    xp = np.asarray(xp, dtype=float)
+    fp = np.asarray(fp, dtype=float)
+    x = np.asarray(x, dtype=float)
+    if xp.size == 1:
+        return np.full(x.shape, fp[0])
+    slopes = np.concatenate([[0.0], np.diff(fp) / np.diff(xp), [0.0]])
+    bends = np.diff(slopes)  # change of slope at each point
+    if sd <= 0:
+        return np.interp(x, xp, fp)
+    z = (x[..., None] - xp) / sd
+    ramp = sd * (z * special.ndtr(z) + np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi))
+    return fp[0] + ramp @ bends
+
+
+def fertility_rate(ages: np.ndarray | float, params: Parameters) -> np.ndarray:
+    """Births per woman-year at each (possibly fractional) age.
+
+    The published 5-year rates are placed at their bands' midpoints, with 0 one year after
+    ``pregnancy.max_age``, and joined by straight lines (:func:`smooth_interpolate` with
+    ``sd = 0``): continuous, with no step at the end of the reproductive ages (a Gaussian
+    smoothing would spread fertility past ``max_age`` and leave a step there). The rate is
+    0 outside the reproductive ages.
+    """
+    preg = params.pregnancy
+    mids = np.asarray(preg.fertility_band_starts, dtype=float) + 2.5
+    rates = np.asarray(preg.fertility, dtype=float)
+    end = float(preg.max_age + 1)
+    keep = mids < end
+    xp, fp = np.append(mids[keep], end), np.append(rates[keep], 0.0)
+    a = np.asarray(ages, dtype=float)
+    rate = smooth_interpolate(a, xp, fp, sd=0.0)
+    return np.where((a >= preg.min_age) & (a < end), rate, 0.0)
+
+
 def pregnancy_probability(ages: np.ndarray, params: Parameters) -> np.ndarray:
     """P(pregnant | woman of this age): fertility rate times the length of a pregnancy in years."""
-    preg = params.pregnancy
-    starts = np.asarray(preg.fertility_band_starts)
-    rates = np.asarray(preg.fertility)
-    idx = np.searchsorted(starts, ages, side="right") - 1
-    in_band = (idx >= 0) & (ages < starts[-1] + 5)
-    rate = np.where(in_band, rates[np.clip(idx, 0, len(rates) - 1)], 0.0)
-    eligible = (ages >= preg.min_age) & (ages <= preg.max_age)
-    return np.where(eligible, rate * preg.gestation_weeks / 52.0, 0.0)
+    return fertility_rate(ages, params) * params.pregnancy.gestation_weeks / 52.0
 
 
 def trimester_probabilities(params: Parameters) -> np.ndarray:
@@ -149,17 +220,19 @@ def ferritin_log_params(ages: np.ndarray, female: np.ndarray, state: np.ndarray,
                         params: Parameters) -> tuple[np.ndarray, np.ndarray]:
     """Mean and SD of ln(ferritin) for each person (or grid cell).
 
-    Non-pregnant: the log-median and log-SD interpolated linearly in age between anchor
-    ages (held constant outside). Pregnant in trimester k: the log-SD of non-pregnant women
+    Non-pregnant: the log-median and log-SD follow a smooth curve in age through the anchor
+    ages (:func:`smooth_interpolate`, ``age_curve.input_smoothing_sd``), so that no step or
+    kink in ferritin puts a bump in the prevalence curve. Pregnant in trimester k: the log-SD of non-pregnant women
     of that age, and the median that puts the published share of trimester k below the
     iron-deficiency threshold.
     """
     fer = params.ferritin
     ages = np.asarray(ages, dtype=float)
-    mu_m = np.interp(ages, fer.male_anchor_ages, np.log(fer.male_median))
-    sd_m = np.interp(ages, fer.male_anchor_ages, fer.male_log_sd)
-    mu_f = np.interp(ages, fer.female_anchor_ages, np.log(fer.female_median))
-    sd_f = np.interp(ages, fer.female_anchor_ages, fer.female_log_sd)
+    w = params.age_curve.input_smoothing_sd
+    mu_m = smooth_interpolate(ages, fer.male_anchor_ages, np.log(fer.male_median), sd=w)
+    sd_m = smooth_interpolate(ages, fer.male_anchor_ages, fer.male_log_sd, sd=w)
+    mu_f = smooth_interpolate(ages, fer.female_anchor_ages, np.log(fer.female_median), sd=w)
+    sd_f = smooth_interpolate(ages, fer.female_anchor_ages, fer.female_log_sd, sd=w)
     mu = np.where(female, mu_f, mu_m)
     sd = np.where(female, sd_f, sd_m)
     z_def = stats.norm.ppf(np.asarray(fer.pregnancy_deficiency))  # z of the deficient share
@@ -171,14 +244,51 @@ def ferritin_log_params(ages: np.ndarray, female: np.ndarray, state: np.ndarray,
     return mu, sd
 
 
-def genetic_distribution(params: Parameters) -> tuple[np.ndarray, np.ndarray]:
+def ferritin_as_reported(ferritin: np.ndarray) -> np.ndarray:
+    """Serum ferritin as a laboratory reports it: to the nearest whole µg/L, at least 1 µg/L.
+
+    The resolution is :data:`rlsepi.parameters.FERRITIN_RESOLUTION`; halves round to even
+    (:func:`numpy.rint`, exact and the same on every CPU).
+
+    Examples
+    --------
+    >>> ferritin_as_reported(np.array([0.2, 14.5, 15.5, 50.49, 50.5, 137.2]))
+    array([  1.,  14.,  16.,  50.,  50., 137.])
+    """
+    step = FERRITIN_RESOLUTION
+    return np.maximum(np.rint(np.asarray(ferritin, dtype=float) / step) * step, step)
+
+
+def reported_ferritin_cut(threshold: float) -> float:
+    """The unrounded ferritin below which the reported value is ``<= threshold`` (µg/L).
+
+    A reported value ``r <= threshold`` means ``r <= floor(threshold)`` (whole µg/L), which
+    holds exactly when the unrounded value is below ``floor(threshold) + 0.5``; a threshold
+    below the smallest reported value (1 µg/L) is never met (cut 0). Ties at the half have
+    probability zero.
+
+    Examples
+    --------
+    >>> reported_ferritin_cut(50.0), reported_ferritin_cut(50.7), reported_ferritin_cut(0.5)
+    (50.5, 50.5, 0.0)
+    """
+    step = FERRITIN_RESOLUTION
+    whole = math.floor(threshold / step) * step
+    return whole + step / 2 if whole >= step else 0.0
+
+
+def genetic_distribution(params: Parameters, *, weights: Sequence[float] | None = None,
+                         ) -> tuple[np.ndarray, np.ndarray]:
     """Distinct values of sum_j ln(OR_j) g_j and their probabilities (HWE, independent loci).
 
     The exact enumeration of :func:`rlsepi.polygenic.analytic_reference` (equal sums merged).
+    ``weights`` (one per locus of ``params``) replace the ln(OR) of the parameters, e.g. the
+    rounded weights of an :class:`OutcomeModel`.
     """
     from rlsepi.polygenic import analytic_reference
 
-    values = np.array([[0.0, locus.weight, 2 * locus.weight] for locus in params.loci]).reshape(-1, 3)
+    w = [locus.weight for locus in params.loci] if weights is None else [float(x) for x in weights]
+    values = np.array([[0.0, x, 2 * x] for x in w]).reshape(-1, 3)
     ref = analytic_reference(values, np.array([locus.eaf for locus in params.loci]))
     if ref.kind != "analytic-exact":
         raise ParameterError(
@@ -188,9 +298,18 @@ def genetic_distribution(params: Parameters) -> tuple[np.ndarray, np.ndarray]:
     return ref.values, ref.probs
 
 
-def covariate_distribution(params: Parameters = DEFAULT) -> CovariateDistribution:
-    """The exact covariate distribution implied by ``params``."""
-    ages, age_prob = age_distribution(params)
+def covariate_distribution(params: Parameters = DEFAULT, *, ages: np.ndarray | None = None) -> CovariateDistribution:
+    """The exact covariate distribution implied by ``params``.
+
+    With ``ages`` (any real ages, not necessarily whole), the distribution *given* each of
+    those ages: ``age_prob`` is then uniform and only the conditional parts (state,
+    ferritin) matter. The solver uses this to differentiate the expected prevalence curve.
+    """
+    if ages is None:
+        ages, age_prob = age_distribution(params)
+    else:
+        ages = np.asarray(ages, dtype=float)
+        age_prob = np.full(ages.size, 1.0 / ages.size)
     state_prob = np.zeros((ages.size, 2, _STATES))
     state_prob[:, 0, 0] = 1.0
     p_preg = pregnancy_probability(ages, params)
@@ -286,7 +405,8 @@ class OutcomeModel:
         return cls(**d)
 
 
-def _cell_probabilities(theta: np.ndarray, dist: CovariateDistribution, params: Parameters) -> np.ndarray:
+def _cell_probabilities(theta: np.ndarray, dist: CovariateDistribution, params: Parameters,
+                        b_fer: float | None = None) -> np.ndarray:
     """E[P(RLS) | age, sex, state] on the grid, shape (A, 2, 4), for unknowns theta."""
     b0, bf, a_c, log_gamma, t1, t2, t3 = theta
     gamma = math.exp(log_gamma)
@@ -297,7 +417,7 @@ def _cell_probabilities(theta: np.ndarray, dist: CovariateDistribution, params: 
         + np.array([0.0, bf])[None, :, None]
         + np.array([0.0, t1, t2, t3])[None, None, :]
     )
-    b_fer = math.log(params.ferritin.low_or)
+    b_fer = math.log(params.ferritin.low_or) if b_fer is None else b_fer
     q = dist.low_ferritin_prob(params.ferritin.low_threshold)
     eg = eta[..., None] + dist.genetic_values  # (A, 2, 4, G)
     p_high = special.expit(eg) @ dist.genetic_prob
@@ -305,25 +425,35 @@ def _cell_probabilities(theta: np.ndarray, dist: CovariateDistribution, params: 
     return q * p_low + (1.0 - q) * p_high
 
 
-def _figures_from_cells(p: np.ndarray, dist: CovariateDistribution, params: Parameters) -> dict[str, float]:
+def _by_age(p: np.ndarray, dist: CovariateDistribution) -> np.ndarray:
+    """E[P(RLS) | age] from the cell probabilities: averaged over sex and state at each age."""
+    mass = dist.cell_mass()
+    return (mass * p).sum(axis=(1, 2)) / mass.sum(axis=(1, 2))
+
+
+_PEAK_STEP = 1e-3
+"""Half-width (years) of the central difference that puts the slope of the expected curve at 0."""
+
+
+def _peak_grid(params: Parameters) -> np.ndarray:
+    """The ages where the solver needs the conditional curve: young age, peak - h, peak, peak + h."""
+    peak = params.targets.peak_age.value
+    return np.array([params.age_curve.young_age, peak - _PEAK_STEP, peak, peak + _PEAK_STEP])
+
+
+def _figures_from_cells(p: np.ndarray, dist: CovariateDistribution, p_aux: np.ndarray,
+                        aux: CovariateDistribution) -> dict[str, float]:
     mass = dist.cell_mass()
     prevalence = float((mass * p).sum())
     by_sex = (mass * p).sum(axis=(0, 2)) / mass.sum(axis=(0, 2))
     odds = by_sex / (1 - by_sex)
-    by_age = (mass * p).sum(axis=(1, 2)) / mass.sum(axis=(1, 2))
-    peak = params.targets.peak_age.value
-
-    def band(lo: float, hi: float) -> float:
-        sel = (dist.ages >= lo) & (dist.ages <= hi)
-        return float((mass[sel] * p[sel]).sum() / mass[sel].sum())
-
+    young, below, at, above = _by_age(p_aux, aux)
     out = {
         "prevalence": prevalence,
         "female_male_or": float(odds[1] / odds[0]),
-        "band_below_peak": band(peak - 5, peak - 1),
-        "band_from_peak": band(peak, peak + 4),
-        "prevalence_at_young_age": float(np.interp(params.age_curve.young_age, dist.ages, by_age)),
-        "prevalence_at_peak_age": float(np.interp(peak, dist.ages, by_age)),
+        "logit_slope_at_peak": float((special.logit(above) - special.logit(below)) / (2 * _PEAK_STEP)),
+        "prevalence_at_young_age": float(young),
+        "prevalence_at_peak_age": float(at),
     }
     for k in range(1, 4):
         cell = mass[:, 1, k]
@@ -331,13 +461,15 @@ def _figures_from_cells(p: np.ndarray, dist: CovariateDistribution, params: Para
     return out
 
 
-def _residuals(theta: np.ndarray, dist: CovariateDistribution, params: Parameters) -> np.ndarray:
-    f = _figures_from_cells(_cell_probabilities(theta, dist, params), dist, params)
+def _residuals(theta: np.ndarray, dist: CovariateDistribution, aux: CovariateDistribution,
+               params: Parameters) -> np.ndarray:
+    f = _figures_from_cells(_cell_probabilities(theta, dist, params), dist,
+                            _cell_probabilities(theta, aux, params), aux)
     t = params.targets
     return np.array([
         special.logit(f["prevalence"]) - special.logit(t.prevalence.value),
         math.log(f["female_male_or"]) - math.log(t.female_male_or.value),
-        special.logit(f["band_below_peak"]) - special.logit(f["band_from_peak"]),
+        f["logit_slope_at_peak"],
         math.log(f["prevalence_at_young_age"] / f["prevalence_at_peak_age"])
         - math.log(params.age_curve.young_to_peak_ratio),
         *(special.logit(f[f"pregnancy_trimester{k}"]) - special.logit(t.pregnancy[k - 1].value) for k in (1, 2, 3)),
@@ -350,12 +482,18 @@ def solve_model(params: Parameters = DEFAULT) -> OutcomeModel:
     Notes
     -----
     Seven equations in seven unknowns, on the log-odds scale: the marginal prevalence, the
-    crude female:male odds ratio, equal expected prevalence in the 5-year bands either side
-    of the target peak age (so the marginal curve peaks there), the prevalence at
+    crude female:male odds ratio, a zero slope of the expected single-year prevalence curve
+    :math:`P(a) = E[P(\\text{RLS}) \\mid \\text{age} = a]` at the target peak age (a central
+    difference of :math:`\\operatorname{logit} P` over :math:`\\pm 0.001` years; the covariates
+    are smooth in age, so :math:`P` is defined at fractional ages), the prevalence at
     ``age_curve.young_age`` relative to the prevalence at the peak age, and the prevalence
     in each trimester. The sex, age and trimester effects are conditional on ferritin and
     pregnancy, which themselves differ by sex and age, so they are not the marginal
-    figures; the solver accounts for that exactly.
+    figures; the solver accounts for that exactly. Ferritin enters as its reported value
+    (whole µg/L, see :func:`reported_ferritin_cut`). The returned coefficients are rounded
+    to :data:`MODEL_DIGITS` significant digits, so that they are the same on every CPU. That
+    the zero slope is the one maximum of :math:`P` over the population's ages is checked by
+    :func:`expected_figures` (``peak_age``) and by the tests.
 
     Raises
     ------
@@ -363,6 +501,7 @@ def solve_model(params: Parameters = DEFAULT) -> OutcomeModel:
         When the targets cannot be reached together with these parameters.
     """
     dist = covariate_distribution(params)
+    aux = covariate_distribution(params, ages=_peak_grid(params))
     t = params.targets
     start = np.array([
         special.logit(t.prevalence.value) + 0.3, math.log(t.female_male_or.value), t.peak_age.value,
@@ -370,8 +509,8 @@ def solve_model(params: Parameters = DEFAULT) -> OutcomeModel:
     ])
     try:
         with np.errstate(all="ignore"):
-            sol = optimize.root(_residuals, start, args=(dist, params), method="hybr", options={"xtol": 1e-13})
-            resid = _residuals(sol.x, dist, params) if sol.success else None
+            sol = optimize.root(_residuals, start, args=(dist, aux, params), method="hybr", options={"xtol": 1e-13})
+            resid = _residuals(sol.x, dist, aux, params) if sol.success else None
     except (ValueError, ZeroDivisionError, OverflowError, FloatingPointError) as exc:
         # the search reached prevalences of exactly 0 or 1: these targets cannot be met together
         raise ParameterError(
@@ -386,34 +525,98 @@ def solve_model(params: Parameters = DEFAULT) -> OutcomeModel:
             f"({' '.join(sol.message.split())}); check the targets and age_curve parameters for consistency"
         )
     b0, bf, a_c, log_gamma, t1, t2, t3 = (float(x) for x in sol.x)
-    return OutcomeModel(
-        intercept=b0, female=bf, age_peak=a_c, age_curvature=math.exp(log_gamma), trimester=(t1, t2, t3),
-        ferritin_low=math.log(params.ferritin.low_or), ferritin_threshold=params.ferritin.low_threshold,
-        loci=tuple((locus.rsid, locus.weight) for locus in params.loci),
-        clinically_significant_share=t.clinically_significant.value / t.prevalence.value,
+
+    def r(x: float) -> float:  # the stored value: the same on every CPU (see MODEL_DIGITS)
+        return round_significant(x, MODEL_DIGITS)
+
+    model = OutcomeModel(
+        intercept=r(b0), female=r(bf), age_peak=r(a_c), age_curvature=r(math.exp(log_gamma)),
+        trimester=(r(t1), r(t2), r(t3)),
+        ferritin_low=r(math.log(params.ferritin.low_or)), ferritin_threshold=params.ferritin.low_threshold,
+        loci=tuple((locus.rsid, r(locus.weight)) for locus in params.loci),
+        clinically_significant_share=r(t.clinically_significant.value / t.prevalence.value),
     )
+    try:
+        peak = _argmax_curve(model, params)
+    except ValueError as exc:  # brentq found no sign change: no smooth maximum near the best year
+        raise ParameterError(f"with these parameters the expected prevalence curve has no smooth peak near "
+                             f"'targets.peak_age.value' = {t.peak_age.value:g} ({exc}); change the age_curve "
+                             "parameters or the peak age") from None
+    if abs(peak - t.peak_age.value) > 1e-6:  # another, higher maximum elsewhere
+        raise ParameterError(
+            f"with these parameters the expected prevalence curve is highest at age {peak:.2f}, not at "
+            f"'targets.peak_age.value' = {t.peak_age.value:g}: the covariates' own age trends outweigh "
+            "the age curve; change the peak age or age_curve.young_to_peak_ratio"
+        )
+    return model
+
+
+def _theta(model: OutcomeModel) -> np.ndarray:
+    return np.array([
+        model.intercept, model.female, model.age_peak, math.log(model.age_curvature), *model.trimester,
+    ])
+
+
+def expected_prevalence_by_age(model: OutcomeModel, params: Parameters = DEFAULT, *,
+                               ages: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The expected single-year prevalence curve :math:`P(a) = E[P(\\text{RLS}) \\mid \\text{age} = a]`.
+
+    Exact sums over sex, pregnancy state, ferritin (normal CDF) and genotypes. ``ages``
+    defaults to the population's whole years; fractional ages are allowed (the covariates
+    are smooth in age). Returns ``(ages, P)``.
+    """
+    dist = _model_distribution(model, params, ages=None if ages is None else np.atleast_1d(np.asarray(ages, float)))
+    return dist.ages, _by_age(_cell_probabilities(_theta(model), dist, params, b_fer=model.ferritin_low), dist)
+
+
+def _model_distribution(model: OutcomeModel, params: Parameters, *,
+                        ages: np.ndarray | None = None) -> CovariateDistribution:
+    """The covariate distribution with the model's own (stored, rounded) locus weights."""
+    weights = dict(model.loci)
+    gv, gp = genetic_distribution(params, weights=[weights[locus.rsid] for locus in params.loci])
+    return dataclasses.replace(covariate_distribution(params, ages=ages), genetic_values=gv, genetic_prob=gp)
+
+
+def _argmax_curve(model: OutcomeModel, params: Parameters) -> float:
+    """Age (real) at which the expected prevalence curve is highest over the population's ages:
+    the best whole year, then the root of the curve's slope (central difference of the
+    log-odds) within a year either side of it."""
+    ages, p = expected_prevalence_by_age(model, params)
+    i = int(np.argmax(p))
+    if i == 0 or i == ages.size - 1:
+        return float(ages[i])
+
+    def slope(a: float) -> float:
+        _, q = expected_prevalence_by_age(model, params, ages=np.array([a - _PEAK_STEP, a + _PEAK_STEP]))
+        return float((special.logit(q[1]) - special.logit(q[0])) / (2 * _PEAK_STEP))
+
+    lo, hi = float(ages[i - 1]), float(ages[i + 1])
+    return float(optimize.brentq(slope, lo, hi, xtol=1e-10))
 
 
 def expected_figures(model: OutcomeModel, params: Parameters = DEFAULT) -> dict[str, float]:
     """The marginal figures that ``model`` implies in expectation (exact sums).
 
     Keys: ``prevalence``, ``clinically_significant``, ``female_male_or``,
-    ``pregnancy_trimester1..3``, ``peak_age_band`` (lower bound of the 5-year band with the
-    highest expected prevalence), ``band_below_peak``, ``band_from_peak``,
-    ``prevalence_at_young_age``, ``prevalence_at_peak_age``.
+    ``pregnancy_trimester1..3``, ``peak_age`` (the age, to 1e-8 years, at which the expected
+    single-year prevalence is highest), ``peak_age_band`` (lower bound of the 5-year band
+    with the highest expected prevalence), ``prevalence_at_young_age``,
+    ``prevalence_at_peak_age``, ``logit_slope_at_peak``.
     """
-    dist = covariate_distribution(params)
-    theta = np.array([
-        model.intercept, model.female, model.age_peak, math.log(model.age_curvature), *model.trimester,
-    ])
-    p = _cell_probabilities(theta, dist, params)
-    out = _figures_from_cells(p, dist, params)
+    # the model's own (stored, rounded) effects, exactly as the simulator uses them
+    dist = _model_distribution(model, params)
+    aux = _model_distribution(model, params, ages=_peak_grid(params))
+    theta = _theta(model)
+    p = _cell_probabilities(theta, dist, params, b_fer=model.ferritin_low)
+    p_aux = _cell_probabilities(theta, aux, params, b_fer=model.ferritin_low)
+    out = _figures_from_cells(p, dist, p_aux, aux)
     out["clinically_significant"] = out["prevalence"] * model.clinically_significant_share
     mass = dist.cell_mass()
     band = (dist.ages // 5) * 5
     lows = np.unique(band)
     by_band = [float((mass[band == b] * p[band == b]).sum() / mass[band == b].sum()) for b in lows]
     out["peak_age_band"] = float(lows[int(np.argmax(by_band))])
+    out["peak_age"] = _argmax_curve(model, params)
     return out
 
 
@@ -516,7 +719,8 @@ def _generate_block(plan: _Plan, index: int) -> pa.RecordBatch:
     tri_cum[-1] = 1.0
     trimester = np.where(pregnant, np.searchsorted(tri_cum, rng.random(n), side="right") + 1, 0)
     mu, sd = ferritin_log_params(age, female, trimester, params)
-    ferritin = np.exp(mu + sd * rng.standard_normal(n))
+    # stored and used as a laboratory reports it: the same bytes on every CPU (exp's last bits differ)
+    ferritin = ferritin_as_reported(np.exp(mu + sd * rng.standard_normal(n)))
     genotypes = {locus.rsid: rng.binomial(2, locus.eaf, n).astype(np.int8) for locus in params.loci}
 
     eta = (
@@ -657,7 +861,7 @@ def simulate(
         Number of people.
     rng : Generator, SeedSequence, int or None
         Seed of the cohort; the same seed gives the same people as
-        :func:`rlsepi.io.write_cohort` writes to Parquet.
+        :func:`write_cohort` writes to Parquet.
     params : Parameters
         The published figures and targets (see :mod:`rlsepi.parameters`).
     workers : int
@@ -685,11 +889,62 @@ def simulate(
     return df
 
 
-def table_to_frame(table: pa.Table) -> pd.DataFrame:
-    """Arrow cohort table to pandas with the registry's dtypes (category sex, nullable trimester)."""
-    df = table.to_pandas(types_mapper={pa.int8(): pd.Int8Dtype()}.get)
-    for col in df.columns:
-        if str(df[col].dtype) == "Int8" and col not in ("trimester", "irls_score"):
-            df[col] = df[col].astype(np.int8)
-    df["sex"] = df["sex"].astype(pd.CategoricalDtype(["female", "male"]))
-    return df
+def write_cohort(
+    path: str | Path,
+    n: int,
+    *,
+    seed: int,
+    params: Parameters | None = None,
+    command: str | None = None,
+    workers: int = 1,
+    batch_blocks: int | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Simulate a cohort and stream it to a Parquet file, one row group per block.
+
+    The file's key-value metadata holds the package version, the seed, the full parameter
+    set, the solved generating model (as the simulator used it, rounded to
+    :data:`MODEL_DIGITS` significant digits), the precision of the stored values and the
+    command that regenerates it. Memory stays bounded by ``batch_blocks`` blocks whatever
+    ``n`` is. The same seed gives the same bytes on every CPU. For a Parquet dataset written by
+    a Dask cluster, see :func:`rlsepi.distributed.write_dataset` (same rows).
+
+    Returns
+    -------
+    dict
+        The metadata written (decoded).
+    """
+    import json
+
+    import pyarrow.parquet as pq
+
+    params = params or DEFAULT
+    model = solve_model(params)
+    schema, meta = cohort_schema(n, seed=seed, params=params, model=model, command=command)
+    blocks = iter_blocks(n, rng=seed, params=params, model=model, workers=workers, batch_blocks=batch_blocks)
+    with atomic_output(path, force=force) as fh:
+        with pq.ParquetWriter(fh, schema, **parquet_options(params)) as writer:
+            for batch in blocks:
+                writer.write_batch(batch, row_group_size=BLOCK_SIZE)
+    return {k.decode()[len(METADATA_PREFIX):]: json.loads(v) for k, v in meta.items()}
+
+
+def cohort_schema(n: int, *, seed: int, params: Parameters, model: OutcomeModel,
+                  command: str | None = None, **extra: Any) -> tuple[pa.Schema, dict[bytes, bytes]]:
+    """The Arrow schema of a written cohort with its provenance metadata (and that metadata)."""
+    meta = provenance_metadata(
+        seed=seed, n=int(n), parameters=params.to_dict(), model=model.to_dict(),
+        command=command or f"rlsepi simulate --n {int(n)} --seed {seed}",
+        block_size=BLOCK_SIZE,
+        precision={"ferritin_resolution_ug_per_l": FERRITIN_RESOLUTION, "model_significant_digits": MODEL_DIGITS},
+        **extra,
+    )
+    return arrow_schema(params).with_metadata(meta), meta
+
+
+def parquet_options(params: Parameters) -> dict[str, Any]:
+    """Writer options shared by the single file and the dataset (same encodings, same bytes)."""
+    # Dictionary-encode only the small-domain columns: on person_id and ferritin (all values
+    # distinct) it costs half the write time and makes the file larger.
+    small_domain = ["age", "sex", "trimester", "irls_score", *(locus.rsid for locus in params.loci)]
+    return {"compression": "zstd", "use_dictionary": small_domain}

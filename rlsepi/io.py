@@ -1,4 +1,7 @@
-"""Reading and writing cohorts; atomic output files.
+"""Generic reading and atomic writing; provenance metadata.
+
+This module imports nothing of rlsepi but its errors: the simulator's writer lives with the
+simulator (:func:`rlsepi.cohort.write_cohort`), so imports run one way (cohort -> io).
 
 Every file rlsepi writes goes to a temporary file in the destination folder first and is
 renamed into place only when complete, so a user never meets a half-written file, and an
@@ -10,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -33,12 +37,14 @@ __all__ = [
     "check_memory",
     "estimated_cohort_bytes",
     "check_output_path",
-    "write_cohort",
+    "table_to_frame",
     "read_cohort",
     "read_metadata",
     "provenance_metadata",
     "file_sha256",
     "to_jsonable",
+    "round_significant",
+    "round_floats",
     "METADATA_PREFIX",
 ]
 
@@ -209,54 +215,6 @@ def provenance_metadata(**fields: Any) -> dict[bytes, bytes]:
     return {f"{METADATA_PREFIX}{k}".encode(): json.dumps(v, sort_keys=True).encode() for k, v in meta.items()}
 
 
-def write_cohort(
-    path: str | Path,
-    n: int,
-    *,
-    seed: int,
-    params: Any = None,
-    command: str | None = None,
-    workers: int = 1,
-    batch_blocks: int | None = None,
-    force: bool = False,
-) -> dict[str, Any]:
-    """Simulate a cohort and stream it to a Parquet file, one row group per block.
-
-    The file's key-value metadata holds the package version, the seed, the full parameter
-    set, the solved generating model and the command that regenerates it. Memory stays
-    bounded by ``batch_blocks`` blocks whatever ``n`` is.
-
-    Returns
-    -------
-    dict
-        The metadata written (decoded).
-    """
-    import pyarrow.parquet as pq
-
-    from rlsepi import cohort
-    from rlsepi.parameters import DEFAULT
-
-    params = params or DEFAULT
-    model = cohort.solve_model(params)
-    schema = cohort.arrow_schema(params)
-    meta = provenance_metadata(
-        seed=seed, n=int(n), parameters=params.to_dict(), model=model.to_dict(),
-        command=command or f"rlsepi simulate --n {int(n)} --seed {seed}",
-        block_size=cohort.BLOCK_SIZE,
-    )
-    schema = schema.with_metadata(meta)
-    blocks = cohort.iter_blocks(n, rng=seed, params=params, model=model, workers=workers,
-                                batch_blocks=batch_blocks)
-    # Dictionary-encode only the small-domain columns: on person_id and ferritin (all values
-    # distinct) it costs half the write time and makes the file larger.
-    small_domain = ["age", "sex", "trimester", "irls_score", *(locus.rsid for locus in params.loci)]
-    with atomic_output(path, force=force) as fh:
-        with pq.ParquetWriter(fh, schema, compression="zstd", use_dictionary=small_domain) as writer:
-            for batch in blocks:
-                writer.write_batch(batch, row_group_size=cohort.BLOCK_SIZE)
-    return {k.decode()[len(METADATA_PREFIX):]: json.loads(v) for k, v in meta.items()}
-
-
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The ``rlsepi.*`` provenance of a Parquet cohort (empty for other files)."""
     import pyarrow as pa
@@ -294,8 +252,6 @@ def read_cohort(path: str | Path, *, columns: list[str] | None = None, fmt: str 
         raise DataValidationError(f"input '{p}' is a folder; give a cohort file")
     try:
         if ext in (".parquet", ".pq"):
-            from rlsepi.cohort import table_to_frame
-
             table = pq.read_table(p, columns=columns)
             meta = read_metadata(p)
             # rlsepi's own cohorts get the registry's dtypes; a user's Parquet file is read as it is
@@ -312,6 +268,20 @@ def read_cohort(path: str | Path, *, columns: list[str] | None = None, fmt: str 
     raise DataValidationError(
         f"cannot tell the format of '{p}' from its extension; use .parquet, .csv or .tsv"
     )
+
+
+def table_to_frame(table: Any) -> pd.DataFrame:
+    """Arrow cohort table to pandas with the registry's dtypes (category sex, nullable trimester)."""
+    import pandas as pd
+    import pyarrow as pa
+
+    df = table.to_pandas(types_mapper={pa.int8(): pd.Int8Dtype()}.get)
+    for col in df.columns:
+        if str(df[col].dtype) == "Int8" and col not in ("trimester", "irls_score"):
+            df[col] = df[col].astype(np.int8)
+    if "sex" in df.columns:
+        df["sex"] = df["sex"].astype(pd.CategoricalDtype(["female", "male"]))
+    return df
 
 
 def file_sha256(path: str | Path) -> str:
@@ -336,3 +306,42 @@ def to_jsonable(x: Any) -> Any:
     if isinstance(x, np.ndarray):
         return x.tolist()
     return x
+
+
+def round_significant(x: float, digits: int) -> float:
+    """``x`` rounded to ``digits`` significant decimal digits (non-finite values unchanged).
+
+    The one rounding rule of every stored number that is computed in floating point (the
+    solved model in a cohort's metadata, the floats of ``summary.json``). Differences
+    between CPUs (numpy's vector ``exp``/``log``, BLAS summation order) live in the last
+    few bits; rounding well above them gives the same decimal on every machine, except
+    when a value falls within that tiny difference of a rounding boundary.
+    Python's decimal formatting is correctly rounded, so the result does not depend on the
+    platform.
+
+    Examples
+    --------
+    >>> round_significant(0.1234567891, 6)
+    0.123457
+    >>> round_significant(-2.68024272126730e-05, 3)
+    -2.68e-05
+    """
+    x = float(x)
+    if not math.isfinite(x) or x == 0.0:
+        return x
+    return float(f"{x:.{digits - 1}e}")
+
+
+def round_floats(x: Any, digits: int) -> Any:
+    """Every float in a nested structure of dicts, lists and tuples rounded by
+    :func:`round_significant` (numpy scalars and arrays converted; ints and bools kept)."""
+    def walk(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: walk(u) for k, u in v.items()}
+        if isinstance(v, list):
+            return [walk(u) for u in v]
+        if isinstance(v, float):
+            return round_significant(v, digits)
+        return v
+
+    return walk(to_jsonable(x))

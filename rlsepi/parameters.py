@@ -49,6 +49,7 @@ __all__ = [
     "DEFAULT",
     "load_parameters",
     "parameters_from_mapping",
+    "FERRITIN_RESOLUTION",
 ]
 
 # --- citations ------------------------------------------------------------------------
@@ -245,7 +246,7 @@ class Locus:
     eaf: float = _param(0.5, source="", status="", low=0.0, high=1.0, low_open=True, high_open=True,
                         unit="effect-allele frequency")
     # the range is what the solver is tested to solve (tests/test_parameter_limits.py), not a published figure
-    odds_ratio: float = _param(1.0, source="", status="", low=0.01, high=100.0, unit="per allele")
+    odds_ratio: float = _param(1.0, source="", status="", low=0.01, high=50.0, unit="per allele")
     or_ci: tuple[float, float] | None = None
     source: str = ""
 
@@ -367,6 +368,10 @@ class Pregnancy:
     (births per woman-year times the length of a pregnancy in years); her trimester is drawn
     in proportion to the trimesters' lengths in weeks. Fertility rates are an illustrative
     modelling assumption in the range of recent EU age-specific fertility, not a cited figure.
+    Each 5-year rate is placed at its band's midpoint (17.5, 22.5, ...) and ``fertility(a)``
+    follows the broken line through them, falling to 0 at ``max_age + 1``
+    (:func:`rlsepi.cohort.fertility_rate`, status A): continuous, so that no step in
+    fertility puts a bump in prevalence.
     """
 
     min_age: int = _param(18, source="reproductive age in the simulator", status="A", low=12, high=60,
@@ -377,7 +382,8 @@ class Pregnancy:
     fertility_band_starts: tuple[int, ...] = (15, 20, 25, 30, 35, 40, 45)
     fertility: tuple[float, ...] = _param(
         (0.020, 0.045, 0.085, 0.105, 0.055, 0.012, 0.001),
-        source="illustrative age-specific fertility in the range of EU figures", status="A",
+        source="illustrative age-specific fertility in the range of EU figures, at band midpoints, "
+        "joined by straight lines (A)", status="A",
         low=0.0, high=0.5, unit="births per woman-year",
     )
     gestation_weeks: float = _param(40.0, source="obstetric convention", status="V2", low=30, high=45,
@@ -404,24 +410,36 @@ class Pregnancy:
 class Ferritin:
     """Serum ferritin (µg/L): log-normal, by sex, age and pregnancy; and its RLS effect.
 
-    Between anchor ages the log-median and the log-SD are interpolated linearly; outside
-    the anchors they are held constant. In pregnancy the log-SD is that of non-pregnant
-    women of the same age, and the median is set so that the share below
-    ``deficiency_threshold`` equals the published iron-deficiency prevalence of the
-    trimester. Ferritin raises RLS risk as a step: odds ratio ``low_or`` at or below
-    ``low_threshold`` µg/L.
+    The published figures are for age groups. Each group's figure is placed at an anchor
+    age inside the group (its midpoint, or the age a survey reports); the log-median and
+    the log-SD follow the broken line through the anchors (constant before the first and
+    after the last), smoothed with a Gaussian kernel of SD ``age_curve.input_smoothing_sd``
+    years (:func:`rlsepi.cohort.smooth_interpolate`). This interpolation is a modelling
+    assumption (status A): the sources give group values, not curves, and a step at a group
+    boundary (the male log-SD used to jump from 0.76 to 0.99 at 60) or a sharp bend (women's
+    ferritin stopping its rise at 60) puts a bump or a shoulder in the prevalence curve by
+    age. In pregnancy the log-SD is that of non-pregnant women of the same age, and the
+    median is set so that the share below ``deficiency_threshold`` equals the
+    published iron-deficiency prevalence of the trimester. Ferritin raises RLS risk as a
+    step: odds ratio ``low_or`` at or below ``low_threshold`` µg/L.
     """
 
-    male_anchor_ages: tuple[float, ...] = (20.0, 59.0, 60.0)
+    male_anchor_ages: tuple[float, ...] = _param(
+        (40.0, 75.0), source=f"{NHANES_FERRITIN}: groups 20-59 and >=60, anchored at 40 (midpoint of 20-59) "
+        "and 75 (midpoint of 60-89); Gaussian-smoothed broken line between them (A)", status="A", low=0.0, unit="years",
+    )
     male_median: tuple[float, ...] = _param(
-        (137.0, 137.0, 127.0), source=f"{NHANES_FERRITIN}: 129-145 at 20-59 (midpoint, D), 127 at >=60 (V)",
+        (137.0, 127.0), source=f"{NHANES_FERRITIN}: 129-145 at 20-59 (midpoint, D), 127 at >=60 (V)",
         status="V", low=0.0, low_open=True, unit="µg/L",
     )
     male_log_sd: tuple[float, ...] = _param(
-        (0.76, 0.76, 0.99), source=f"{NHANES_FERRITIN}: 0.68-0.84 at 20-59 (midpoint), 0.99 at >=60 (D)",
+        (0.76, 0.99), source=f"{NHANES_FERRITIN}: 0.68-0.84 at 20-59 (midpoint), 0.99 at >=60 (D)",
         status="D", low=0.0, low_open=True, unit="ln µg/L",
     )
-    female_anchor_ages: tuple[float, ...] = (35.0, 50.0, 60.0)
+    female_anchor_ages: tuple[float, ...] = _param(
+        (35.0, 50.0, 60.0), source=f"{DANISH_FERRITIN}: ages 30-40 (midpoint 35), 50 and 60; smooth "
+        "broken line between them, Gaussian-smoothed (A)", status="A", low=0.0, unit="years",
+    )
     female_median: tuple[float, ...] = _param(
         (38.0, 54.0, 84.0), source=f"{DANISH_FERRITIN}: 38 at 30-40, 54 at 50, 84 at 60 (V)",
         status="V", low=0.0, low_open=True, unit="µg/L",
@@ -442,7 +460,7 @@ class Ferritin:
                                   unit="µg/L")
     low_or: float = _param(
         1.55, source=f"{LI_2015}: OR 1.55 for ferritin <=50 (for periodic limb movements; "
-        "population RLS studies are mixed) (V)", status="V", low=0.01, high=100.0, unit="odds ratio",
+        "population RLS studies are mixed) (V)", status="V", low=0.01, high=5.0, unit="odds ratio",
     )
 
     clinical_cuts: tuple[float, ...] = _param(
@@ -499,25 +517,41 @@ class Severity:
 
 @dataclass(frozen=True)
 class AgeCurve:
-    """Shape of the age curve: log-odds quadratic in age.
+    """Shape of the age curve: log-odds quadratic in age, and how age-group inputs are smoothed.
 
-    The peak age (solved so that the *marginal* peak is the target) and the curvature
-    (solved so that prevalence at ``young_age`` is ``young_to_peak_ratio`` times the
-    prevalence at the peak) are both solved numerically. The ratio is a modelling
-    assumption: no published age-by-sex table was found (literature page, U).
+    The centre of the quadratic (solved so that the expected single-year prevalence is
+    highest at the target peak age) and its curvature (solved so that prevalence at
+    ``young_age`` is ``young_to_peak_ratio`` times the prevalence at the peak) are both
+    solved numerically. The ratio is a modelling assumption: no published age-by-sex table
+    was found (literature page, U); the review figures say only that prevalence rises
+    through middle life and peaks at 50-70. The default is the largest round ratio for
+    which the peak at 60 is a clear maximum rather than a shoulder: women's ferritin rises
+    steeply from 50 to 60 (Danish survey), which lowers women's prevalence there and
+    flattens the curve before 60 unless the age curve itself is peaked enough.
+
+    ``input_smoothing_sd`` is the width of the Gaussian kernel that turns the published
+    ferritin figures by age group into smooth curves in age
+    (:func:`rlsepi.cohort.smooth_interpolate`): a modelling assumption (A), chosen as the
+    half-width of a 10-year age group.
     """
 
-    young_age: float = _param(25.0, source="reference age for the curvature", status="A", low=18, high=45,
+    young_age: float = _param(25.0, source="reference age for the curvature", status="A", low=18, high=40,
                               unit="years")
     young_to_peak_ratio: float = _param(
-        0.40, source="prevalence at 25 relative to the peak; rises through middle life (review)",
-        status="A", low=0.01, high=0.99,
+        0.20, source="prevalence at 25 relative to the peak; rises through middle life (review)",
+        status="A", low=0.01, high=0.7,
+    )
+    input_smoothing_sd: float = _param(
+        5.0, source="Gaussian smoothing of age-group figures into curves in age", status="A",
+        low=1.0, high=20.0, unit="years",
     )
 
 
-MIN_PEAK_AFTER_YOUNG_AGE = 15.0
+MIN_PEAK_AFTER_YOUNG_AGE = 20.0
 """Years the target peak age must lie above ``age_curve.young_age`` for the age curve to be
-solvable (found by testing the solver: 15 solves, 12 does not; an implementation limit)."""
+solvable (found by testing the solver with the default parameters: 20 solves, 15 does not; an
+implementation limit). Some peak ages further up can still fail the solver's check that the
+curve peaks there (e.g. 50 with the defaults): that is refused with a ParameterError."""
 
 
 # --- everything -----------------------------------------------------------------------
@@ -718,3 +752,35 @@ def load_parameters(path: str | Path | None) -> Parameters:
         return parameters_from_mapping(mapping)
     except ParameterError as exc:
         raise ParameterError(f"{p}: {exc}") from None
+
+
+# --- study design: figures used by rlsepi.diagnostic, rlsepi.power and the examples ----------
+# (plain constants, not simulator parameters: they do not change the synthetic cohort)
+
+PLMS_SOURCE = ("clinical review of RLS diagnosis (illustrative accuracy of a PLMS index >= 15/h on one night of "
+               "polysomnography; in practice 34-42% of patients exceed 15/h (Shin 2016) and 33-61% of older adults "
+               "without RLS do (MrOS; Wisconsin Sleep Cohort)); shared/reference/rls-literature.md, status V")
+PLMS_SENSITIVITY = 0.80
+"""Illustrative sensitivity of a PLMS index >= 15/h for RLS (see :data:`PLMS_SOURCE`)."""
+PLMS_SPECIFICITY = 0.70
+"""Illustrative specificity of a PLMS index >= 15/h for RLS (see :data:`PLMS_SOURCE`)."""
+SLEEP_CLINIC_PREVALENCE = 0.40
+"""Pre-test probability of RLS among patients referred to a sleep clinic: an illustrative value
+(status A, a modelling assumption named in issue 14, not a published figure)."""
+PARK_2023 = ("Park et al. 2023, Sleep 46:zsad239 (DTI-ALPS glymphatic index in 69 RLS patients vs 51 controls); "
+             "the numbers are in examples/park2023_dti_alps.toml")
+
+# --- measurement precision ------------------------------------------------------------
+
+MAYO_FERRITIN = ("Mayo Clinic Laboratories, test FERR1 'Ferritin, Serum' (electrochemiluminescence "
+                 "immunoassay): reference values and results in whole mcg/L (= µg/L = ng/mL), e.g. "
+                 "31-409 mcg/L for men; ARUP test 0070065 likewise in whole ng/mL")
+
+FERRITIN_RESOLUTION = 1.0
+"""µg/L: simulated serum ferritin is stored as a laboratory reports it, to the nearest whole
+µg/L (and at least 1 µg/L, the smallest whole value a report shows). Status ``V2`` (laboratory
+reporting practice, not a study figure). Source: :data:`MAYO_FERRITIN`.
+
+Storing the reported value, not the full double, also makes the cohort file the same on every
+CPU: ``exp`` differs between numpy's vector kernels in the last bits (about 1e-13 µg/L), far
+below this resolution."""

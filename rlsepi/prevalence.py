@@ -45,6 +45,8 @@ __all__ = [
     "ModelOddsRatio",
     "PeakBand",
     "PeakAge",
+    "PEAK_MODELS",
+    "LOCAL_BANDWIDTH",
     "crude",
     "stratified",
     "suppress",
@@ -58,6 +60,8 @@ __all__ = [
     "adjusted_odds_ratio",
     "peak_band",
     "peak_age",
+    "peak_age_from_counts",
+    "format_pvalue",
     "CI_METHODS",
     "OR_METHODS",
 ]
@@ -138,12 +142,54 @@ def _weights(df: pd.DataFrame, weights: str | None) -> np.ndarray | None:
     return w
 
 
+def _freq(df: pd.DataFrame, freq: str | None) -> np.ndarray:
+    """People each row stands for: 1 each, or the ``freq`` column of a table of counts.
+
+    A table of counts (one row per combination of the columns, ``freq`` people in it, as
+    :func:`rlsepi.distributed.cell_counts` makes) gives every count-based estimate exactly as
+    the rows it summarises would.
+    """
+    if freq is None:
+        return np.ones(len(df), dtype=np.int64)
+    if freq not in df.columns:
+        raise DataValidationError(f"frequency column '{freq}' is missing; the columns are: "
+                                  f"{', '.join(map(str, df.columns))}")
+    f = df[freq].to_numpy()
+    if not np.issubdtype(f.dtype, np.integer) or (f < 0).any():
+        raise DataValidationError(f"frequency column '{freq}' must hold whole numbers >= 0 (people per row)")
+    return f.astype(np.int64)
+
+
+def _no_weights_with_freq(weights: str | None, freq: str | None) -> None:
+    if weights is not None and freq is not None:
+        raise DataValidationError("survey weights need individual rows; they cannot be used with a table of counts")
+
+
 def _weighted_ci(y: np.ndarray, w: np.ndarray, method: str, alpha: float) -> tuple[float, float, float, float]:
     """Weighted proportion and its CI from Kish's effective sample size."""
     p = float(np.sum(w * y) / np.sum(w))
     n_eff = float(np.sum(w) ** 2 / np.sum(w ** 2))
     lo, hi = _ci(p * n_eff, n_eff, method, alpha)
     return p, float(lo), float(hi), n_eff
+
+
+def format_pvalue(p: float | None) -> str:
+    """A p-value as text: 3 decimals from 0.001 up, scientific notation below (``2.58e-238``),
+    never "0": a p-value that underflows double precision (below about 1e-308) prints as
+    ``<1e-308``; NaN or None as a dash.
+
+    Examples
+    --------
+    >>> [format_pvalue(p) for p in (0.5, 0.0123, 2.58e-238, 0.0)]
+    ['0.500', '0.012', '2.58e-238', '<1e-308']
+    """
+    if p is None or not math.isfinite(p):
+        return "—"
+    if p >= 0.001:
+        return f"{p:.3f}"
+    if p < 1e-308:
+        return "<1e-308"
+    return f"{p:.3g}"
 
 
 def _level(alpha: float) -> str:
@@ -212,6 +258,7 @@ def crude(
     method: str = "wilson",
     alpha: float = 0.05,
     weights: str | None = None,
+    freq: str | None = None,
 ) -> Prevalence:
     """Crude prevalence of ``outcome`` with a binomial confidence interval.
 
@@ -227,6 +274,9 @@ def crude(
         1 - confidence level.
     weights : str, optional
         A column of survey weights (> 0).
+    freq : str, optional
+        A column of counts: each row stands for that many people with its values (a table
+        of counts from :func:`rlsepi.distributed.cell_counts`); not with ``weights``.
 
     Notes
     -----
@@ -255,8 +305,10 @@ def crude(
     >>> crude(pd.DataFrame({"rls": [True] * 8 + [False] * 92})).summary()
     '8.00% (95% CI 4.11-15.00%, wilson); 8 of 100'
     """
+    _no_weights_with_freq(weights, freq)
     y = _outcome(df, outcome)
-    n, cases = int(y.size), int(y.sum())
+    f = _freq(df, freq)
+    n, cases = int(f.sum()), int(f[y.to_numpy()].sum())
     if n == 0:
         raise DataValidationError("no rows to estimate a prevalence from")
     w = _weights(df, weights)
@@ -324,6 +376,7 @@ def stratified(
     weights: str | None = None,
     width: int = 5,
     breaks: Sequence[int] | None = None,
+    freq: str | None = None,
 ) -> PrevalenceTable:
     """Prevalence in each stratum of ``by`` (``"age_band"`` is derived from ``age`` if absent).
 
@@ -334,7 +387,7 @@ def stratified(
     by : str or sequence of str
         Stratum columns, any columns of ``df``; ``"age_band"`` is made from ``age`` with
         ``width``-year bands or the lower ``breaks``.
-    outcome, method, alpha, weights
+    outcome, method, alpha, weights, freq
         As for :func:`crude`.
 
     Returns
@@ -369,10 +422,13 @@ def stratified(
                 f"column '{col}' has {describe_rows(na)} with missing values; drop them first "
                 "(rlsepi.schema.harmonise with require= does, and counts them)"
             )
+    _no_weights_with_freq(weights, freq)
     y = _outcome(data, outcome)
     keys = [data[c] for c in by]
-    g = y.groupby(keys, observed=True, sort=True)
-    out = pd.DataFrame({"n": g.size(), "cases": g.sum().astype(int)}).reset_index()
+    f = pd.Series(_freq(data, freq), index=data.index)
+    counts = pd.DataFrame({"n": f, "cases": f.where(y, 0)})
+    g = counts.groupby(keys, observed=True, sort=True)
+    out = g.sum().astype(int).reset_index()
     out = out[out["n"] > 0].reset_index(drop=True)
     w = _weights(data, weights)
     if w is None:
@@ -591,6 +647,7 @@ def standardised(
     by_sex: bool = False,
     breaks: Sequence[int] | None = None,
     alpha: float = 0.05,
+    freq: str | None = None,
 ) -> Standardised:
     """Directly age- (or age-and-sex-) standardised prevalence.
 
@@ -610,6 +667,8 @@ def standardised(
         weights are summed within each.
     alpha : float
         1 - confidence level.
+    freq : str, optional
+        A column of counts (see :func:`crude`).
 
     Notes
     -----
@@ -681,8 +740,10 @@ def standardised(
     else:
         sex = np.full(len(df), "all")
         sexes = ["all"]
-    cells = pd.DataFrame({"age_lower": band_lower, "sex": sex, "y": y.to_numpy(dtype=int)})
-    counts = cells.groupby(["age_lower", "sex"]).agg(n=("y", "size"), cases=("y", "sum")).reset_index()
+    f = _freq(df, freq)
+    cells = pd.DataFrame({"age_lower": band_lower, "sex": sex, "n": f, "cases": f * y.to_numpy(dtype=np.int64)})
+    counts = cells.groupby(["age_lower", "sex"])[["n", "cases"]].sum().reset_index()
+    counts = counts[counts["n"] > 0]
     present_lowers = sorted(counts["age_lower"].unique())
     lo_i, hi_i = lowers.index(present_lowers[0]), lowers.index(present_lowers[-1])
     grid = pd.DataFrame([(lw, s) for lw in lowers[lo_i:hi_i + 1] for s in sexes], columns=["age_lower", "sex"])
@@ -716,7 +777,8 @@ def standardised(
         "n": n.astype(int), "cases": cases.astype(int), "prevalence": cases / n, "std_weight": w / w.sum(),
     })
     by = ("age", "sex") if by_sex else ("age",)
-    return Standardised(float(y.mean()), dsr, lo, hi, int(len(y)), int(y.sum()), str(name), source, by, table,
+    n_all, cases_all = int(f.sum()), int((f * y.to_numpy(dtype=np.int64)).sum())
+    return Standardised(cases_all / n_all, dsr, lo, hi, n_all, cases_all, str(name), source, by, table,
                         excluded, alpha=alpha)
 
 
@@ -832,6 +894,7 @@ def odds_ratio(
     outcome: str = "rls",
     method: str = "woolf",
     alpha: float = 0.05,
+    freq: str | None = None,
 ) -> OddsRatio:
     """Crude odds ratio of ``outcome`` for ``exposure == exposed`` against everyone else.
 
@@ -865,8 +928,9 @@ def odds_ratio(
         raise DataValidationError(f"unknown odds-ratio method '{method}'; available: {', '.join(OR_METHODS)}")
     z = _z(alpha)
     x, yv = _two_by_two(df, exposure, exposed, outcome)
-    a, b = int((x & yv).sum()), int((x & ~yv).sum())
-    c, d = int((~x & yv).sum()), int((~x & ~yv).sum())
+    f = _freq(df, freq)
+    a, b = int(f[x & yv].sum()), int(f[x & ~yv].sum())
+    c, d = int(f[~x & yv].sum()), int(f[~x & ~yv].sum())
     label = f"{exposure} {exposed} vs other odds ratio"
     if method == "exact":
         est, lo, hi, p = conditional_odds_ratio(a, b, c, d, alpha=alpha)
@@ -917,7 +981,7 @@ class MantelHaenszel:
     def summary(self) -> str:
         return (f"{self.label} adjusted for {self.strata} {self.estimate:.3f} ({_level(self.alpha)} CI "
                 f"{self.ci_lower:.3f}-{self.ci_upper:.3f}, {self.method}); Breslow-Day chi2 "
-                f"{self.breslow_day:.2f} on {self.breslow_day_df} df, p = {self.breslow_day_pvalue:.3g}")
+                f"{self.breslow_day:.2f} on {self.breslow_day_df} df, p = {format_pvalue(self.breslow_day_pvalue)}")
 
 
 def mantel_haenszel(
@@ -930,6 +994,7 @@ def mantel_haenszel(
     width: int = 5,
     breaks: Sequence[int] | None = None,
     alpha: float = 0.05,
+    freq: str | None = None,
 ) -> MantelHaenszel:
     """Mantel-Haenszel odds ratio of ``outcome`` for ``exposure == exposed``, over ``strata``.
 
@@ -943,7 +1008,9 @@ def mantel_haenszel(
     :math:`\\widehat{OR}_{MH} = \\sum_k a_k d_k / n_k \\big/ \\sum_k b_k c_k / n_k`, with the
     Robins-Breslow-Greenland variance of its logarithm; the Mantel-Haenszel chi-squared
     (without continuity correction) and the Breslow-Day test of equal odds ratios across
-    strata (without Tarone's adjustment), from :class:`statsmodels.stats.contingency_tables.StratifiedTable`.
+    strata (without Tarone's adjustment), from :class:`statsmodels.stats.contingency_tables.StratifiedTable`;
+    both p-values come from the chi-squared survival function, exact to the far tail
+    (R agrees down to 1e-300, ``tests/reference/prevalence``).
     These agree with R's ``mantelhaen.test(correct = FALSE)`` and ``epiR::epi.2by2``.
 
     References
@@ -958,7 +1025,9 @@ def mantel_haenszel(
         raise DataValidationError(f"column '{strata}' is missing; cannot stratify by it")
     x, yv = _two_by_two(data, exposure, exposed, outcome)
     s = data[strata]
-    frame = pd.DataFrame({"s": s.to_numpy(), "a": x & yv, "b": x & ~yv, "c": ~x & yv, "d": ~x & ~yv})
+    f = _freq(data, freq)
+    frame = pd.DataFrame({"s": s.to_numpy(), "a": f * (x & yv), "b": f * (x & ~yv), "c": f * (~x & yv),
+                          "d": f * (~x & ~yv)})
     tab = frame.groupby("s", observed=True, sort=True)[["a", "b", "c", "d"]].sum().astype(int)
     informative = ((tab["a"] + tab["b"]) > 0) & ((tab["c"] + tab["d"]) > 0) & \
                   ((tab["a"] + tab["c"]) > 0) & ((tab["b"] + tab["d"]) > 0)
@@ -969,16 +1038,18 @@ def mantel_haenszel(
     arr = np.stack([use[["a", "b"]].to_numpy().T, use[["c", "d"]].to_numpy().T]).astype(float)  # 2 x 2 x K
     st = StratifiedTable(arr)
     lo, hi = st.oddsratio_pooled_confint(alpha=alpha)
-    null = st.test_null_odds(correction=False)
+    # statsmodels returns these p-values as 1 - chi2.cdf, which is 0 below about 1e-16; take
+    # the statistics from it and the p-values from the chi-squared survival function
+    mh_stat = float(st.test_null_odds(correction=False).statistic)
+    mh_p = float(stats.chi2.sf(mh_stat, 1))
     if len(use) > 1:
-        bd = st.test_equal_odds(adjust=False)
-        bd_stat, bd_p = float(bd.statistic), float(bd.pvalue)
+        bd_stat = float(st.test_equal_odds(adjust=False).statistic)
+        bd_p = float(stats.chi2.sf(bd_stat, len(use) - 1))
     else:
         bd_stat, bd_p = float("nan"), float("nan")
     tables = use.reset_index().rename(columns={"s": strata, "a": "exposed_cases", "b": "exposed_noncases",
                                                "c": "unexposed_cases", "d": "unexposed_noncases"})
-    return MantelHaenszel(float(st.oddsratio_pooled), float(lo), float(hi), float(null.statistic),
-                          float(null.pvalue), bd_stat, len(use) - 1, bd_p, strata, tables, dropped,
+    return MantelHaenszel(float(st.oddsratio_pooled), float(lo), float(hi), mh_stat, mh_p, bd_stat, len(use) - 1, bd_p, strata, tables, dropped,
                           label=f"{exposure} {exposed} vs other odds ratio", alpha=alpha)
 
 
@@ -1146,6 +1217,7 @@ def peak_band(
     n_boot: int = 2000,
     alpha: float = 0.05,
     rng: np.random.Generator | int | None = None,
+    freq: str | None = None,
 ) -> PeakBand:
     """The ``width``-year age band with the highest prevalence.
 
@@ -1160,8 +1232,8 @@ def peak_band(
     Efron B, Tibshirani RJ (1993) An Introduction to the Bootstrap. Chapman & Hall.
     """
     rng = np.random.default_rng(rng)
-    table = stratified(df, "age_band", outcome=outcome).table if width == 5 else stratified(
-        df.assign(age_band=age_band(df["age"], width=width)), "age_band", outcome=outcome).table
+    table = stratified(df, "age_band", outcome=outcome, freq=freq).table if width == 5 else stratified(
+        df.assign(age_band=age_band(df["age"], width=width)), "age_band", outcome=outcome, freq=freq).table
     lower = np.array([int(str(s).split("-")[0]) for s in table["age_band"]])
     mid = lower + (width - 1) / 2
     n = table["n"].to_numpy()
@@ -1179,7 +1251,11 @@ def peak_band(
 
 @dataclass(frozen=True)
 class PeakAge:
-    """The age of peak prevalence from a smooth logistic curve in age, with a bootstrap CI."""
+    """The age of peak prevalence from a smooth logistic curve in age, with a bootstrap CI.
+
+    ``curve`` holds the fitted prevalence at each whole year of age; ``bandwidth`` is the
+    kernel SD (years) of the local model; ``boot_se`` the SD of the bootstrap estimates.
+    """
 
     age: float
     ci_lower: float
@@ -1191,21 +1267,29 @@ class PeakAge:
     curve: pd.DataFrame = field(repr=False)
     boundary: bool = False
     alpha: float = 0.05
+    bandwidth: float | None = None
+    boot_se: float = float("nan")
 
     def to_frame(self) -> pd.DataFrame:
+        kind = "normal with bootstrap SE" if self.bandwidth is not None else "bootstrap percentile"
         return pd.DataFrame([{"peak_age": self.age, "ci_lower": self.ci_lower, "ci_upper": self.ci_upper,
-                              "prevalence": self.prevalence, "method": f"logistic {self.model}, bootstrap "
-                              f"percentile ({self.n_boot})"}])
+                              "prevalence": self.prevalence, "method": f"logistic {self.model}, {kind} "
+                              f"({self.n_boot} resamples)"}])
 
     def summary(self) -> str:
         edge = "; the peak lies at the edge of the ages observed" if self.boundary else ""
-        ci = (f"{_level(self.alpha)} bootstrap CI {self.ci_lower:.1f}-{self.ci_upper:.1f}"
+        ci = (f"{_level(self.alpha)} CI {self.ci_lower:.1f}-{self.ci_upper:.1f}, "
+              f"{'normal, bootstrap SE' if self.bandwidth is not None else 'bootstrap percentile'}"
               if np.isfinite(self.ci_lower) else "no bootstrap interval")
         return (f"peak prevalence at age {self.age:.1f} ({ci}; logistic {self.model}), "
                 f"{100 * self.prevalence:.2f}%{edge}")
 
 
 _PEAK_CENTRE, _PEAK_SCALE = 50.0, 10.0
+PEAK_MODELS = ("local", "quadratic", "spline")
+"""Curves for :func:`peak_age`: local quadratic logistic (the default), global quadratic, cubic B-spline."""
+LOCAL_BANDWIDTH = 5.0
+"""Default bandwidth (SD of the Gaussian kernel, years) of the local quadratic peak estimator."""
 
 
 def _peak_basis(age: np.ndarray, model: str, spline_df: int) -> Any:
@@ -1243,47 +1327,169 @@ def _peak_of(params: np.ndarray, grid: np.ndarray, Xg: np.ndarray, model: str) -
     return float(grid[i]), float(1 / (1 + np.exp(-eta[i])))
 
 
+def _safe_solve(info: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    """Batched Newton step; NaN for the rows whose information matrix is singular."""
+    try:
+        return np.linalg.solve(info, grad[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        out = np.full(grad.shape, np.nan)
+        for i in range(info.shape[0]):
+            try:
+                out[i] = np.linalg.solve(info[i], grad[i])
+            except np.linalg.LinAlgError:
+                pass
+        return out
+
+
+def _local_design(ages: np.ndarray, centre: np.ndarray, h: float, degree: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Design (B, A, degree + 1) of 1, v, v^2[, v^3] with v = (age - centre) / 10, and Gaussian
+    kernel weights (B, A)."""
+    d = ages[None, :] - centre[:, None]
+    v = d / 10.0
+    return np.stack([v ** j for j in range(degree + 1)], axis=-1), np.exp(-0.5 * (d / h) ** 2)
+
+
+def _local_peaks(cases: np.ndarray, n: np.ndarray, ages: np.ndarray, start: np.ndarray, h: float,
+                 *, degree: int = 2, max_iter: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed points of the local quadratic logistic fit, for many count vectors at once.
+
+    Row b of ``cases`` and ``n`` (shape (B, A)) is fitted by kernel-weighted binomial
+    likelihood centred at ``c_b``; ``c_b`` moves to the vertex of its local parabola until it
+    is the vertex (the local slope at ``c_b`` is 0). Newton steps for the coefficients and
+    vertex steps for the centre alternate until both settle (steps below 1e-9 years); where
+    the local parabola is not concave the centre moves one bandwidth uphill. Returns the
+    centres (NaN where the fit fails or never settles) and the fitted log-odds at them.
+    """
+    bsz = cases.shape[0]
+    c = np.asarray(start, dtype=float).copy()
+    beta = np.zeros((bsz, degree + 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        overall = cases.sum(axis=1) / n.sum(axis=1)
+        beta[:, 0] = np.log(overall / (1 - overall))
+    lo, hi = float(ages[0]), float(ages[-1])
+    done = np.zeros(bsz, dtype=bool)
+    for _ in range(max_iter):
+        X, k = _local_design(ages, c, h, degree)
+        nk, ck = n * k, cases * k
+        for _newton in range(3):
+            eta = np.einsum("bak,bk->ba", X, beta)
+            mu = 1 / (1 + np.exp(-eta))
+            w = nk * mu * (1 - mu)
+            grad = np.einsum("ba,bak->bk", ck - nk * mu, X)
+            info = np.einsum("ba,bai,baj->bij", w, X, X)
+            beta = beta + _safe_solve(info, grad)
+        b1, b2 = beta[:, 1], beta[:, 2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # uphill: to the vertex of a concave local parabola, else one bandwidth up the slope
+            step = np.where(b2 < 0, -10.0 * b1 / (2.0 * b2), np.where(b1 >= 0, h, -h))
+        step = np.clip(step, -h, h)
+        new = np.clip(c + step, lo, hi)
+        # re-express the coefficients about the new centre (same parabola), so Newton starts close
+        s = (new - c) / 10.0
+        b3 = beta[:, 3] if degree == 3 else np.zeros(bsz)
+        shifted = [beta[:, 0] + b1 * s + b2 * s * s + b3 * s ** 3, b1 + 2 * b2 * s + 3 * b3 * s * s, b2 + 3 * b3 * s]
+        beta = np.column_stack(shifted + ([b3] if degree == 3 else []))
+        done = np.abs(new - c) < 1e-9
+        c = new
+        if np.all(done | ~np.isfinite(c)):
+            break
+    c = np.where(done, c, np.nan)
+    return c, beta[:, 0]
+
+
+def _local_start(cases: np.ndarray, n: np.ndarray, ages: np.ndarray, h: float) -> float:
+    """Starting centre: the age where the kernel-smoothed crude prevalence is highest."""
+    k = np.exp(-0.5 * ((ages[:, None] - ages[None, :]) / h) ** 2)
+    smooth = (k @ cases) / (k @ n)
+    return float(ages[int(np.nanargmax(smooth))])
+
+
+def _local_curve(cases: np.ndarray, n: np.ndarray, ages: np.ndarray, grid: np.ndarray, h: float) -> np.ndarray:
+    """The local quadratic logistic smoother: the fitted prevalence at each age of ``grid``."""
+    X, k = _local_design(ages, grid, h)
+    nk, ck = n[None, :] * k, cases[None, :] * k
+    beta = np.zeros((grid.size, 3))
+    beta[:, 0] = math.log(cases.sum() / (n.sum() - cases.sum()))
+    for _ in range(30):
+        mu = 1 / (1 + np.exp(-np.einsum("bak,bk->ba", X, beta)))
+        grad = np.einsum("ba,bak->bk", ck - nk * mu, X)
+        info = np.einsum("ba,bai,baj->bij", nk * mu * (1 - mu), X, X)
+        delta = _safe_solve(info, grad)
+        beta = beta + delta
+        if not np.nanmax(np.abs(delta), initial=0.0) >= 1e-10:
+            break
+    return 1 / (1 + np.exp(-beta[:, 0]))
+
+
 def peak_age(
     df: pd.DataFrame,
     *,
     outcome: str = "rls",
-    model: str = "quadratic",
+    model: str = "local",
+    bandwidth: float = LOCAL_BANDWIDTH,
     spline_df: int = 4,
     n_boot: int = 200,
     alpha: float = 0.05,
     rng: np.random.Generator | int | None = None,
+    freq: str | None = None,
 ) -> PeakAge:
-    """Age of peak prevalence from a logistic curve in age, with a seeded bootstrap interval.
+    """Age of peak prevalence from a smooth logistic curve in age, with a seeded bootstrap interval.
 
     Parameters
     ----------
-    model : {"quadratic", "spline"}
-        ``quadratic``: :math:`\\operatorname{logit} p = \\beta_0 + \\beta_1 u + \\beta_2 u^2` with
+    model : {"local", "quadratic", "spline"}
+        ``local`` (default): local quadratic logistic regression on single years of age
+        (kernel-weighted binomial likelihood, Gaussian kernel of SD ``bandwidth`` years); the
+        peak is the real age :math:`c` at which the local parabola fitted around :math:`c` has
+        its vertex, i.e. where the locally fitted log-odds have slope 0 (a fixed point, found
+        by alternating Newton and vertex steps). ``quadratic``: one global parabola,
+        :math:`\\operatorname{logit} p = \\beta_0 + \\beta_1 u + \\beta_2 u^2` with
         :math:`u = (\\text{age} - 50)/10`; the peak is at :math:`50 - 10\\,\\beta_1 / 2\\beta_2`
-        (requires :math:`\\beta_2 < 0`). ``spline``: a cubic B-spline in age with
-        ``spline_df`` degrees of freedom (R's ``bs(age, df)``; knots at quantiles), the peak
-        the single year of age with the highest fitted prevalence.
+        (requires :math:`\\beta_2 < 0`). ``spline``: a cubic B-spline with ``spline_df``
+        degrees of freedom (R's ``bs(age, df)``; knots at quantiles), the peak the whole year
+        of age with the highest fitted prevalence.
+    bandwidth : float
+        Kernel SD of the local model, in years (default :data:`LOCAL_BANDWIDTH`).
     n_boot : int
-        Bootstrap resamples of people (non-parametric, percentile interval); 0 for none.
+        Bootstrap resamples of people (non-parametric); 0 for none. The local model's interval
+        is the estimate +- z times the bootstrap SE; the others' the percentile interval.
     rng : Generator, int or None
         Seed of the bootstrap.
+    freq : str, optional
+        A column of counts: each row stands for that many people (a table of counts, as
+        :func:`rlsepi.distributed.cell_counts` reduces a dataset to). The spline model's knots
+        then come from the counts.
 
     Notes
     -----
-    The spline's knots and boundary stay those of the full data in every resample, so each
-    resample fits the same curve family. The model is fitted to the cases and non-cases at
-    each age (the same likelihood as one row per person); a bootstrap resample of people is
-    drawn as multinomial counts over the age-by-outcome cells, which has the same
-    distribution as drawing people with replacement and costs nothing per person. Resamples
-    without a peak (quadratic term >= 0) are left out of the percentiles.
+    The local model is the estimator of the target check. Measured on the default synthetic
+    population (exact expected prevalence by age, 1,000,000 people), the global quadratic
+    converges to 58.8 instead of 60 and a natural cubic spline with 4-9 degrees of freedom
+    (knots at age quantiles) to 58.8-60.9: a global curve cannot follow the asymmetry of the
+    curve around its top. The local quadratic with a 5-year kernel converges to 60.075
+    (smoothing bias; it grows as the square of the bandwidth), with a sampling SD of 0.35
+    years at 1,000,000 people that the bootstrap SE matches. Over 2,000 seeds at 1,000,000
+    people its mean is 60.071 (MCSE 0.008) and the normal interval covers the truth in
+    93.65% of seeds (MCSE 0.49%; percentile intervals 93.55%): slightly below nominal,
+    because the bias is a fifth of the SD. ``tests/test_prevalence.py`` holds a reduced run;
+    the full seed loop runs with ``make validate``. A narrower kernel, or a local cubic,
+    trades bias for variance without improving coverage here.
+
+    The fit uses the cases and non-cases at each age (the same likelihood as one row per
+    person); a bootstrap resample of people is drawn as multinomial counts over the
+    age-by-outcome cells, which has the same distribution as drawing people with
+    replacement and costs nothing per person. The spline's knots stay those of the full
+    data in every resample. Resamples without a peak are left out.
 
     References
     ----------
+    Loader C (1999) Local Regression and Likelihood. Springer (local likelihood).
+    Fan J, Gijbels I (1996) Local Polynomial Modelling and Its Applications. Chapman & Hall.
     Efron B, Tibshirani RJ (1993) An Introduction to the Bootstrap. Chapman & Hall.
     de Boor C (1978) A Practical Guide to Splines. Springer.
     """
-    if model not in ("quadratic", "spline"):
-        raise DataValidationError(f"peak model must be quadratic or spline, got '{model}'")
+    if model not in PEAK_MODELS:
+        raise DataValidationError(f"peak model must be one of {', '.join(PEAK_MODELS)}, got '{model}'")
     gen = np.random.default_rng(rng)
     y = _outcome(df, outcome).to_numpy(dtype=float)
     if "age" not in df.columns:
@@ -1291,45 +1497,119 @@ def peak_age(
     age = pd.to_numeric(df["age"], errors="coerce").to_numpy(dtype=float)
     if np.isnan(age).any():
         raise DataValidationError(f"column 'age' has {describe_rows(np.isnan(age))} with missing values; drop them first")
-    basis = _peak_basis(age, model, spline_df)
     # people with the same age are exchangeable here: fit on (age, cases, non-cases) cells,
     # which gives the same likelihood as one row per person, and resample people by drawing
     # the cell counts from a multinomial, which is the same as drawing people with replacement
+    f = _freq(df, freq).astype(float)
     ages_u, inv = np.unique(age, return_inverse=True)
-    cases = np.bincount(inv, weights=y, minlength=ages_u.size)
-    non = np.bincount(inv, minlength=ages_u.size) - cases
-    X = basis(ages_u)
-    grid = np.arange(math.floor(age.min()), math.ceil(age.max()) + 1, dtype=float)
-    Xg = basis(grid)
-    fit = _fit_logit(X, np.column_stack([cases, non]))
-    est, p_peak = _peak_of(np.asarray(fit.params), grid, Xg, model)
+    cases = np.bincount(inv, weights=y * f, minlength=ages_u.size)
+    n = np.bincount(inv, weights=f, minlength=ages_u.size)
+    keep = n > 0
+    return peak_age_from_counts(ages_u[keep], cases[keep], n[keep], model=model, bandwidth=bandwidth,
+                                spline_df=spline_df, n_boot=n_boot, alpha=alpha, rng=gen,
+                                person_ages=age if freq is None else None)
+
+
+def peak_age_from_counts(
+    ages: np.ndarray,
+    cases: np.ndarray,
+    n: np.ndarray,
+    *,
+    model: str = "local",
+    bandwidth: float = LOCAL_BANDWIDTH,
+    spline_df: int = 4,
+    n_boot: int = 200,
+    alpha: float = 0.05,
+    rng: np.random.Generator | int | None = None,
+    person_ages: np.ndarray | None = None,
+) -> PeakAge:
+    """:func:`peak_age` from counts: people ``n`` and cases ``cases`` at each distinct age.
+
+    The same estimate and (for the same ``rng``) the same interval as :func:`peak_age` on the
+    people these counts describe. ``person_ages`` (every person's age) places the B-spline's
+    knots; without it they come from the counts.
+    """
+    if model not in PEAK_MODELS:
+        raise DataValidationError(f"peak model must be one of {', '.join(PEAK_MODELS)}, got '{model}'")
+    gen = np.random.default_rng(rng)
+    ages_u = np.asarray(ages, dtype=float)
+    cases = np.asarray(cases, dtype=float)
+    non = np.asarray(n, dtype=float) - cases
+    if ages_u.ndim != 1 or ages_u.shape != cases.shape or np.any(np.diff(ages_u) <= 0) or np.any(non < 0) \
+            or np.any(cases < 0):
+        raise DataValidationError("peak age from counts needs increasing distinct ages, and 0 <= cases <= n at each")
+    if not (isinstance(bandwidth, (int, float)) and math.isfinite(bandwidth) and bandwidth > 0):
+        raise DataValidationError(f"the peak bandwidth must be a positive number of years, got {bandwidth!r}")
+    keep = (cases + non) > 0
+    ages_u, cases, non = ages_u[keep], cases[keep], non[keep]
+    age = person_ages if person_ages is not None else np.repeat(ages_u, (cases + non).astype(int))
+    y_n = int(round(cases.sum() + non.sum()))
+    grid = np.arange(math.floor(ages_u[0]), math.ceil(ages_u[-1]) + 1, dtype=float)
+    if cases.sum() == 0 or non.sum() == 0:
+        raise DataValidationError(f"the outcome has {'no' if cases.sum() == 0 else 'only'} cases; "
+                                  "there is no age of peak prevalence")
+    draws = gen.multinomial(y_n, np.concatenate([cases, non]) / y_n, size=n_boot) if n_boot > 0 else None
+    k = ages_u.size
+    if model == "local":
+        if ages_u.size < 3:
+            raise DataValidationError("the local peak needs at least 3 distinct ages")
+        with np.errstate(all="ignore"):  # resamples that separate give NaN, counted below
+            tot = cases + non
+            start = _local_start(cases, tot, ages_u, bandwidth)
+            c, eta = _local_peaks(cases[None, :], tot[None, :], ages_u, np.array([start]), bandwidth)
+            est, p_peak = float(c[0]), float(1 / (1 + np.exp(-eta[0])))
+            boots = np.array([])
+            if draws is not None:
+                bc = draws[:, :k].astype(float)
+                boots = _local_peaks(bc, bc + draws[:, k:], ages_u, np.full(n_boot, est if np.isfinite(est) else start),
+                                     bandwidth)[0]
+            curve_p = _local_curve(cases, tot, ages_u, grid, bandwidth)
+    else:
+        basis = _peak_basis(age, model, spline_df)
+        X, Xg = basis(ages_u), basis(grid)
+        fit = _fit_logit(X, np.column_stack([cases, non]))
+        est, p_peak = _peak_of(np.asarray(fit.params), grid, Xg, model)
+        boots = np.asarray(_classic_boot(draws, k, X, grid, Xg, model) if draws is not None else [])
+        curve_p = 1 / (1 + np.exp(-(Xg @ np.asarray(fit.params))))
     if not np.isfinite(est):
-        raise DataValidationError("prevalence does not rise and fall with age in these data (the quadratic "
-                                  "term is not negative); there is no peak age inside the curve")
+        raise DataValidationError("prevalence does not rise and fall with age in these data (the fitted curve "
+                                  "has no maximum inside the ages observed); there is no peak age")
+    b = np.asarray(boots, dtype=float)
+    b = b[np.isfinite(b)]
+    if draws is not None and b.size < 0.9 * n_boot:
+        warnings.warn(f"{n_boot - b.size} of {n_boot} bootstrap resamples have no peak; the interval is "
+                      "unreliable", SmallCellWarning, stacklevel=2)
+    boot_se = float(np.std(b, ddof=1)) if b.size > 1 else float("nan")
+    if model == "local":  # normal interval from the bootstrap SE (validated: see the Notes)
+        z = _z(alpha)
+        lo, hi = (est - z * boot_se, est + z * boot_se) if b.size > 1 else (np.nan, np.nan)
+    else:
+        lo, hi = (float(np.quantile(b, alpha / 2)), float(np.quantile(b, 1 - alpha / 2))) if b.size else (np.nan, np.nan)
+    curve = pd.DataFrame({"age": grid, "prevalence": curve_p})
+    boundary = bool(est <= ages_u[0] + 1e-9 or est >= ages_u[-1] - 1e-9) if model == "local" else \
+        bool(est <= grid[0] or est >= grid[-1])
+    if boundary:
+        warnings.warn("the fitted peak lies at the edge of the ages observed", SmallCellWarning, stacklevel=2)
+    name = {"quadratic": "quadratic", "local": f"local quadratic (kernel SD {bandwidth:g} years)",
+            "spline": f"B-spline (df={spline_df})"}[model]
+    return PeakAge(est, lo, hi, p_peak, name, n_boot, y_n, curve, boundary, alpha,
+                   float(bandwidth) if model == "local" else None, boot_se)
+
+
+def _classic_boot(draws: np.ndarray, k: int, X: np.ndarray, grid: np.ndarray, Xg: np.ndarray,
+                  model: str) -> list[float]:
     import statsmodels.api as sm
 
     boots = []
-    if n_boot > 0:
-        probs = np.concatenate([cases, non]) / len(y)
-        draws = gen.multinomial(len(y), probs, size=n_boot)
-        k = ages_u.size
-        for row in draws:
-            c, nc = row[:k].astype(float), row[k:].astype(float)
-            keep = (c + nc) > 0
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    params = sm.GLM(np.column_stack([c[keep], nc[keep]]), X[keep],
-                                    family=sm.families.Binomial()).fit(tol=1e-10, maxiter=100).params
-            except (np.linalg.LinAlgError, ValueError):
-                continue
-            boots.append(_peak_of(np.asarray(params), grid, Xg, model)[0])
-    b = np.asarray(boots, dtype=float)
-    b = b[np.isfinite(b)]
-    lo, hi = (float(np.quantile(b, alpha / 2)), float(np.quantile(b, 1 - alpha / 2))) if b.size else (np.nan, np.nan)
-    curve = pd.DataFrame({"age": grid, "prevalence": 1 / (1 + np.exp(-(Xg @ np.asarray(fit.params))))})
-    boundary = bool(est <= grid[0] or est >= grid[-1])
-    if boundary:
-        warnings.warn("the fitted peak lies at the edge of the ages observed", SmallCellWarning, stacklevel=2)
-    return PeakAge(est, lo, hi, p_peak, model if model == "quadratic" else f"B-spline (df={spline_df})",
-                   n_boot, int(len(y)), curve, boundary, alpha)
+    for row in draws:
+        c, nc = row[:k].astype(float), row[k:].astype(float)
+        keep = (c + nc) > 0
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                params = sm.GLM(np.column_stack([c[keep], nc[keep]]), X[keep],
+                                family=sm.families.Binomial()).fit(tol=1e-10, maxiter=100).params
+        except (np.linalg.LinAlgError, ValueError):
+            continue
+        boots.append(_peak_of(np.asarray(params), grid, Xg, model)[0])
+    return boots

@@ -1,9 +1,10 @@
 """Logistic risk models and illustrative individual absolute risk.
 
 This module holds the individual risk calculation (:func:`individual_risk`); the nested
-logistic models and their metrics live in :mod:`rlsepi.risk_models` and the simulation study
-of their properties in :mod:`rlsepi.risk_validate`. Their public names are re-exported here,
-so ``from rlsepi import risk; risk.fit_nested(df)`` works.
+logistic models and their metrics live in :mod:`rlsepi.risk_models`, the simulation study
+of their properties in :mod:`rlsepi.risk_validate`, and the model representation both use in
+:mod:`rlsepi.linear_risk`. Their public names are re-exported here, so
+``from rlsepi import risk; risk.fit_nested(df)`` works; none of them imports this module.
 
 Individual risk is the probability of RLS under a logistic model, given what is known about
 one person. Anything not given (age, sex, pregnancy, trimester, ferritin, any genotype) is
@@ -44,7 +45,23 @@ from scipy import special, stats
 
 from rlsepi import cohort
 from rlsepi.errors import DataValidationError
+from rlsepi.linear_risk import LinearRiskModel, generating_risk_model
 from rlsepi.parameters import DEFAULT, Locus, Parameters
+
+# the nested models and the simulation study live in their own modules; their public names are
+# available from here too (risk.fit_nested, risk.simulation_study, ...). Imports run one way:
+# risk -> risk_validate -> risk_models -> linear_risk.
+from rlsepi.risk_models import (
+    Comparison,
+    ModelFit,
+    NestedFit,
+    NestedLogistic,
+    delong,
+    fit_nested,
+    load_risk_model,
+    scoring_file_for,
+)
+from rlsepi.risk_validate import SimulationStudy, simulation_study
 
 __all__ = [
     "IndividualRisk",
@@ -52,7 +69,17 @@ __all__ = [
     "individual_risk",
     "generating_risk_model",
     "parse_genotype",
+    "input_errors",
     "CAVEATS",
+    "Comparison",
+    "ModelFit",
+    "NestedFit",
+    "NestedLogistic",
+    "delong",
+    "fit_nested",
+    "load_risk_model",
+    "SimulationStudy",
+    "simulation_study",
 ]
 
 CAVEATS: tuple[str, ...] = (
@@ -66,63 +93,6 @@ CAVEATS: tuple[str, ...] = (
 """Plain-language caveats printed with every individual risk."""
 
 _GH_NODES = 48
-
-
-# --- the model seen as a function of the covariates ----------------------------------
-
-
-@dataclass(frozen=True)
-class LinearRiskModel:
-    """A logistic model written as functions of the covariates individual risk needs.
-
-    ``eta = base(age, female, state) + ferritin_effect(ferritin) + score_coef * S + score_const``
-    where ``state`` is 0 (not pregnant) or the trimester and ``S = sum_j w_j g_j`` is the
-    weighted count of effect alleles over ``score_weights``.
-
-    Attributes
-    ----------
-    name : str
-        Shown in the output (``"generating model"``, ``"M3"``, ...).
-    base : callable
-        ``base(age, female, state) -> ndarray`` (broadcasting arrays).
-    ferritin_effect : callable
-        Log-odds contribution of ferritin in µg/L (array in, array out).
-    ferritin_breaks : tuple of float or None
-        Break points when the ferritin effect is a step function (integrated exactly);
-        ``None`` for a smooth effect (Gauss-Hermite quadrature).
-    score_weights : mapping of rsID to weight
-        Weight per effect allele.
-    score_coef, score_const : float
-        The score enters as ``score_coef * S + score_const``.
-    uses : frozenset of str
-        The inputs that change the risk (``age``, ``sex``, ``pregnancy``, ``ferritin``,
-        ``genotypes``); other inputs are accepted and checked but do not matter.
-    """
-
-    name: str
-    base: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
-    ferritin_effect: Callable[[np.ndarray], np.ndarray]
-    ferritin_breaks: tuple[float, ...] | None
-    score_weights: Mapping[str, float]
-    score_coef: float
-    score_const: float
-    uses: frozenset[str] = frozenset({"age", "sex", "pregnancy", "ferritin", "genotypes"})
-
-
-def generating_risk_model(model: cohort.OutcomeModel) -> LinearRiskModel:
-    """The calibrated generating model of the synthetic cohort as a :class:`LinearRiskModel`."""
-    states = np.concatenate([[0.0], model.trimester])
-
-    def base(age: np.ndarray, female: np.ndarray, state: np.ndarray) -> np.ndarray:
-        return model.intercept + model.female * female + model.age_effect(age) + states[state]
-
-    def fer(f: np.ndarray) -> np.ndarray:
-        return model.ferritin_low * (np.asarray(f) <= model.ferritin_threshold)
-
-    return LinearRiskModel(
-        name="generating model", base=base, ferritin_effect=fer, ferritin_breaks=(model.ferritin_threshold,),
-        score_weights=dict(model.loci), score_coef=1.0, score_const=0.0,
-    )
 
 
 @functools.lru_cache(maxsize=8)
@@ -157,7 +127,8 @@ def parse_genotype(rsid: str, value: str | int, *, params: Parameters = DEFAULT,
         The variant; must be in the score.
     value : str or int
         Two allele letters in either order (``"GT"``, ``"G/T"``, ``"tg"``) or the effect-allele
-        count 0, 1 or 2.
+        count 0, 1 or 2. Alleles of the other strand (``"CA"`` for a G/T variant) are read by
+        their complement, unless the variant is A/T or C/G (then the strand is ambiguous).
     params : Parameters
         Source of each variant's effect and other allele.
     score : mapping, optional
@@ -173,6 +144,8 @@ def parse_genotype(rsid: str, value: str | int, *, params: Parameters = DEFAULT,
     >>> parse_genotype("rs2300478", "GT")
     1
     >>> parse_genotype("rs2300478", "gg")
+    2
+    >>> parse_genotype("rs2300478", "CC")  # the other strand of GG
     2
     """
     score = score if score is not None else {locus.rsid: locus.weight for locus in params.loci}
@@ -197,11 +170,19 @@ def parse_genotype(rsid: str, value: str | int, *, params: Parameters = DEFAULT,
         # only the effect allele is verified: any other base counts as a non-effect allele
         return sum(a == locus.effect_allele.upper() for a in text)
     if set(text) - allowed:
-        raise DataValidationError(
-            f"genotype '{value}' for {rsid} has alleles that are not this variant's; "
-            f"its alleles are {expected}"
-        )
+        flipped = text.translate(_COMPLEMENT)
+        palindromic = allowed == set("".join(allowed).translate(_COMPLEMENT))
+        if palindromic or set(flipped) - allowed:
+            why = " (an A/T or C/G variant cannot be read from the other strand)" if palindromic else ""
+            raise DataValidationError(
+                f"genotype '{value}' for {rsid} has alleles that are not this variant's; "
+                f"its alleles are {expected}{why}"
+            )
+        text = flipped  # the other strand: unambiguous because the variant is not A/T or C/G
     return sum(a == locus.effect_allele.upper() for a in text)
+
+
+_COMPLEMENT = str.maketrans("ACGT", "TGCA")
 
 
 def _check_inputs(age: float | None, sex: str | None, pregnant: bool | None, trimester: int | None,
@@ -246,6 +227,57 @@ def _check_inputs(age: float | None, sex: str | None, pregnant: bool | None, tri
     else:
         states = (0,)
     return age_i, sex_i, states
+
+
+def input_errors(*, age: float | None = None, sex: str | None = None, pregnant: bool | None = None,
+                 trimester: int | None = None, ferritin: float | None = None,
+                 genotypes: Mapping[str, str | int] | None = None, model: LinearRiskModel | None = None,
+                 params: Parameters = DEFAULT) -> dict[str, str]:
+    """Every problem with the inputs of :func:`individual_risk`, one message per field.
+
+    The same rules as :func:`individual_risk` (which stops at the first), checked field by
+    field so that a form can show each message beside its field. Keys are ``age``, ``sex``,
+    ``trimester`` (not 1-3), ``pregnant`` (pregnancy that does not fit the other inputs),
+    ``ferritin`` and ``genotypes.RSID``. Empty when
+    :func:`individual_risk` would accept the inputs.
+
+    Examples
+    --------
+    >>> input_errors(age=10, sex="male", pregnant=True, genotypes={"rs2300478": "GA"})
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'age': 'age 10 is outside the adult range of the model (18-99 years)',
+     'pregnant': 'pregnancy was given for a man; pregnancy applies to women only',
+     'genotypes.rs2300478': "genotype 'GA' for rs2300478 has alleles that are not this variant's; its
+     alleles are G/T"}
+    """
+    errors: dict[str, str] = {}
+
+    def check(key: str, **kw: Any) -> bool:
+        args = {"age": None, "sex": None, "pregnant": None, "trimester": None, "ferritin": None} | kw
+        try:
+            _check_inputs(args["age"], args["sex"], args["pregnant"], args["trimester"], args["ferritin"], params)
+        except DataValidationError as exc:
+            errors.setdefault(key, str(exc))
+            return False
+        return True
+
+    age_ok = age is None or check("age", age=age)
+    sex_ok = sex is None or check("sex", sex=sex)
+    if ferritin is not None:
+        check("ferritin", ferritin=ferritin)
+    if trimester is not None and not check("trimester", trimester=trimester):
+        trimester = None
+    if pregnant is not None or trimester is not None:
+        check("pregnant", age=age if age_ok else None, sex=sex if sex_ok else None, pregnant=pregnant,
+              trimester=trimester)
+    weights = dict(model.score_weights) if model is not None else {}
+    known_variants = weights or {locus.rsid: locus.weight for locus in params.loci}
+    for rsid, value in (genotypes or {}).items():
+        try:
+            parse_genotype(rsid, value, params=params, score=known_variants)
+        except DataValidationError as exc:
+            errors[f"genotypes.{rsid}"] = str(exc)
+    return errors
 
 
 # --- the averaging engine -------------------------------------------------------------
@@ -356,6 +388,10 @@ class IndividualRisk:
     model : str
         Which model gave the numbers.
     caveats : tuple of str
+    probability_lower, probability_upper : float or None
+        For a fitted model with its covariance matrix: the 95% interval of ``probability``
+        from the uncertainty of the coefficients (delta method on the log-odds scale);
+        ``None`` for the generating model, whose coefficients are known.
     """
 
     probability: float
@@ -371,6 +407,8 @@ class IndividualRisk:
     ignored: tuple[str, ...]
     model: str
     caveats: tuple[str, ...] = field(default=CAVEATS)
+    probability_lower: float | None = None
+    probability_upper: float | None = None
 
     @property
     def statement(self) -> str:
@@ -409,6 +447,9 @@ class IndividualRisk:
             f"  {self._peers() + ':':<22}{100 * self.average_probability:.1f}%",
             f"  relative risk:        {self.relative_risk:.2f} times the average",
         ]
+        if self.probability_lower is not None and self.probability_upper is not None:
+            lines.insert(2, f"  95% interval:         {100 * self.probability_lower:.1f}% to "
+                            f"{100 * self.probability_upper:.1f}% (uncertainty of the fitted coefficients)")
         if self.prs is not None:
             lines.append(f"  polygenic score:      {self.prs:.3f} (z = {self.prs_z:+.2f}, "
                          f"percentile {self.prs_percentile:.1f})")
@@ -501,6 +542,9 @@ def individual_risk(
 
     p = _average(lm, dist, params, age_i=age_i, sex_i=sex_i, states=states, ferritin=ferritin,
                  score_known=score_known, unknown_loci=unknown)
+    interval = _delta_interval(lm, p, lambda m: _average(m, dist, params, age_i=age_i, sex_i=sex_i, states=states,
+                                                         ferritin=ferritin, score_known=score_known,
+                                                         unknown_loci=unknown))
     p_avg = _average(lm, dist, params, age_i=age_i, sex_i=sex_i, states=(0, 1, 2, 3), ferritin=None,
                      score_known=0.0, unknown_loci=list(weights))
 
@@ -552,7 +596,38 @@ def individual_risk(
         per_100=int(round(100 * p)), average_per_100=int(round(100 * p_avg)),
         prs=prs, prs_z=prs_z, prs_percentile=prs_pct, inputs=inputs,
         averaged_over=averaged_used, ignored=tuple(ignored), model=lm.name,
+        probability_lower=None if interval is None else interval[0],
+        probability_upper=None if interval is None else interval[1],
     )
+
+
+def _delta_interval(lm: LinearRiskModel, p: float,
+                    average: Callable[[LinearRiskModel], float]) -> tuple[float, float] | None:
+    """95% interval of ``p`` from the covariance of a fitted model's coefficients.
+
+    Delta method on the log-odds scale: ``se = sqrt(g' V g)`` with ``g`` the gradient of
+    ``logit(p)`` in the coefficients (central differences; ``p`` is smooth in them), and the
+    interval ``expit(logit(p) -/+ 1.96 se)``. For a person whose every input is known,
+    ``logit(p)`` is the linear predictor and this is R's ``predict(se.fit = TRUE)`` interval.
+    """
+    if lm.covariance is None or lm.with_coefficients is None or not lm.coefficients:
+        return None
+    beta = np.asarray(lm.coefficients, dtype=float)
+    cov = np.asarray(lm.covariance, dtype=float)
+    grad = np.zeros(len(beta))
+    for j in range(len(beta)):
+        h = 1e-4 * max(1.0, math.sqrt(max(cov[j, j], 0.0)))
+        up, down = beta.copy(), beta.copy()
+        up[j] += h
+        down[j] -= h
+        grad[j] = (special.logit(average(lm.with_coefficients(up)))
+                   - special.logit(average(lm.with_coefficients(down)))) / (2 * h)
+    var = float(grad @ cov @ grad)
+    if not (math.isfinite(var) and var >= 0):
+        return None
+    z = float(stats.norm.ppf(0.975))
+    eta = float(special.logit(p))
+    return float(special.expit(eta - z * math.sqrt(var))), float(special.expit(eta + z * math.sqrt(var)))
 
 
 def _uses(lm: LinearRiskModel, averaged: str) -> bool:
@@ -570,25 +645,7 @@ def _score_position(counts: Mapping[str, int], params: Parameters) -> tuple[floa
 @functools.lru_cache(maxsize=1024)
 def _score_position_cached(counts: tuple[tuple[str, int], ...], params: Parameters) -> tuple[float, float, float]:
     from rlsepi import polygenic
-    from rlsepi.risk_models import scoring_file_for
 
     row = pd.DataFrame({rs: pd.array([c], dtype="int8") for rs, c in counts})
     s = polygenic.score_cohort(row, scoring_file_for(params), imputation="none").iloc[0]
     return float(s["SUM"]), float(s["z"]), float(s["percentile"])
-
-
-# the nested models and the simulation study live in their own modules; their public names
-# are available from here too (risk.fit_nested, risk.simulation_study, ...)
-from rlsepi.risk_models import (  # noqa: E402
-    Comparison,
-    ModelFit,
-    NestedFit,
-    NestedLogistic,
-    delong,
-    fit_nested,
-    load_risk_model,
-)
-from rlsepi.risk_validate import SimulationStudy, simulation_study  # noqa: E402
-
-__all__ += ["Comparison", "ModelFit", "NestedFit", "NestedLogistic", "delong", "fit_nested", "load_risk_model",
-            "SimulationStudy", "simulation_study"]

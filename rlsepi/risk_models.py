@@ -51,6 +51,7 @@ import pandas as pd
 from scipy import optimize, special, stats
 
 from rlsepi.errors import DataValidationError, InestimableTermWarning, SmallCellWarning
+from rlsepi.linear_risk import LinearRiskModel
 from rlsepi.schema import inestimable_terms
 from rlsepi.parameters import DEFAULT, Parameters
 
@@ -378,6 +379,28 @@ class _QuickFit:
         return np.sqrt(np.diag(np.linalg.inv(self.hessian)))
 
 
+def _wald_se(X: np.ndarray, fitted: np.ndarray) -> np.ndarray:
+    """Model-based SEs, sqrt(diag((X'WX)^-1)) with W = p(1 - p), by QR.
+
+    The QR factor of the column-scaled W^(1/2) X gives the same numbers as inverting X'WX,
+    but with rounding error of order eps * cond(X) instead of eps * cond(X)^2: statsmodels'
+    ``bse`` differs between CPUs (numpy's vector ``exp``, BLAS thread count) by up to ~3e-9
+    relative on the quadratic age models; this by ~1e-14, so the reported SEs, CIs and
+    p-values are the same on every machine at the digits ``summary.json`` keeps.
+    """
+    from scipy import linalg
+
+    a = X * np.sqrt(fitted * (1.0 - fitted))[:, None]
+    scale = np.sqrt(np.einsum("ij,ij->j", a, a))
+    scale[scale == 0] = 1.0
+    r = np.linalg.qr(a / scale, mode="r")
+    try:
+        r_inv = linalg.solve_triangular(r, np.eye(X.shape[1]), check_finite=False)
+    except linalg.LinAlgError:
+        return np.full(X.shape[1], np.nan)
+    return np.sqrt(np.einsum("ij,ij->i", r_inv, r_inv)) / scale
+
+
 def _newton_logit(y: np.ndarray, X: np.ndarray, offset: np.ndarray | None = None,
                   start: np.ndarray | None = None, tol: float = 1e-10, maxiter: int = 50) -> _QuickFit:
     """Maximum-likelihood logistic fit by Newton-Raphson with Cholesky solves.
@@ -534,7 +557,8 @@ class ModelFit:
     ci_upper`` (log-odds scale), ``odds_ratio, or_lower, or_upper`` and ``ci_method``.
     ``metrics`` holds ``n, events, parameters, loglik, deviance, aic, auc, auc_lower,
     auc_upper, auc_se, brier, cv_auc, cv_auc_sd, cv_brier, calibration_intercept,
-    calibration_slope, cv_folds, cv_seed``.
+    calibration_slope, cv_folds, cv_seed``. ``covariance`` is the model-based covariance
+    matrix of the coefficients (terms by terms), for intervals of predictions.
     """
 
     name: str
@@ -544,6 +568,7 @@ class ModelFit:
     warnings: tuple[str, ...]
     spec: ModelSpec | None
     fitted: np.ndarray = field(repr=False)
+    covariance: pd.DataFrame | None = field(default=None, repr=False)
     dropped_terms: Mapping[str, str] = field(default_factory=dict)
     """Terms left out because the data cannot estimate them: term -> why."""
 
@@ -575,6 +600,8 @@ class ModelFit:
             "coefficients": self.coefficients.to_dict(orient="records"),
             "metrics": dict(self.metrics), "warnings": list(self.warnings),
             "spec": None if self.spec is None else self.spec.to_dict(),
+            "covariance": None if self.covariance is None else {
+                "terms": list(self.covariance.index), "matrix": self.covariance.to_numpy().tolist()},
             "dropped_terms": dict(self.dropped_terms),
         }
 
@@ -855,7 +882,7 @@ class NestedLogistic:
                 warnings.warn(msg, cat, stacklevel=4)
         z = stats.norm.ppf(1 - self.alpha / 2)
         b = np.asarray(res.params)
-        se = np.asarray(res.bse)
+        se = _wald_se(X.to_numpy(), np.asarray(res.fittedvalues))  # = res.bse, the same on every CPU
         if self.profile:
             ci = np.array([_profile_ci(y, X.to_numpy(), j, res, 1 - self.alpha) for j in range(X.shape[1])])
             lo, hi = ci[:, 0], ci[:, 1]
@@ -889,8 +916,10 @@ class NestedLogistic:
             warnings.warn(msg, SeparationWarning, stacklevel=4)
         metrics["cv_folds"] = len(folds)
         metrics["cv_seed"] = self.random_state
+        cov = pd.DataFrame(np.asarray(res.cov_params()), index=list(X.columns), columns=list(X.columns))
         return ModelFit(name=name, formula=formula, coefficients=coef, metrics=metrics,
-                        warnings=tuple(m for _, m in issues), spec=spec, fitted=p, dropped_terms=drop)
+                        warnings=tuple(m for _, m in issues), spec=spec, fitted=p, covariance=cov,
+                        dropped_terms=drop)
 
 
 def data_range(frame: pd.DataFrame) -> dict[str, Any]:
@@ -1024,7 +1053,7 @@ def fit_nested(df: pd.DataFrame, *, ferritin: str = "log2", age: str = "quadrati
 # --- a fitted model as an individual-risk model ----------------------------------------------
 
 
-def load_risk_model(source: str | Path | Mapping[str, Any], *, name: str | None = None) -> Any:
+def load_risk_model(source: str | Path | Mapping[str, Any], *, name: str | None = None) -> LinearRiskModel:
     """A model saved by ``rlsepi fit --format json`` as a :class:`rlsepi.risk.LinearRiskModel`.
 
     Parameters
@@ -1035,8 +1064,6 @@ def load_risk_model(source: str | Path | Mapping[str, Any], *, name: str | None 
         ``M0``..``M3``; default the largest of them in the file. User-formula models cannot
         be used (their columns cannot be rebuilt for one person).
     """
-    from rlsepi.risk import LinearRiskModel
-
     if isinstance(source, Mapping):
         doc = source
     else:
@@ -1073,6 +1100,33 @@ def load_risk_model(source: str | Path | Mapping[str, Any], *, name: str | None 
         coef.setdefault(term, 0.0)
     if sorted(coef) != sorted(expected):
         raise DataValidationError(f"model '{name}' in the file has terms {sorted(coef)}, expected {expected}")
+    terms = tuple(expected)
+    covariance = None
+    cov_doc = m.get("covariance")
+    if isinstance(cov_doc, Mapping) and cov_doc.get("terms") is not None:
+        try:
+            listed = list(cov_doc["terms"])
+            full = np.asarray(cov_doc["matrix"], dtype=float)
+            # a dropped term was not estimated: no variance (its coefficient is fixed at 0)
+            estimated = [t for t in terms if t not in dropped]
+            order = [listed.index(t) for t in estimated]
+            covariance = np.zeros((len(terms), len(terms)))
+            pos = [terms.index(t) for t in estimated]
+            covariance[np.ix_(pos, pos)] = full[np.ix_(order, order)]
+        except (ValueError, TypeError, IndexError, KeyError):
+            raise DataValidationError(f"model '{name}' in the file has a covariance matrix that does not match "
+                                      f"its terms {list(terms)}") from None
+        if not np.all(np.isfinite(covariance)):
+            covariance = None  # a separated term: no interval rather than a wrong one
+
+    def build(coef: dict[str, float]) -> LinearRiskModel:
+        return _linear_model(name, spec, coef, terms, covariance, build)
+
+    return build(coef)
+
+
+def _linear_model(name: str, spec: ModelSpec, coef: dict[str, float], terms: tuple[str, ...],
+                  covariance: np.ndarray | None, build: Any) -> LinearRiskModel:
     tri = np.array([0.0] + [coef.get(f"trimester{k}", 0.0) for k in (1, 2, 3)])
 
     def base(age: np.ndarray, female: np.ndarray, state: np.ndarray) -> np.ndarray:
@@ -1102,4 +1156,6 @@ def load_risk_model(source: str | Path | Mapping[str, Any], *, name: str | None 
         score_coef=coef["prs_sd"] / spec.prs_sd if has_prs else 0.0,
         score_const=-coef["prs_sd"] * spec.prs_mean / spec.prs_sd if has_prs else 0.0,
         uses=frozenset(uses),
+        coefficients=tuple(coef[t] for t in terms), covariance=covariance,
+        with_coefficients=None if covariance is None else (lambda b: build(dict(zip(terms, map(float, b))))),
     )

@@ -55,7 +55,7 @@ class TargetCheck:
 
     def summary(self) -> str:
         rows = []
-        formats = {"proportion": "{:.2%}", "odds_ratio": "{:.2f}", "age": "{:g}"}
+        formats = {"proportion": "{:.2%}", "odds_ratio": "{:.2f}", "age": "{:.1f}"}
         for r in self.results:
             fmt = formats[r.kind].format
             rows.append({
@@ -79,6 +79,8 @@ def check_targets(
     *,
     alpha: float = 0.05,
     rng: np.random.Generator | int | None = 0,
+    n_boot: int = 400,
+    freq: str | None = None,
 ) -> TargetCheck:
     """Estimate every target from a cohort and compare it with its band.
 
@@ -89,36 +91,46 @@ def check_targets(
         ``rls_clinically_significant``.
     params : Parameters
         The targets and bands.
-    rng : seed for the bootstrap interval of the peak age band.
+    rng : seed for the bootstrap interval of the peak age.
+    freq : str, optional
+        A column of counts: ``df`` is a table of counts (each row stands for that many
+        people), as :func:`rlsepi.distributed.cell_counts` reduces a dataset to. The results
+        are those of the rows it summarises.
 
     Notes
     -----
     Prevalences use Wilson intervals; the female:male odds ratio is crude with Woolf's
-    interval; the age of peak prevalence is the 5-year age band with the highest
-    prevalence, judged by its midpoint, with a parametric bootstrap interval.
+    interval; the age of peak prevalence is the age at which a local quadratic logistic
+    fit on single years of age is highest (:func:`rlsepi.prevalence.peak_age`, consistent
+    for the target's definition: the age at which the expected single-year prevalence is
+    highest), with a bootstrap percentile interval. The label also names the 5-year band
+    with the highest crude prevalence, for display only.
     """
     t = params.targets
     out = []
-    p = prevalence.crude(df, outcome="rls", alpha=alpha)
+    p = prevalence.crude(df, outcome="rls", alpha=alpha, freq=freq)
     out.append(_result("prevalence", "RLS prevalence", t.prevalence, p.prevalence, p.ci_lower, p.ci_upper, p.n,
                        "wilson"))
-    p = prevalence.crude(df, outcome="rls_clinically_significant", alpha=alpha)
+    p = prevalence.crude(df, outcome="rls_clinically_significant", alpha=alpha, freq=freq)
     out.append(_result("clinically_significant", "clinically significant RLS", t.clinically_significant,
                        p.prevalence, p.ci_lower, p.ci_upper, p.n, "wilson"))
-    o = prevalence.odds_ratio(df, exposure="sex", exposed="female", outcome="rls", alpha=alpha)
+    o = prevalence.odds_ratio(df, exposure="sex", exposed="female", outcome="rls", alpha=alpha, freq=freq)
+    n_all = len(df) if freq is None else int(df[freq].sum())
     out.append(_result("female_male_or", "female:male odds ratio (crude)", t.female_male_or, o.estimate,
-                       o.ci_lower, o.ci_upper, len(df), "woolf"))
-    pk = prevalence.peak_band(df, outcome="rls", alpha=alpha, rng=rng)
-    out.append(_result("peak_age", f"age of peak prevalence (band {pk.band})", t.peak_age, pk.midpoint,
-                       pk.ci_lower, pk.ci_upper, len(df), "5-year band, bootstrap"))
+                       o.ci_lower, o.ci_upper, n_all, "woolf"))
+    gen = np.random.default_rng(rng)
+    band = prevalence.peak_band(df, outcome="rls", alpha=alpha, n_boot=0, freq=freq)
+    pk = prevalence.peak_age(df, outcome="rls", alpha=alpha, n_boot=n_boot, rng=gen, freq=freq)
+    out.append(_result("peak_age", f"age of peak prevalence (top band {band.band})", t.peak_age, pk.age,
+                       pk.ci_lower, pk.ci_upper, n_all, f"{pk.model}, bootstrap ({pk.n_boot})"))
     pregnant = df[df["pregnant"].astype(bool)]
     for k, target in enumerate(t.pregnancy, start=1):
         sub = pregnant[pregnant["trimester"] == k]
-        if len(sub) == 0:
+        if len(sub) == 0 or (freq is not None and int(sub[freq].sum()) == 0):
             out.append(_result(f"pregnancy_trimester{k}", f"prevalence in trimester {k}", target, np.nan, np.nan,
                                np.nan, 0, "wilson", judged=-1.0))
             continue
-        p = prevalence.crude(sub, outcome="rls", alpha=alpha)
+        p = prevalence.crude(sub, outcome="rls", alpha=alpha, freq=freq)
         out.append(_result(f"pregnancy_trimester{k}", f"prevalence in trimester {k}", target, p.prevalence,
                            p.ci_lower, p.ci_upper, p.n, "wilson"))
     return TargetCheck(tuple(out))

@@ -253,7 +253,7 @@ def _simulate_cases() -> list[Case]:
         Case("simulate-seed-negative", [s, "--n", "10", "--seed", "-1", "--out", "c.parquet"], r"--seed"),
         Case("simulate-out-csv", [s, "--n", "10", "--out", "c.csv"], r"must end in .parquet"),
         Case("simulate-out-missing-folder", [s, "--n", "10", "--out", "no/c.parquet"], r"folder 'no' does not exist"),
-        Case("simulate-out-is-folder", [s, "--n", "10", "--out", "d.parquet"], r"is a folder",
+        Case("simulate-out-is-folder", [s, "--n", "10", "--out", "d.parquet"], r"already exists",
              setup=lambda d: (d / "d.parquet").mkdir()),
         Case("simulate-out-exists", [s, "--n", "10", "--out", "c.parquet"], r"already exists; use --force",
              files={"c.parquet": b"precious"}),

@@ -37,22 +37,56 @@ def test_age_distribution_is_esp2013_restricted_to_adults():
 
 def test_pregnancy_probability_by_hand():
     p = cohort.pregnancy_probability(np.array([17, 18, 27, 49, 50]), DEFAULT)
-    # 18-19 fall in the 15-19 band (0.020 births/woman-year); 27 in 25-29 (0.085); 45-49 0.001
-    assert p == pytest.approx([0.0, 0.020 * 40 / 52, 0.085 * 40 / 52, 0.001 * 40 / 52, 0.0])
+    # fertility is the broken line through the 5-year rates at the band midpoints (17.5: 0.020,
+    # 22.5: 0.045, 27.5: 0.085, ..., 47.5: 0.001) and 0 at 50:
+    # 18 -> 0.020 + 0.5/5 * 0.025 = 0.0225; 27 -> 0.045 + 4.5/5 * 0.040 = 0.081; 49 -> 0.001 * 1/2.5 = 0.0004
+    assert p == pytest.approx([0.0, 0.0225 * 40 / 52, 0.081 * 40 / 52, 0.0004 * 40 / 52, 0.0], abs=1e-15)
 
 
-def test_ferritin_parameters_by_hand():
-    ages = np.array([40, 70, 55, 30])
-    female = np.array([False, False, True, True])
-    mu, sd = cohort.ferritin_log_params(ages, female, np.zeros(4, dtype=int), DEFAULT)
-    # men 20-59: geometric mean 137, log-SD 0.76; men >= 60: 127, 0.99;
-    # women at 55: halfway (log scale) between 54 (age 50) and 84 (age 60) = sqrt(54*84); women 30: 38
-    assert np.exp(mu) == pytest.approx([137, 127, math.sqrt(54 * 84), 38])
-    assert sd == pytest.approx([0.76, 0.99, (0.85 + 0.70) / 2, 0.95])
+def _gauss_smoothed_broken_line(x: float, xp, fp, sd: float) -> float:
+    """The broken line through (xp, fp), constant outside, averaged over N(x, sd^2) by
+    numerical quadrature: an independent evaluation of the closed form in smooth_interpolate."""
+    from scipy import integrate
+
+    f = lambda t: np.interp(t, xp, fp) * stats.norm.pdf(t, loc=x, scale=sd)  # noqa: E731
+    pts = [p for p in xp if x - 12 * sd < p < x + 12 * sd]
+    return integrate.quad(f, x - 12 * sd, x + 12 * sd, points=pts or None, limit=200, epsabs=1e-13)[0]
+
+
+def test_ferritin_parameters_by_quadrature():
+    fer, sd = DEFAULT.ferritin, DEFAULT.age_curve.input_smoothing_sd
+    ages = np.array([18.0, 40.0, 57.3, 60.0, 75.0, 99.0])
+    for female, anchors, med, lsd in ((False, fer.male_anchor_ages, fer.male_median, fer.male_log_sd),
+                                      (True, fer.female_anchor_ages, fer.female_median, fer.female_log_sd)):
+        mu, s = cohort.ferritin_log_params(ages, np.full(ages.size, female), np.zeros(ages.size, dtype=int), DEFAULT)
+        want_mu = [_gauss_smoothed_broken_line(a, anchors, np.log(med), sd) for a in ages]
+        want_sd = [_gauss_smoothed_broken_line(a, anchors, lsd, sd) for a in ages]
+        assert mu == pytest.approx(want_mu, abs=1e-10)
+        assert s == pytest.approx(want_sd, abs=1e-10)
+    # far from the anchors the published group values hold: men >= 60 (127 ug/L, log-SD 0.99) at 99,
+    # men 20-59 (137, 0.76) at 18 (4.4 kernel SDs from the anchor at 40)
+    mu, s = cohort.ferritin_log_params(np.array([18, 99]), np.array([False, False]), np.zeros(2, dtype=int), DEFAULT)
+    assert np.exp(mu) == pytest.approx([137, 127], rel=1e-5) and s == pytest.approx([0.76, 0.99], abs=1e-5)
     # pregnant women: the share below 15 ug/L is Mei 2011's iron deficiency by trimester
-    mu, sd = cohort.ferritin_log_params(np.array([30] * 3), np.array([True] * 3), np.array([1, 2, 3]), DEFAULT)
-    below = stats.lognorm.cdf(15, s=sd, scale=np.exp(mu))
+    mu, sd_ = cohort.ferritin_log_params(np.array([30] * 3), np.array([True] * 3), np.array([1, 2, 3]), DEFAULT)
+    below = stats.lognorm.cdf(15, s=sd_, scale=np.exp(mu))
     assert below == pytest.approx([0.069, 0.143, 0.295], abs=1e-12)
+
+
+def test_age_dependent_inputs_have_no_steps():
+    # no input jumps anywhere between 18 and 99: over a step of 1e-6 years each moves by
+    # at most its largest slope times 1e-6 (the old male log-SD jumped by 0.23 at 60)
+    a = np.arange(18.0, 99.0, 0.01)
+    h = 1e-6
+    for female in (False, True):
+        f = np.full(a.size, female)
+        zero = np.zeros(a.size, dtype=int)
+        mu0, sd0 = cohort.ferritin_log_params(a, f, zero, DEFAULT)
+        mu1, sd1 = cohort.ferritin_log_params(a + h, f, zero, DEFAULT)
+        assert np.max(np.abs(mu1 - mu0)) < 0.1 * h and np.max(np.abs(sd1 - sd0)) < 0.1 * h
+    p0 = cohort.pregnancy_probability(a, DEFAULT)
+    p1 = cohort.pregnancy_probability(a + h, DEFAULT)
+    assert np.max(np.abs(p1 - p0)) < 0.01 * h
 
 
 def test_clinically_significant_cutoff_by_hand():
@@ -68,12 +102,7 @@ def test_clinically_significant_cutoff_by_hand():
 # --- the solved model, by brute-force enumeration ------------------------------------
 
 
-def _brute_force(model: cohort.OutcomeModel, params) -> dict[str, float]:
-    """Expected figures by explicit enumeration: every age, sex, pregnancy state, each of the
-    3**4 genotype combinations and ferritin above/below the threshold (lognormal CDF)."""
-    ages, age_p = cohort.age_distribution(params)
-    p_preg = cohort.pregnancy_probability(ages, params)
-    tri_p = np.array(params.pregnancy.trimester_weeks) / sum(params.pregnancy.trimester_weeks)
+def _genotype_combinations(params) -> list[tuple[float, float]]:
     genos = []
     for combo in itertools.product(range(3), repeat=len(params.loci)):
         prob, lp = 1.0, 0.0
@@ -82,7 +111,46 @@ def _brute_force(model: cohort.OutcomeModel, params) -> dict[str, float]:
             prob *= [(1 - q) ** 2, 2 * q * (1 - q), q * q][g]
             lp += g * math.log(locus.odds_ratio)
         genos.append((prob, lp))
+    return genos
+
+
+def _brute_cells(model: cohort.OutcomeModel, params, age: float, genos) -> list[tuple[int, int, float, float]]:
+    """(female, state, P(sex, state | age), P(RLS | age, sex, state)) by explicit enumeration of
+    each of the 3**4 genotype combinations and ferritin above/below the threshold (lognormal CDF)."""
     fs = params.population.female_share
+    p_preg = float(cohort.pregnancy_probability(np.array([age]), params)[0])
+    tri_p = np.array(params.pregnancy.trimester_weeks) / sum(params.pregnancy.trimester_weeks)
+    out = []
+    for female in (0, 1):
+        states = [(0, 1.0)] if not female else [(0, 1 - p_preg)] + [(k, p_preg * tri_p[k - 1]) for k in (1, 2, 3)]
+        for state, sp in states:
+            if sp == 0:
+                continue
+            mu, sd = cohort.ferritin_log_params(np.array([age]), np.array([bool(female)]), np.array([state]), params)
+            # ferritin is stored to whole ug/L (round half to even): "reported <= 50" is
+            # "unrounded < 50.5", by hand
+            q_low = stats.lognorm.cdf(math.floor(params.ferritin.low_threshold) + 0.5, s=sd[0],
+                                      scale=math.exp(mu[0]))
+            base = (model.intercept + model.female * female
+                    - model.age_curvature * ((age - model.age_peak) / 10) ** 2
+                    + ([0.0] + list(model.trimester))[state])
+            p = 0.0
+            for gp, lp in genos:
+                p += gp * (q_low * expit(base + lp + math.log(params.ferritin.low_or)) + (1 - q_low) * expit(base + lp))
+            out.append((female, state, (fs if female else 1 - fs) * sp, p))
+    return out
+
+
+def _brute_at_age(model: cohort.OutcomeModel, params, age: float, genos=None) -> float:
+    """E[P(RLS) | age] by brute force, at any real age."""
+    cells = _brute_cells(model, params, age, genos or _genotype_combinations(params))
+    return sum(w * p for *_, w, p in cells) / sum(w for *_, w, _ in cells)
+
+
+def _brute_force(model: cohort.OutcomeModel, params) -> dict[str, float]:
+    """Expected marginal figures by explicit enumeration over every whole year of age."""
+    ages, age_p = cohort.age_distribution(params)
+    genos = _genotype_combinations(params)
     acc: dict[str, list[float]] = {}
 
     def add(key, w, p):
@@ -91,58 +159,104 @@ def _brute_force(model: cohort.OutcomeModel, params) -> dict[str, float]:
         s[1] += w
 
     for i, age in enumerate(ages):
-        for female in (0, 1):
-            states = [(0, 1.0)] if not female else [(0, 1 - p_preg[i])] + [(k, p_preg[i] * tri_p[k - 1]) for k in (1, 2, 3)]
-            for state, sp in states:
-                if sp == 0:
-                    continue
-                mu, sd = cohort.ferritin_log_params(np.array([age]), np.array([bool(female)]), np.array([state]), params)
-                q_low = stats.lognorm.cdf(params.ferritin.low_threshold, s=sd[0], scale=math.exp(mu[0]))
-                base = (model.intercept + model.female * female
-                        - model.age_curvature * ((age - model.age_peak) / 10) ** 2
-                        + ([0.0] + list(model.trimester))[state])
-                p = 0.0
-                for gp, lp in genos:
-                    p += gp * (q_low * expit(base + lp + math.log(params.ferritin.low_or)) + (1 - q_low) * expit(base + lp))
-                w = age_p[i] * (fs if female else 1 - fs) * sp
-                add("all", w, p)
-                add("female" if female else "male", w, p)
-                add(f"age{age}", w, p)
-                if 55 <= age <= 59:
-                    add("b55", w, p)
-                if 60 <= age <= 64:
-                    add("b60", w, p)
-                if state:
-                    add(f"t{state}", w, p)
+        for female, state, w, p in _brute_cells(model, params, float(age), genos):
+            w = age_p[i] * w
+            add("all", w, p)
+            add("female" if female else "male", w, p)
+            add(f"age{age}", w, p)
+            if state:
+                add(f"t{state}", w, p)
     mean = {k: v[0] / v[1] for k, v in acc.items()}
     odds = lambda p: p / (1 - p)  # noqa: E731
     return {
         "prevalence": mean["all"],
         "female_male_or": odds(mean["female"]) / odds(mean["male"]),
-        "b55": mean["b55"], "b60": mean["b60"],
-        "ratio": mean["age25"] / mean["age60"],
+        "by_age": np.array([mean[f"age{a}"] for a in ages]),
         **{f"pregnancy_trimester{k}": mean[f"t{k}"] for k in (1, 2, 3)},
     }
+
+
+def _check_peak_by_brute_force(model, params, peak: float) -> None:
+    genos = _genotype_combinations(params)
+    at = lambda a: _brute_at_age(model, params, a, genos)  # noqa: E731
+    p0 = at(peak)
+    # the expected single-year curve is highest at the peak: lower 0.01 and 1 year either side
+    for d in (0.01, 1.0):
+        assert at(peak - d) < p0 and at(peak + d) < p0
+    # and its slope there is 0: central differences of P on +-1e-3 years, against the slope 0.5
+    # years away (a peak off by e would leave a slope of about e / 0.5 times the latter)
+    slope = lambda a, h=1e-3: (at(a + h) - at(a - h)) / (2 * h)  # noqa: E731
+    assert abs(slope(peak)) < 1e-5 * abs(slope(peak + 0.5))
+    # the young-age ratio
+    young = params.age_curve.young_age
+    assert at(young) / p0 == pytest.approx(params.age_curve.young_to_peak_ratio, abs=1e-9)
 
 
 def test_solved_model_hits_every_target_in_expectation():
     got = _brute_force(MODEL, DEFAULT)
     t = DEFAULT.targets
-    assert got["prevalence"] == pytest.approx(t.prevalence.value, abs=1e-6)
-    assert got["female_male_or"] == pytest.approx(t.female_male_or.value, abs=1e-6)
-    assert got["b55"] == pytest.approx(got["b60"], abs=1e-6)  # marginal peak at 60
-    assert got["ratio"] == pytest.approx(DEFAULT.age_curve.young_to_peak_ratio, abs=1e-6)
+    assert got["prevalence"] == pytest.approx(t.prevalence.value, abs=1e-10)
+    assert got["female_male_or"] == pytest.approx(t.female_male_or.value, abs=1e-10)
     for k in (1, 2, 3):
-        assert got[f"pregnancy_trimester{k}"] == pytest.approx(t.pregnancy[k - 1].value, abs=1e-6)
-    assert MODEL.clinically_significant_share * got["prevalence"] == pytest.approx(0.027, abs=1e-6)
+        assert got[f"pregnancy_trimester{k}"] == pytest.approx(t.pregnancy[k - 1].value, abs=1e-10)
+    assert MODEL.clinically_significant_share * got["prevalence"] == pytest.approx(0.027, abs=1e-10)
+    _check_peak_by_brute_force(MODEL, DEFAULT, 60.0)
 
 
-def test_solver_follows_changed_targets():
+def test_expected_single_year_curve_has_one_maximum_at_the_target():
+    ages, p = cohort.expected_prevalence_by_age(MODEL)
+    top = int(np.argmax(p))
+    assert ages[top] == 60
+    d = np.diff(p)
+    assert (d[:top] > 0).all() and (d[top:] < 0).all()  # rises to 60, falls after: one maximum
+    # also between whole years: the curve on a 0.05-year grid changes direction once
+    fine = np.arange(18, 99.001, 0.05)
+    _, pf = cohort.expected_prevalence_by_age(MODEL, ages=fine)
+    turns = np.nonzero(np.diff(np.sign(np.diff(pf))))[0]
+    assert turns.size == 1 and abs(fine[turns[0] + 1] - 60) <= 0.05
+    # peaked, not a table-top: 5 years either side at least 1.5% below the top, 15 years 10% below
+    at = dict(zip(ages.tolist(), p))
+    assert max(at[55], at[65]) < 0.985 * at[60] and max(at[45], at[75]) < 0.90 * at[60]
+    assert at[70] < at[60] and at[80] < at[70]  # falling after 70
+    assert cohort.expected_figures(MODEL)["peak_age"] == pytest.approx(60.0, abs=1e-8)
+
+
+def test_solver_residuals_are_at_machine_precision():
+    # The solver's own residual is about 1e-16; the stored model rounds each coefficient to
+    # MODEL_DIGITS = 10 significant digits (the same on every CPU), which moves each figure by
+    # about 1e-11 (|d figure / d coefficient| <= 1 times a relative 5e-11). So 1e-10, not 1e-12.
+    assert cohort.MODEL_DIGITS == 10
+    tol = 1e-10
+    f = cohort.expected_figures(MODEL)
+    t = DEFAULT.targets
+    assert abs(f["prevalence"] - t.prevalence.value) < tol
+    assert abs(f["female_male_or"] - t.female_male_or.value) < tol
+    for k in (1, 2, 3):
+        assert abs(f[f"pregnancy_trimester{k}"] - t.pregnancy[k - 1].value) < tol
+    assert abs(f["logit_slope_at_peak"]) < tol
+    assert abs(f["prevalence_at_young_age"] / f["prevalence_at_peak_age"]
+               - DEFAULT.age_curve.young_to_peak_ratio) < tol
+
+
+@pytest.mark.parametrize("peak", [55.0, 66.5])
+def test_solver_follows_changed_targets(peak):
     params = parameters_from_mapping({"targets": {"prevalence": {"value": 0.095}, "female_male_or": {"value": 1.6},
-                                                  "peak_age": {"value": 55}}})
-    got = _brute_force(cohort.solve_model(params), params)
-    assert got["prevalence"] == pytest.approx(0.095, abs=1e-6)
-    assert got["female_male_or"] == pytest.approx(1.6, abs=1e-6)
+                                                  "peak_age": {"value": peak}}})
+    model = cohort.solve_model(params)
+    got = _brute_force(model, params)
+    assert got["prevalence"] == pytest.approx(0.095, abs=1e-10)
+    assert got["female_male_or"] == pytest.approx(1.6, abs=1e-10)
+    _check_peak_by_brute_force(model, params, peak)
+
+
+def test_unreachable_peak_is_refused_by_name():
+    # a nearly flat age curve (prevalence at 25 is 90% of the peak) has a zero slope at 60, but
+    # the higher maximum lies elsewhere: refused, naming the parameters, not silently wrong
+    from rlsepi.errors import ParameterError
+
+    params = parameters_from_mapping({"age_curve": {"young_to_peak_ratio": 0.9}})
+    with pytest.raises(ParameterError, match="highest at age .* not at 'targets.peak_age.value' = 60"):
+        cohort.solve_model(params)
 
 
 def test_conditional_effects_differ_from_marginal_targets():
@@ -156,7 +270,7 @@ def test_conditional_effects_differ_from_marginal_targets():
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
 def test_cohorts_of_200k_reproduce_the_population_targets(seed):
     # At n = 200,000 the chance that any of these misses its band is below 0.1% per seed
-    # (computed from the exact expected band prevalences: the peak band leaves 50-70 in 0.02%).
+    # (the local peak estimate has SD about 0.8 years at this size, so it never leaves 50-70).
     df = cohort.simulate(200_000, rng=seed)
     check = check_targets(df, DEFAULT, rng=seed)
     population = [r for r in check.results if not r.name.startswith("pregnancy")]

@@ -68,7 +68,7 @@ def test_every_allowed_value_at_a_range_limit_solves(label, mapping):
     {"loci": {"rs2300478": {"odds_ratio": 1e6}}},
     {"ferritin": {"low_or": 1e6}},
     {"age_curve": {"young_to_peak_ratio": 0.0001}},
-    {"targets": {"peak_age": {"value": 30, "low": 18, "high": 40}}},
+    {"targets": {"peak_age": {"value": 40, "low": 18, "high": 60}}},
     {"targets": {"clinically_significant": {"value": 0.09, "low": 0.05, "high": 0.095}}},
 ])
 def test_values_that_broke_the_solver_are_refused_by_name(mapping):

@@ -560,7 +560,7 @@ def test_min_overlap_failure_explains(tmp_path: Path, capsys: pytest.CaptureFixt
 
 def test_cli_parquet_output_with_empirical_reference(tmp_path: Path) -> None:
     from rlsepi.cohort import simulate
-    from rlsepi.io import write_cohort
+    from rlsepi.cohort import write_cohort
 
     write_cohort(tmp_path / "c.parquet", 400, seed=2)
     assert _cli("prs", str(tmp_path / "c.parquet"), "--out", str(tmp_path / "s.parquet"),

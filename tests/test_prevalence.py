@@ -194,6 +194,60 @@ def test_mantel_haenszel_matches_r(request: pytest.FixtureRequest, name: str, st
     assert len(m.tables) == len(ref["strata_used"])
 
 
+# --- p-values in the far tail, against R (mantelhaen.test, epi.2by2's statistic with
+# --- pchisq(lower.tail = FALSE), 2 * pnorm(-|z|), fisher.test) down to 1e-300 ------------------
+
+
+def _from_strata(strata: list[list[int]]) -> pd.DataFrame:
+    """People from stratified 2x2 counts [a, b, c, d] (female cases, female non-cases, male
+    cases, male non-cases); stratum k at age 30 + 20 k (5-year bands 30-34, 50-54, 70-74)."""
+    parts = []
+    for k, (a, b, c, d) in enumerate(strata):
+        parts.append(pd.DataFrame({
+            "age": 30 + 20 * k,
+            "sex": ["female"] * (a + b) + ["male"] * (c + d),
+            "rls": [True] * a + [False] * b + [True] * c + [False] * d,
+        }))
+    return pd.concat(parts, ignore_index=True)
+
+
+@pytest.mark.parametrize("i", range(len(REF["far_tail"])))
+def test_far_tail_pvalues_match_r(i: int) -> None:
+    ref = REF["far_tail"][i]
+    d = _from_strata(ref["strata"])
+    m = prevalence.mantel_haenszel(d)
+    assert m.mh_chi2 == pytest.approx(ref["mh_chi2"], rel=1e-12)
+    assert m.breslow_day == pytest.approx(ref["breslow_day"], rel=1e-9)
+    # relative agreement, however small the p-value (statsmodels' own 1 - cdf gives 0 below ~1e-16)
+    assert m.mh_pvalue == pytest.approx(ref["mh_pvalue"], rel=1e-9)
+    assert m.breslow_day_pvalue == pytest.approx(ref["breslow_day_pvalue"], rel=1e-9)
+    assert m.mh_pvalue > 0 and m.breslow_day_pvalue > 0
+    woolf = prevalence.odds_ratio(d)
+    assert woolf.pvalue == pytest.approx(ref["woolf_pvalue"], rel=1e-9)
+    exact = prevalence.odds_ratio(d, method="exact")
+    assert exact.pvalue == pytest.approx(ref["fisher_pvalue"], rel=1e-6)
+    logistic = prevalence.adjusted_odds_ratio(d, adjust=("age",))
+    assert logistic.pvalue == pytest.approx(ref["logistic_pvalue"], rel=1e-6)
+
+
+def test_far_tail_reference_reaches_1e_300() -> None:
+    # the reference really exercises the far tail, and epiR's own 1 - pchisq shows the defect
+    smallest = min(min(r["mh_pvalue"], r["breslow_day_pvalue"]) for r in REF["far_tail"])
+    assert 0 < smallest < 1e-299
+    assert any(r["epir_breslow_day_pvalue"] == 0 and r["breslow_day_pvalue"] > 0 for r in REF["far_tail"])
+
+
+def test_small_pvalues_print_in_scientific_notation(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ref = REF["far_tail"][1]
+    path = tmp_path / "far.csv"
+    _from_strata(ref["strata"]).to_csv(path, index=False)
+    code, out, err = run_cli([str(path), "--format", "markdown", "--by", "sex", "--n-boot", "0"], capsys)
+    assert code == 0, err
+    mh_row = next(line for line in out.splitlines() if line.startswith("| Mantel-Haenszel"))
+    assert f"{ref['mh_pvalue']:.3g}" in mh_row  # 2.53e-300, not 0
+    assert prevalence.format_pvalue(0.0) == "<1e-308"  # an underflow is never printed as 0
+
+
 @pytest.mark.parametrize("name", DATASETS)
 @pytest.mark.parametrize("key, kwargs", [
     ("age", {"adjust": ("age",)}),
@@ -223,7 +277,7 @@ def test_quadratic_peak_matches_r(request: pytest.FixtureRequest, name: str) -> 
     ref = REF[name]["peak"]["quadratic"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the small fixture's peak lies past its oldest age
-        pk = prevalence.peak_age(data(request, name), n_boot=0)
+        pk = prevalence.peak_age(data(request, name), model="quadratic", n_boot=0)
     assert pk.age == pytest.approx(ref["age"], abs=TOL)
     assert pk.prevalence == pytest.approx(ref["prevalence"], abs=TOL)
 
@@ -240,6 +294,107 @@ def test_peak_bootstrap_is_seeded_and_brackets_the_estimate(sim: pd.DataFrame) -
     b = prevalence.peak_age(sim, n_boot=30, rng=7)
     assert (a.ci_lower, a.ci_upper) == (b.ci_lower, b.ci_upper)
     assert a.ci_lower <= a.age <= a.ci_upper
+
+
+# --- the local peak estimator: consistency and coverage over seeds ----------------------------
+#
+# The estimator sees only the people and cases at each single year of age. In the simulator,
+# people are independent, age is drawn from the standard population and, given age, RLS is a
+# Bernoulli draw whose probability averaged over everything else (sex, pregnancy, ferritin,
+# genotypes, all drawn independently per person) is the expected single-year prevalence P(a).
+# So the counts (n_a) are Multinomial(N, P(age = a)) and the cases Binomial(n_a, P(a)), exactly:
+# a seed loop can draw these two instead of simulating a million people per seed. The test
+# below confirms it on a full simulated cohort (and the slow run on five cohorts of 1,000,000).
+
+
+def _peak_seed_loop(seeds: int, n: int, n_boot: int, entropy: int) -> dict[str, float]:
+    from rlsepi import cohort
+    from rlsepi.parameters import DEFAULT
+
+    model = cohort.solve_model(DEFAULT)
+    truth = cohort.expected_figures(model, DEFAULT)["peak_age"]
+    ages, prob = cohort.age_distribution(DEFAULT)
+    _, p = cohort.expected_prevalence_by_age(model, DEFAULT)
+    est, covered = [], []
+    for ss in np.random.SeedSequence(entropy).spawn(seeds):
+        g = np.random.default_rng(ss)
+        n_a = g.multinomial(n, prob)
+        k = prevalence.peak_age_from_counts(ages, g.binomial(n_a, p), n_a, n_boot=n_boot, rng=g)
+        est.append(k.age)
+        covered.append(k.ci_lower <= truth <= k.ci_upper)
+    e, c = np.array(est), float(np.mean(covered))
+    return {"truth": truth, "bias": float(e.mean() - truth), "bias_mcse": float(e.std(ddof=1) / math.sqrt(seeds)),
+            "sd": float(e.std(ddof=1)), "coverage": c, "coverage_mcse": math.sqrt(0.95 * 0.05 / seeds),
+            "seeds": seeds}
+
+
+def test_local_peak_is_consistent_and_covers_over_seeds_fast() -> None:
+    # reduced version of the slow validation: 60 seeds of 1,000,000 people, 100 resamples each
+    r = _peak_seed_loop(60, 1_000_000, 100, entropy=20261124)
+    assert r["truth"] == pytest.approx(60.0, abs=1e-8)
+    assert abs(r["bias"]) < 0.25
+    assert abs(r["coverage"] - 0.95) <= 3.5 * r["coverage_mcse"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(__import__("os").environ.get("RLSEPI_SLOW") != "1", reason="opt-in validation run: make validate")
+def test_local_peak_is_consistent_and_covers_over_seeds() -> None:
+    r = _peak_seed_loop(2000, 1_000_000, 400, entropy=2026)
+    print(r)
+    assert abs(r["bias"]) < 0.25
+    assert abs(r["coverage"] - 0.95) <= 3 * r["coverage_mcse"]
+    # five full simulated cohorts of 1,000,000 agree with the counts loop's distribution
+    from rlsepi import cohort
+
+    for seed in range(5):
+        k = prevalence.peak_age(cohort.simulate(1_000_000, rng=500 + seed), n_boot=400, rng=seed)
+        print(seed, k.summary())
+        assert abs(k.age - (r["truth"] + r["bias"])) < 4 * r["sd"]
+
+
+def test_seed_loop_shortcut_matches_a_full_cohort() -> None:
+    from rlsepi import cohort
+    from rlsepi.parameters import DEFAULT
+
+    df = cohort.simulate(300_000, rng=77)
+    ages, prob = cohort.age_distribution(DEFAULT)
+    _, p = cohort.expected_prevalence_by_age(cohort.solve_model(DEFAULT), DEFAULT)
+    n_a = np.bincount(df["age"].to_numpy() - ages[0], minlength=ages.size)
+    c_a = np.bincount(df["age"].to_numpy() - ages[0], weights=df["rls"].to_numpy(), minlength=ages.size)
+    # cases by age are Binomial(n_a, P(a)) and people by age Multinomial(N, P(age)): chi-square fits
+    chi_cases = float(np.sum((c_a - n_a * p) ** 2 / (n_a * p * (1 - p))))
+    assert stats_chi2_sf(chi_cases, ages.size) > 1e-4
+    chi_ages = float(np.sum((n_a - len(df) * prob) ** 2 / (len(df) * prob)))
+    assert stats_chi2_sf(chi_ages, ages.size - 1) > 1e-4
+    # and the estimator on the people equals the estimator on their counts
+    a = prevalence.peak_age(df, n_boot=50, rng=3)
+    b = prevalence.peak_age_from_counts(ages, c_a, n_a, n_boot=50, rng=3)
+    assert (a.age, a.ci_lower, a.ci_upper) == (b.age, b.ci_lower, b.ci_upper)
+    assert 55 <= a.age <= 65
+
+
+def stats_chi2_sf(x: float, df: int) -> float:
+    from scipy import stats
+
+    return float(stats.chi2.sf(x, df))
+
+
+def test_local_peak_recovers_a_known_logistic_parabola() -> None:
+    # logit p = -2 - 0.5 ((age - 47.3) / 10)^2: the local quadratic fits it exactly at any
+    # bandwidth, so with expected counts the estimate is 47.3 and the prevalence expit(-2)
+    ages = np.arange(18, 100, dtype=float)
+    prob = 1 / (1 + np.exp(2 + 0.5 * ((ages - 47.3) / 10) ** 2))
+    n = np.full(ages.size, 10_000.0)
+    k = prevalence.peak_age_from_counts(ages, n * prob, n, n_boot=0)
+    assert k.age == pytest.approx(47.3, abs=1e-8)
+    assert k.prevalence == pytest.approx(1 / (1 + math.exp(2)), abs=1e-10)
+
+
+def test_peak_from_counts_refuses_bad_counts() -> None:
+    with pytest.raises(DataValidationError, match="0 <= cases <= n"):
+        prevalence.peak_age_from_counts(np.array([20.0, 30.0, 40.0]), np.array([5, 12, 3]), np.array([10, 10, 10]))
+    with pytest.raises(DataValidationError, match="bandwidth"):
+        prevalence.peak_age(pd.DataFrame({"age": [20, 30, 40], "rls": [1, 0, 1]}), bandwidth=0)
 
 
 # --- weights, suppression, errors --------------------------------------------------------
@@ -345,7 +500,7 @@ def test_own_age_structure_returns_crude(d: pd.DataFrame) -> None:
 
 def test_command_on_the_default_simulated_cohort_shows_published_targets(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from rlsepi.io import write_cohort
+    from rlsepi.cohort import write_cohort
     from rlsepi.parameters import DEFAULT
 
     t = DEFAULT.targets

@@ -77,8 +77,13 @@ def test_every_number_on_the_page_is_in_the_summary(built):
     static = TEMPLATE.read_text()
     text = " ".join(strings)
     missing = []
-    for m in re.finditer(r"(?<![\w.])(\d[\d,]*(?:\.\d+)?)(%?)", _visible_text(built["html"].read_text())):
-        token, pct = m.group(1), m.group(2)
+    for m in re.finditer(r"(?<![\w.])(\d[\d,]*(?:\.\d+)?)(e[-+]\d+)?(%?)", _visible_text(built["html"].read_text())):
+        token, exponent, pct = m.group(1), m.group(2), m.group(3)
+        if exponent:  # a small p-value in scientific notation, 3 significant digits
+            value = float(token + exponent)
+            if not any(v and abs(v - value) <= 5e-3 * abs(value) for v in numbers):
+                missing.append(token + exponent)
+            continue
         if token in static or token in text:
             continue
         value = float(token.replace(",", ""))

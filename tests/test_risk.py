@@ -158,7 +158,7 @@ def test_genotype_parsing():
     ({"ferritin": 0.0}, "positive"),
     ({"ferritin": -3.0}, "positive"),
     ({"genotypes": {"rs123": "AG"}}, "not in the score"),
-    ({"genotypes": {"rs2300478": "AC"}}, "not this variant's"),
+    ({"genotypes": {"rs2300478": "AG"}}, "not this variant's"),
     ({"genotypes": {"rs2300478": "GX"}}, "two allele letters"),
     ({"pregnant": False, "trimester": 1}, "not pregnant"),
 ])

@@ -18,7 +18,9 @@ from rlsepi.commands import (
     require_file,
     seed_int,
 )
-from rlsepi.io import atomic_output, to_jsonable
+from rlsepi.distributed import parse_scheduler
+from rlsepi.errors import RLSEpiError
+from rlsepi.io import atomic_output, check_output_path, to_jsonable
 from rlsepi.parameters import load_parameters
 
 if TYPE_CHECKING:
@@ -35,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "cross-validated AUC and calibration intercept and slope. Separation, non-convergence and too few events "
         "per coefficient are reported as warnings. The JSON output can be given to 'rlsepi risk --model'.",
     )
-    p.add_argument("cohort", type=Path, help="cohort file (.parquet, .csv or .tsv)")
+    p.add_argument("cohort", type=Path, help="cohort file (.parquet, .csv or .tsv) or Parquet dataset folder")
     p.add_argument("--format", choices=("json", "csv", "markdown"), default="markdown",
                    help="output format (default markdown)")
     p.add_argument("--out", type=Path, metavar="FILE", help="write to FILE instead of standard output")
@@ -49,6 +51,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--profile", action="store_true", help="profile-likelihood CIs instead of Wald CIs (slower)")
     p.add_argument("--cv-folds", type=positive_int, default=5, metavar="K", help="cross-validation folds (default 5)")
     p.add_argument("--seed", type=seed_int, default=0, metavar="S", help="seed of the cross-validation folds (default 0)")
+    p.add_argument("--scheduler", type=parse_scheduler, default=None, metavar="local[:N]|tcp://HOST:PORT",
+                   help="fit out of core on a Dask cluster (local:N local worker processes, or a running 'dask "
+                   "scheduler'): IRLS reduces X'WX and X'W(y-p) over the partitions of a Parquet file or dataset "
+                   "at every iteration; the coefficients, SEs, log-likelihoods and LR tests equal the in-memory "
+                   "fit. AUCs, Brier score and cross-validation need individual rows and are left out. "
+                   "A dataset folder is fitted this way even without the option")
     add_mapping_options(p)
     add_params_option(p)
     p.set_defaults(run=run)
@@ -73,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     from rlsepi.errors import InestimableTermWarning
     from rlsepi.risk_models import RiskModelWarning, fit_nested
 
+    if args.scheduler is not None or args.cohort.is_dir():
+        return run_out_of_core(args)
     path = require_file(args.cohort, "cohort file")
     check_outputs([args.out], inputs=[path, args.params], force=args.force)
     params = load_parameters(args.params)
@@ -89,6 +99,42 @@ def run(args: argparse.Namespace) -> int:
     text = render(result, args.format, report)
     for w in result.warnings:
         print(f"rlsepi: warning: {w}", file=sys.stderr)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        with atomic_output(args.out, force=args.force, mode="w") as fh:
+            fh.write(text)
+    return 0
+
+
+def run_out_of_core(args: argparse.Namespace) -> int:
+    """M0-M3 by IRLS over the partitions of a Parquet file or dataset folder."""
+    from rlsepi.distributed import connect, fit_nested, partitions
+    from rlsepi.schema import parse_codes, parse_columns
+
+    if not args.cohort.exists():
+        raise RLSEpiError(f"cohort '{args.cohort}' does not exist")
+    for flag, used in (("--formula", args.formula), ("--profile", args.profile)):
+        if used:
+            raise RLSEpiError(f"{flag} is not available out of core (--scheduler or a dataset folder); "
+                              "fit in memory for it")
+    if args.out is not None:
+        check_output_path(args.out, force=args.force)
+    params = load_parameters(args.params)
+    partitions(args.cohort)  # refuse a CSV before starting a cluster
+    with connect(args.scheduler, quiet=args.format == "json" and args.out is None) as client:
+        result = fit_nested(args.cohort, client=client, ferritin=args.ferritin, age=args.age,
+                            columns=parse_columns(args.column), codes=parse_codes(args.code), params=params,
+                            progress=client is not None and sys.stderr.isatty())
+    if args.format == "json":
+        from rlsepi.risk_models import strict_json
+
+        text = json.dumps(strict_json(to_jsonable(result.to_dict())), indent=2, ensure_ascii=False,
+                          allow_nan=False) + "\n"
+    elif args.format == "csv":
+        text = result.to_frame().to_csv(index=False)
+    else:
+        text = result.summary() + "\n"
     if args.out is None:
         sys.stdout.write(text)
     else:

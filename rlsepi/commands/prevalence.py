@@ -25,6 +25,7 @@ from rlsepi.commands import (
     require_file,
     seed_int,
 )
+from rlsepi.distributed import parse_scheduler
 from rlsepi.errors import DataValidationError
 
 if TYPE_CHECKING:  # numpy and pandas are imported where used, so that the CLI starts fast
@@ -51,7 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "test, and logistic regression adjusted for age) and the age of peak prevalence. Rows missing a "
         "value the analysis needs are dropped and counted per column. Exit code 2 for bad input.",
     )
-    p.add_argument("cohort", type=Path, help="cohort file: .csv, .tsv or .parquet, one row per person")
+    p.add_argument("cohort", type=Path, help="cohort file: .csv, .tsv or .parquet, one row per person, "
+                   "or a Parquet dataset folder")
     add_mapping_options(p)
     p.add_argument("--outcome", default="rls", metavar="COL", help="yes/no outcome column (default rls)")
     p.add_argument("--by", action="append", default=None, metavar="COLS",
@@ -72,8 +74,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="extra covariates for the logistic odds ratio, comma-separated (age is always in)")
     p.add_argument("--age-terms", default="linear", choices=("linear", "quadratic"),
                    help="how age enters the logistic odds ratio (default linear)")
-    p.add_argument("--peak-model", default="quadratic", choices=("quadratic", "spline"),
-                   help="smooth curve for the age of peak prevalence (default quadratic)")
+    p.add_argument("--peak-model", default="local", choices=("local", "quadratic", "spline"),
+                   help="smooth curve for the age of peak prevalence: local quadratic logistic on single years "
+                   "(default; the target check's estimator), one global quadratic, or a cubic B-spline")
     p.add_argument("--n-boot", type=nonnegative_int, default=200, metavar="B",
                    help="bootstrap resamples for the smooth peak age (default 200; the peak band, which is cheap, "
                    "gets 10 times as many; 0 for no intervals)")
@@ -88,6 +91,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=None, metavar="FILE", help="write to FILE instead of the screen")
     p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     p.add_argument("--quiet", action="store_true", help="do not print the row counts to the error stream")
+    p.add_argument("--scheduler", type=parse_scheduler, default=None, metavar="local[:N]|tcp://HOST:PORT",
+                   help="count out of core on a Dask cluster (local:N local worker processes, or a running "
+                   "'dask scheduler'): people per stratum are reduced over the partitions of a Parquet file or "
+                   "dataset and every prevalence, interval, standardisation, crude and Mantel-Haenszel odds ratio "
+                   "and peak band comes from those counts (equal to the in-memory results). The logistic "
+                   "odds ratio and the smooth peak age need individual rows and are left out (see rlsepi fit "
+                   "--scheduler). A dataset folder is read this way even without the option")
     p.set_defaults(run=run)
 
 
@@ -117,36 +127,42 @@ def analyse(df: pd.DataFrame, args: argparse.Namespace) -> dict[str, Any]:
     from rlsepi import prevalence as prev
 
     out: dict[str, Any] = {"tables": [], "standardised": [], "odds_ratios": [], "notes": []}
+    freq = getattr(args, "freq", None)  # a table of counts (out of core) instead of one row per person
     k = args.suppress_below
     bands = {"width": args.age_width, "breaks": args.age_breaks}
 
     def maybe_suppress(t: prev.PrevalenceTable) -> prev.PrevalenceTable:
         return prev.suppress(t, k) if k > 0 else t
 
-    crude = prev.crude(df, outcome=args.outcome, method=args.ci, alpha=args.alpha, weights=args.weights)
+    crude = prev.crude(df, outcome=args.outcome, method=args.ci, alpha=args.alpha, weights=args.weights, freq=freq)
     crude_t = prev.PrevalenceTable(crude.to_frame(), (), crude.method, args.alpha)
     out["crude"] = maybe_suppress(crude_t)
     for spec in args.by_lists:
         t = prev.stratified(df, spec, outcome=args.outcome, method=args.ci, alpha=args.alpha,
-                            weights=args.weights, **bands)
+                            weights=args.weights, freq=freq, **bands)
         out["tables"].append(maybe_suppress(t))
     for label, std in args.standards:
         for by_sex in (False, True):
             try:
                 out["standardised"].append(prev.standardised(
                     df, standard=std, outcome=args.outcome, by_sex=by_sex, breaks=args.standard_breaks,
-                    alpha=args.alpha))
+                    alpha=args.alpha, freq=freq))
             except DataValidationError as exc:
                 out["notes"].append(f"{'age-and-sex' if by_sex else 'age'} standardisation to {label}: {exc}")
     or_calls = [
-        ("crude, Woolf", lambda: prev.odds_ratio(df, outcome=args.outcome, method="woolf", alpha=args.alpha)),
-        ("crude, exact", lambda: prev.odds_ratio(df, outcome=args.outcome, method="exact", alpha=args.alpha)),
+        ("crude, Woolf", lambda: prev.odds_ratio(df, outcome=args.outcome, method="woolf", alpha=args.alpha,
+                                                 freq=freq)),
+        ("crude, exact", lambda: prev.odds_ratio(df, outcome=args.outcome, method="exact", alpha=args.alpha,
+                                                 freq=freq)),
         ("Mantel-Haenszel over age bands", lambda: prev.mantel_haenszel(
-            df, outcome=args.outcome, alpha=args.alpha, **bands)),
+            df, outcome=args.outcome, alpha=args.alpha, freq=freq, **bands)),
         (f"logistic, adjusted for age ({args.age_terms})" + "".join(f", {c}" for c in args.adjust_list), lambda: prev.adjusted_odds_ratio(
             df, outcome=args.outcome, adjust=("age", *args.adjust_list), age_terms=args.age_terms,
             alpha=args.alpha)),
     ]
+    if freq is not None:
+        out["notes"].append(f"{or_calls.pop()[0]} odds ratio: not computed out of core (it needs individual rows; "
+                            "rlsepi fit --scheduler fits logistic models over partitions)")
     for label, call in or_calls:
         try:
             out["odds_ratios"].append((label, call()))
@@ -158,14 +174,18 @@ def analyse(df: pd.DataFrame, args: argparse.Namespace) -> dict[str, Any]:
         warnings.simplefilter("always")
         try:
             out["peak_band"] = prev.peak_band(df, outcome=args.outcome, width=args.age_width,
-                                              n_boot=10 * args.n_boot, alpha=args.alpha, rng=seeds[0])
+                                              n_boot=10 * args.n_boot, alpha=args.alpha, rng=seeds[0],
+                                              freq=freq)
         except DataValidationError as exc:
             out["notes"].append(f"peak age band not estimable: {exc}")
-        try:
-            out["peak_age"] = prev.peak_age(df, outcome=args.outcome, model=args.peak_model, n_boot=args.n_boot,
-                                            alpha=args.alpha, rng=seeds[1])
-        except DataValidationError as exc:
-            out["notes"].append(f"smooth peak age not estimable: {exc}")
+        if freq is not None:
+            out["notes"].append("smooth peak age: not computed out of core (its bootstrap resamples individual rows)")
+        else:
+            try:
+                out["peak_age"] = prev.peak_age(df, outcome=args.outcome, model=args.peak_model,
+                                                n_boot=args.n_boot, alpha=args.alpha, rng=seeds[1])
+            except DataValidationError as exc:
+                out["notes"].append(f"smooth peak age not estimable: {exc}")
     out["notes"] += [f"warning: {w.message}" for w in caught]
     if k > 0:
         out["notes"].append(f"small-cell suppression: counts between 1 and {k - 1} of people, cases or non-cases, "
@@ -296,6 +316,8 @@ def _md_table(df: pd.DataFrame) -> str:
 
 def to_markdown(res: dict[str, Any], report: Any, args: argparse.Namespace) -> str:
     import pandas as pd
+
+    from rlsepi import prevalence as prev
     level = f"{100 * (1 - args.alpha):g}%"
     parts = [f"# RLS prevalence: {args.cohort.name}", "",
              f"rlsepi {__version__}; outcome `{args.outcome}`; {level} intervals; {report.summary()}.", ""]
@@ -305,11 +327,12 @@ def to_markdown(res: dict[str, Any], report: Any, args: argparse.Namespace) -> s
     if res["odds_ratios"]:
         frame = pd.concat([o.to_frame().assign(analysis=label) for label, o in res["odds_ratios"]], ignore_index=True)
         parts += ["## Female:male odds ratio", "",
-                  _md_table(frame[["analysis", "estimate", "ci_lower", "ci_upper", "pvalue", "method"]]), ""]
+                  _md_table(frame[["analysis", "estimate", "ci_lower", "ci_upper", "pvalue", "method"]]
+                            .assign(pvalue=[prev.format_pvalue(v) for v in frame["pvalue"]])), ""]
         for _, o in res["odds_ratios"]:
             if hasattr(o, "breslow_day"):
                 parts += [f"Breslow-Day test of equal odds ratios across age bands: chi2 = {o.breslow_day:.3f} on "
-                          f"{o.breslow_day_df} df, p = {o.breslow_day_pvalue:.3g}.", ""]
+                          f"{o.breslow_day_df} df, p = {prev.format_pvalue(o.breslow_day_pvalue)}.", ""]
     if "peak_band" in res or "peak_age" in res:
         parts += ["## Age of peak prevalence", ""]
         if "peak_band" in res:
@@ -328,7 +351,7 @@ def to_markdown(res: dict[str, Any], report: Any, args: argparse.Namespace) -> s
 def run(args: argparse.Namespace) -> int:
     from rlsepi.io import atomic_output
 
-    path = require_file(args.cohort, "cohort file")
+    path = args.cohort if args.cohort.is_dir() else require_file(args.cohort, "cohort file")
     standard_files = [Path(s) for s in (args.standard or []) if Path(s).exists()]
     check_outputs([args.out], inputs=[path, *standard_files], force=args.force)
     by_specs = args.by if args.by is not None else ["sex", "age_band", "sex,age_band"]
@@ -347,7 +370,24 @@ def run(args: argparse.Namespace) -> int:
 
     if args.ci not in CI_METHODS:  # before reading the cohort: cheap mistakes first
         raise DataValidationError(f"unknown CI method '{args.ci}'; choose one of {', '.join(CI_METHODS)}")
-    df, report = read_mapped_cohort(path, args, require, outcome=args.outcome, boolean=(args.outcome,))
+    if args.scheduler is not None or path.is_dir():
+        if args.weights:
+            raise DataValidationError("--weights needs individual rows; it cannot be used with --scheduler "
+                                      "or a dataset folder")
+        from rlsepi.distributed import FREQ, cell_counts, connect, partitions
+        from rlsepi.schema import parse_codes, parse_columns
+
+        partitions(path)  # refuse a CSV before starting a cluster
+        with connect(args.scheduler, quiet=args.quiet) as client:
+            counts = cell_counts(path, require, client=client, columns=parse_columns(args.column),
+                                 codes=parse_codes(args.code), require=require, boolean=(args.outcome,),
+                                 progress=client is not None and not args.quiet and sys.stderr.isatty())
+        df, report = counts.cells, counts.report
+        args.freq = FREQ
+        if len(df) == 0:
+            raise DataValidationError(f"no rows left after dropping those with missing values ({report.summary()})")
+    else:  # the schema's validation layer, as for every command reading a cohort
+        df, report = read_mapped_cohort(path, args, require, outcome=args.outcome, boolean=(args.outcome,))
     res = analyse(df, args)
     if not args.quiet:  # after the analysis, so that a refusal stays one line
         print(f"rlsepi prevalence: {report.summary()}", file=sys.stderr)

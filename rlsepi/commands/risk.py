@@ -32,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ferritin", type=float, metavar="UG_L", help="serum ferritin in µg/L")
     p.add_argument("--genotype", action="append", default=[], metavar="RSID=ALLELES",
                    help="a genotype as two alleles, e.g. rs2300478=GT (repeat for each variant)")
+    p.add_argument("--genotype-file", type=Path, metavar="FILE",
+                   help="a consumer genetic test's raw-data text file (23andMe or AncestryDNA layout); the "
+                   "score's variants are read from it (a --genotype for the same variant overrides it)")
     p.add_argument("--model", type=Path, metavar="FILE", help="a model fitted with 'rlsepi fit --format json'")
     p.add_argument("--model-name", metavar="NAME",
                    help="which model in FILE (default: the largest of M0-M3 it holds)")
@@ -80,12 +83,23 @@ def run(args: argparse.Namespace) -> int:
                            uses=getattr(model, "uses", frozenset()))
     elif args.model_name is not None:
         raise RLSEpiError("--model-name needs --model FILE")
+    genotypes = _genotypes(args.genotype)
+    from_file = None
+    if args.genotype_file is not None:
+        from rlsepi.consumer import read_consumer_genotypes
+
+        variants = list(model.score_weights) if model is not None and model.score_weights else \
+            [locus.rsid for locus in params.loci]
+        from_file = read_consumer_genotypes(require_file(args.genotype_file, "genotype file"), rsids=variants)
+        genotypes = {**from_file.genotypes, **genotypes}
     result = individual_risk(
         age=args.age, sex=args.sex, pregnant=args.pregnant, trimester=args.trimester, ferritin=args.ferritin,
-        genotypes=_genotypes(args.genotype), model=model, params=params,
+        genotypes=genotypes, model=model, params=params,
     )
     if args.json:
         print(json.dumps(to_jsonable(result.to_dict()), indent=2, ensure_ascii=False))
     else:
+        if from_file is not None:
+            print(from_file.summary() + "\n")
         print(result.summary())
     return 0

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
 from rlsepi.commands import DEFAULT_SEED, add_params_option, positive_int, seed_int
+from rlsepi.distributed import parse_scheduler
 from rlsepi.errors import RLSEpiError
 from rlsepi.parameters import load_parameters
 
@@ -24,8 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n", required=True, type=positive_int, metavar="N", help="number of people (> 0)")
     p.add_argument("--seed", type=seed_int, default=DEFAULT_SEED, metavar="S",
                    help=f"random seed, a whole number >= 0 (default {DEFAULT_SEED})")
-    p.add_argument("--out", required=True, type=Path, metavar="FILE", help="output Parquet file")
-    p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    p.add_argument("--out", required=True, metavar="FILE|DIR/",
+                   help="output Parquet file (FILE.parquet), or a folder (DIR/, with the slash) for a Parquet "
+                   "dataset: one file per partition plus _metadata, the same rows as the single file")
+    p.add_argument("--force", action="store_true", help="overwrite FILE (or replace DIR) if it exists")
     p.add_argument("--plink", type=Path, metavar="PREFIX",
                    help="also write the genotypes as PLINK 1 binary PREFIX.bed/.bim/.fam (real allele letters)")
     add_params_option(p)
@@ -33,6 +37,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="worker processes (default 1); does not change the result")
     p.add_argument("--batch-blocks", type=positive_int, default=None, metavar="B",
                    help="blocks of 65,536 people held in memory at once (default 2 per worker); "
+                   "does not change the result")
+    p.add_argument("--scheduler", type=parse_scheduler, default=None, metavar="local[:N]|tcp://HOST:PORT",
+                   help="write the dataset on a Dask cluster: local:N starts N local worker processes, "
+                   "tcp://HOST:PORT uses a running 'dask scheduler' (workers write their own partitions, "
+                   "so DIR must be on a file system they share); needs --out DIR/; does not change the result")
+    p.add_argument("--partition-blocks", type=positive_int, default=None, metavar="K",
+                   help="blocks of 65,536 people per dataset file (default 16, about 1M people); "
                    "does not change the result")
     p.add_argument("--check", action="store_true",
                    help="after writing, compare the cohort with the targets (exit 1 if any is missed)")
@@ -48,12 +59,50 @@ def canonical_command(args: argparse.Namespace) -> str:
     return cmd + " --out FILE"
 
 
-def run(args: argparse.Namespace) -> int:
-    from rlsepi.commands import check_outputs
-    from rlsepi.io import check_free_space, estimated_cohort_bytes, output_group, read_cohort, write_cohort
+def is_dataset(out: str) -> bool:
+    """``--out DIR/`` (trailing slash) or an existing folder: a Parquet dataset."""
+    return out.endswith(("/", os.sep)) or Path(out).is_dir()
 
+
+def run_dataset(args: argparse.Namespace) -> int:
+    from rlsepi.distributed import connect, write_dataset
+
+    if args.plink is not None:
+        raise RLSEpiError("--plink writes from a single file; use --out FILE.parquet with --plink")
+    out = Path(args.out)
+    params = load_parameters(args.params)
+    start = time.perf_counter()
+    with connect(args.scheduler, quiet=args.quiet) as client:
+        write_dataset(out, args.n, seed=args.seed, params=params, command=canonical_command(args), client=client,
+                      partition_blocks=args.partition_blocks or 16, force=args.force,
+                      progress=not args.quiet and sys.stderr.isatty())
+        seconds = time.perf_counter() - start
+        if not args.quiet:
+            print(f"wrote {args.n:,} people to dataset {out}/ in {seconds:.1f} s (seed {args.seed})", file=sys.stderr)
+        if args.check:
+            from rlsepi.commands.check import NEEDED, report
+            from rlsepi.distributed import FREQ, cell_counts
+            from rlsepi.targets import check_targets
+
+            counts = cell_counts(out, NEEDED, client=client, require=tuple(c for c in NEEDED if c != "trimester"))
+            return report(check_targets(counts.cells, params, freq=FREQ), as_json=False)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from rlsepi.cohort import write_cohort
+    from rlsepi.commands import check_outputs
+    from rlsepi.io import check_free_space, estimated_cohort_bytes, output_group, read_cohort
+
+    if is_dataset(args.out):
+        return run_dataset(args)
+    if args.scheduler is not None:
+        raise RLSEpiError(f"--scheduler writes a Parquet dataset; give a folder: --out {Path(args.out).with_suffix('')}/")
+    if args.partition_blocks is not None:
+        raise RLSEpiError("--partition-blocks is for a dataset folder (--out DIR/)")
+    args.out = Path(args.out)
     if args.out.suffix.lower() != ".parquet":
-        raise RLSEpiError(f"output '{args.out}' must end in .parquet")
+        raise RLSEpiError(f"output '{args.out}' must end in .parquet (or give a folder, DIR/, for a dataset)")
     plink = [Path(f"{args.plink}.{ext}") for ext in ("bed", "bim", "fam")] if args.plink is not None else []
     check_outputs([args.out, *plink], inputs=[args.params], force=args.force)
     params = load_parameters(args.params)

@@ -177,6 +177,40 @@ ref$exact_2x2 <- lapply(list(c(3, 1, 1, 3), c(0, 10, 5, 5), c(10, 0, 3, 7), c(1,
     list(table = t, estimate = unname(ft$estimate), ci_lower = ft$conf.int[1], ci_upper = ft$conf.int[2],
          pvalue = ft$p.value)
   })
+# Far-tail p-values: stratified 2x2 tables (one [a, b, c, d] per stratum, as above) whose
+# Mantel-Haenszel or Breslow-Day p-values lie far below 1e-16, down to about 1e-300.
+# mantelhaen.test takes its p-value from pchisq(lower.tail = FALSE). epi.2by2 reports the
+# Breslow-Day p-value as 1 - pchisq(), which is 0 here, so the reference takes its statistic
+# and computes the p-value with pchisq(lower.tail = FALSE); epiR's own value is kept to show it.
+# The crude table of the strata pooled gives the Woolf p-value 2 * pnorm(-|z|) and Fisher's;
+# glm gives the Wald p-value of female adjusted for age (2 * pnorm(-|z|) in summary.glm).
+ref$far_tail <- lapply(list(
+    list(c(300, 700, 100, 900), c(400, 600, 150, 850), c(350, 650, 120, 880)),
+    list(c(960, 2240, 320, 2880), c(1280, 1920, 480, 2720), c(1120, 2080, 384, 2816)),
+    list(c(850, 150, 500, 500), c(120, 880, 500, 500), c(300, 700, 250, 750)),
+    list(c(1900, 330, 1100, 1100), c(264, 1936, 1100, 1100), c(660, 1540, 550, 1650))),
+  function(tabs) {
+    arr <- array(unlist(lapply(tabs, function(t) c(t[1], t[3], t[2], t[4]))), dim = c(2, 2, length(tabs)))
+    mh <- mantelhaen.test(arr, correct = FALSE, conf.level = 1 - alpha)
+    bd <- epi.2by2(as.table(arr), method = "cross.sectional", conf.level = 1 - alpha)$massoc.detail$OR.homog.brday
+    crude <- Reduce(`+`, tabs)
+    lor <- log(crude[1] * crude[4] / (crude[2] * crude[3]))
+    se <- sqrt(sum(1 / crude))
+    # people: stratum k at age 30 + 20 (k - 1); logistic regression of rls on female + age
+    people <- do.call(rbind, lapply(seq_along(tabs), function(k) {
+      t <- tabs[[k]]
+      data.frame(age = 30 + 20 * (k - 1), female = rep(c(1, 1, 0, 0), t), rls = rep(c(1, 0, 1, 0), t))
+    }))
+    lg <- glm(rls ~ female + age, family = binomial, data = people, control = tight)
+    list(strata = tabs, mh_chi2 = unname(mh$statistic), mh_pvalue = mh$p.value,
+         logistic_pvalue = summary(lg)$coefficients["female", 4],
+         mh_log10_pvalue = pchisq(unname(mh$statistic), 1, lower.tail = FALSE, log.p = TRUE) / log(10),
+         breslow_day = bd$test.statistic, breslow_day_df = bd$df,
+         breslow_day_pvalue = pchisq(bd$test.statistic, bd$df, lower.tail = FALSE),
+         epir_breslow_day_pvalue = bd$p.value,
+         woolf_pvalue = 2 * pnorm(-abs(lor / se)),
+         fisher_pvalue = fisher.test(matrix(c(crude[1], crude[3], crude[2], crude[4]), nrow = 2))$p.value)
+  })
 writeLines(toJSON(ref, digits = NA, auto_unbox = TRUE, pretty = TRUE, dataframe = "rows"),
            file.path(here, "reference.json"))
 cat("wrote", file.path(here, "reference.json"), "\n")

@@ -1,0 +1,352 @@
+"""Datasets and out-of-core analyses (rlsepi.distributed), with and without a Dask cluster.
+
+The reference for every out-of-core result is the in-memory result on the same rows (itself
+checked against R and PLINK 2 in the other test modules): counts must be identical,
+coefficients equal to 1e-9. The count-based estimators with ``freq=`` are checked against the
+same estimators on the expanded rows, which come from an independent hand-built table.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from rlsepi import cohort, distributed, prevalence
+from rlsepi.errors import OutputExistsError
+from rlsepi.io import read_cohort
+from rlsepi.targets import check_targets
+
+ROOT = Path(__file__).resolve().parents[1]
+BS = cohort.BLOCK_SIZE
+N = 3 * BS + 1234  # four blocks, the last one short
+SEED = 77
+NEEDED = ["age", "sex", "pregnant", "trimester", "rls", "rls_clinically_significant"]
+
+
+def column_digests(table: pa.Table) -> dict[str, str]:
+    """SHA-256 of each column's values (Arrow IPC of the column, chunks combined)."""
+    out = {}
+    for name in table.column_names:
+        col = table.column(name).combine_chunks()
+        sink = pa.BufferOutputStream()
+        t = pa.table({name: col})
+        with pa.ipc.new_stream(sink, t.schema) as w:
+            w.write_table(t)
+        out[name] = hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
+    return out
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("single") / "c.parquet"
+    cohort.write_cohort(path, N, seed=SEED)
+    return path
+
+
+@pytest.fixture(scope="module")
+def client():
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cl, \
+            Client(cl) as c:
+        yield c
+
+
+# --- the house: imports run one way ----------------------------------------------------------
+
+
+def _rlsepi_imports(module: str) -> set[str]:
+    tree = ast.parse((ROOT / "rlsepi" / f"{module}.py").read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("rlsepi"):
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(a.name for a in node.names if a.name.startswith("rlsepi"))
+    return names
+
+
+def test_io_imports_nothing_above_it():
+    imported = _rlsepi_imports("io")
+    assert not {n for n in imported if "cohort" in n or "polygenic" in n}, imported
+    assert "rlsepi.io" in _rlsepi_imports("cohort")
+
+
+# --- the dataset writer ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("partition_blocks", [1, 3])
+def test_dataset_rows_equal_single_file(tmp_path: Path, single: Path, partition_blocks: int):
+    out = tmp_path / "ds"
+    meta = distributed.write_dataset(out, N, seed=SEED, partition_blocks=partition_blocks)
+    files = distributed.dataset_files(out)
+    assert len(files) == -(-4 // partition_blocks)
+    a, b = pq.read_table(single), pq.read_table(out)
+    assert b.num_rows == N
+    assert a.schema.equals(b.schema, check_metadata=False)
+    assert column_digests(a) == column_digests(b)
+    assert a.equals(b)
+    # provenance in every file, each file's place in the cohort, and the _metadata summary
+    whole = pq.read_schema(single).metadata
+    for k, f in enumerate(files):
+        md = pq.read_schema(f).metadata
+        assert {key: v for key, v in md.items() if key != b"rlsepi.partition"} == whole
+        part = json.loads(md[b"rlsepi.partition"])
+        assert part["index"] == k and part["first_person_id"] == k * partition_blocks * BS + 1
+        assert pq.ParquetFile(f).metadata.num_rows == part["rows"]
+    summary = pq.read_metadata(out / "_metadata")
+    assert summary.num_rows == N and summary.num_row_groups == 4
+    assert meta["seed"] == SEED and meta["n"] == N
+    # same row groups, same encodings: every column chunk of every row group has the same bytes
+    assert chunk_bytes(single) == [c for f in files for c in chunk_bytes(f)]
+
+
+def chunk_bytes(path: Path) -> list[bytes]:
+    """The encoded bytes of each column chunk (dictionary and data pages), row group by row group."""
+    md, raw = pq.ParquetFile(path).metadata, path.read_bytes()
+    out = []
+    for i in range(md.num_row_groups):
+        for j in range(md.num_columns):
+            c = md.row_group(i).column(j)
+            start = c.dictionary_page_offset if c.has_dictionary_page else c.data_page_offset
+            out.append(raw[start:start + c.total_compressed_size])
+    return out
+
+
+def test_dataset_never_leaves_partial_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    out = tmp_path / "ds"
+    real = distributed._write_partition
+
+    def failing(job):
+        if job.index == 1:
+            raise OSError("disk full (simulated)")
+        return real(job)
+
+    monkeypatch.setattr(distributed, "_write_partition", failing)
+    with pytest.raises(OSError, match="disk full"):
+        distributed.write_dataset(out, N, seed=SEED, partition_blocks=1)
+    assert list(tmp_path.iterdir()) == []  # neither the final name nor the hidden working folder
+    monkeypatch.setattr(distributed, "_write_partition", real)
+    distributed.write_dataset(out, 1000, seed=SEED)
+    with pytest.raises(OutputExistsError, match="--force"):
+        distributed.write_dataset(out, 1000, seed=SEED)
+    distributed.write_dataset(out, 2000, seed=SEED, force=True)
+    assert pq.read_metadata(out / "_metadata").num_rows == 2000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
+
+
+def test_dataset_on_a_local_cluster(tmp_path: Path, single: Path, client):
+    out = tmp_path / "ds"
+    distributed.write_dataset(out, N, seed=SEED, partition_blocks=1, client=client)
+    assert column_digests(pq.read_table(single)) == column_digests(pq.read_table(out))
+
+
+# --- counts: freq= gives what the expanded rows give ------------------------------------------
+
+
+def _hand_table() -> pd.DataFrame:
+    """A small table of counts written by hand: age, sex, rls, people."""
+    rows = [(25, "female", True, 3), (25, "female", False, 40), (25, "male", True, 1), (25, "male", False, 52),
+            (47, "female", True, 9), (47, "female", False, 61), (47, "male", True, 4), (47, "male", False, 70),
+            (68, "female", True, 14), (68, "female", False, 50), (68, "male", True, 8), (68, "male", False, 66),
+            (68, "male", False, 0)]
+    t = pd.DataFrame(rows, columns=["age", "sex", "rls", "people"])
+    t["sex"] = t["sex"].astype(pd.CategoricalDtype(["female", "male"]))
+    return t
+
+
+def test_counts_give_the_expanded_rows_results():
+    cells = _hand_table()
+    rows = cells.loc[cells.index.repeat(cells["people"])].drop(columns="people").reset_index(drop=True)
+    assert len(rows) == 378
+    f = "people"
+    assert prevalence.crude(cells, freq=f) == prevalence.crude(rows)
+    for method in ("wilson", "exact", "jeffreys"):
+        pd.testing.assert_frame_equal(prevalence.stratified(cells, ["sex", "age_band"], method=method, freq=f).table,
+                                      prevalence.stratified(rows, ["sex", "age_band"], method=method).table)
+    for method in ("woolf", "exact"):
+        assert prevalence.odds_ratio(cells, method=method, freq=f) == prevalence.odds_ratio(rows, method=method)
+    a, b = prevalence.mantel_haenszel(cells, width=20, freq=f), prevalence.mantel_haenszel(rows, width=20)
+    assert (a.estimate, a.ci_lower, a.ci_upper, a.breslow_day) == (b.estimate, b.ci_lower, b.ci_upper, b.breslow_day)
+    std = {20: 1.0, 40: 2.0, 60: 1.5}
+    for by_sex in (False, True):
+        a, b = prevalence.standardised(cells, standard=std, by_sex=by_sex, freq=f), \
+            prevalence.standardised(rows, standard=std, by_sex=by_sex)
+        assert (a.adjusted, a.ci_lower, a.ci_upper, a.n, a.cases, a.crude) == \
+            (b.adjusted, b.ci_lower, b.ci_upper, b.n, b.cases, b.crude)
+    # hand calculation: 39 cases of 378; female:male OR = (26 * 188) / (151 * 13)
+    assert prevalence.crude(cells, freq=f).cases == 39
+    assert prevalence.odds_ratio(cells, freq=f).estimate == pytest.approx(26 * 188 / (151 * 13), rel=1e-12)
+    with pytest.raises(ValueError, match="whole numbers"):
+        prevalence.crude(cells.assign(people=cells["people"] - 10), freq=f)
+    with pytest.raises(ValueError, match="survey weights"):
+        prevalence.crude(cells.assign(w=1.0), freq=f, weights="w")
+
+
+def test_cell_counts_and_target_check_equal_in_memory(single: Path, tmp_path: Path, client):
+    df = read_cohort(single)
+    expect = check_targets(df)
+    require = tuple(c for c in NEEDED if c != "trimester")
+    for source, cl in ((single, None), (single, client)):
+        counts = distributed.cell_counts(source, NEEDED, client=cl, require=require)
+        assert counts.n == N and counts.report.n_used == N
+        got = check_targets(counts.cells, freq=distributed.FREQ)
+        pd.testing.assert_frame_equal(got.to_frame(), expect.to_frame())
+    grouped = df.groupby(["sex", "rls"], observed=True).size()
+    counts = distributed.cell_counts(single, ["sex", "rls"], require=("sex", "rls"))
+    assert counts.cells.set_index(["sex", "rls"])[distributed.FREQ].to_dict() == grouped.to_dict()
+
+
+def test_irls_out_of_core_equals_in_memory(tmp_path: Path, single: Path, client):
+    from rlsepi.risk_models import fit_nested
+
+    n = BS + 20_000  # two partitions; small, since the in-memory fit also computes AUCs and CV
+    one, out = tmp_path / "c.parquet", tmp_path / "ds"
+    cohort.write_cohort(one, n, seed=SEED)
+    distributed.write_dataset(out, n, seed=SEED, partition_blocks=1)
+    mem = fit_nested(read_cohort(one), cv_folds=2, age="spline")
+    ooc = distributed.fit_nested(out, client=client, age="spline")
+    assert ooc.n == mem.n and ooc.events == mem.events
+    for a, b in zip(ooc.models, mem.models):
+        assert list(a.terms) == b.coefficients["term"].tolist()
+        np.testing.assert_allclose(a.params, b.coefficients["estimate"], rtol=0, atol=1e-9)
+        np.testing.assert_allclose(a.bse, b.coefficients["se"], rtol=1e-9)
+        assert a.llf == pytest.approx(b.metrics["loglik"], rel=1e-12)
+    for a, b in zip(ooc.comparisons, mem.comparisons):
+        assert a["lr_statistic"] == pytest.approx(b.lr_statistic, rel=1e-8, abs=1e-8)
+    assert "DeLong" in ooc.to_dict()["not_computed"]
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+def _cli(*args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    e = {**os.environ, "PYTHONPATH": str(ROOT)} if env is None else env
+    p = subprocess.run([sys.executable, "-m", "rlsepi.cli", *args], capture_output=True, text=True, env=e,
+                       timeout=300)
+    if check:
+        assert p.returncode == 0, p.stderr
+    return p
+
+
+def test_cli_refuses_what_it_cannot_do(tmp_path: Path, single: Path):
+    p = _cli("simulate", "--n", "100", "--out", str(tmp_path / "x.parquet"), "--scheduler", "local:1", check=False)
+    assert p.returncode == 2 and "--out" in p.stderr and "Traceback" not in p.stderr
+    p = _cli("simulate", "--n", "100", "--out", str(tmp_path / "x.parquet"), "--scheduler", "udp://x", check=False)
+    assert p.returncode == 2 and "tcp://HOST:PORT" in p.stderr
+    quick = {**os.environ, "PYTHONPATH": str(ROOT), "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s"}
+    p = _cli("fit", str(single), "--scheduler", "tcp://127.0.0.1:9", env=quick, check=False)
+    assert p.returncode == 2 and "cannot reach the Dask scheduler" in p.stderr and "Traceback" not in p.stderr
+    csv = tmp_path / "c.csv"
+    csv.write_text("age,sex,rls\n30,F,1\n")
+    p = _cli("prevalence", str(csv), "--scheduler", "local:1", check=False)
+    assert p.returncode == 2 and "convert" in p.stderr
+
+
+# --- a real scheduler and two worker processes on loopback --------------------------------------
+
+
+@pytest.fixture
+def cluster(tmp_path: Path):
+    """`dask scheduler` + two `dask worker` processes (no nanny: a killed worker stays dead)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+    dask = str(Path(sys.executable).with_name("dask"))
+    sfile = tmp_path / "scheduler.json"
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                               "--scheduler-file", str(sfile)], env=env, cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
+    try:
+        deadline = time.monotonic() + 60
+        while not sfile.exists() or not sfile.read_text().strip():
+            assert time.monotonic() < deadline, "dask scheduler did not start"
+            time.sleep(0.1)
+        address = json.loads(sfile.read_text())["address"]
+        for _ in range(2):
+            procs.append(subprocess.Popen(
+                [dask, "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard", "--host", "127.0.0.1"],
+                env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+        from distributed import Client
+
+        with Client(address, timeout=30) as c:
+            c.wait_for_workers(2, timeout=60)
+        yield address, procs[1:], env
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        for p in procs:
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait(timeout=20)
+
+
+def test_real_scheduler_simulate_and_prevalence(cluster, tmp_path: Path, single: Path):
+    address, _, env = cluster
+    out = tmp_path / "ds"
+    _cli("simulate", "--n", str(N), "--seed", str(SEED), "--out", f"{out}/", "--partition-blocks", "1",
+         "--scheduler", address, "--quiet", env=env)
+    assert column_digests(pq.read_table(single)) == column_digests(pq.read_table(out))
+    common = ["--format", "json", "--quiet", "--n-boot", "20", "--by", "sex,age_band"]
+    mem = json.loads(_cli("prevalence", str(single), *common, env=env).stdout)
+    dist = json.loads(_cli("prevalence", str(out), "--scheduler", address, *common, env=env).stdout)
+    for key in ("crude", "tables", "standardised", "peak_band"):
+        assert dist[key] == mem[key], key
+    assert dist["odds_ratios"] == mem["odds_ratios"][:3]  # crude Woolf, exact, Mantel-Haenszel
+    assert dist["input"]["rows"] == mem["input"]["rows"]
+    # IRLS with results that crossed the network (read-only arrays) equals the in-process fit
+    from distributed import Client
+
+    with Client(address, timeout=30) as c:
+        remote = distributed.fit_nested(out, client=c)
+    local = distributed.fit_nested(out)
+    for a, b in zip(remote.models, local.models):
+        np.testing.assert_allclose(a.params, b.params, rtol=0, atol=1e-9)
+
+
+def test_killing_a_worker_mid_run_gives_the_same_dataset(cluster, tmp_path: Path):
+    from distributed import Client
+
+    address, workers, _ = cluster
+    n = 24 * BS
+    out, expect = tmp_path / "ds", tmp_path / "expect"
+    distributed.write_dataset(expect, n, seed=SEED, partition_blocks=1)
+    killed: dict[str, bool] = {}
+
+    def killer() -> None:  # kill a worker as soon as the first partition is on disk
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            hidden = [d for d in tmp_path.glob(".ds.*.tmp") if any(d.glob("part-*.parquet"))]
+            if hidden:
+                os.killpg(workers[0].pid, signal.SIGKILL)
+                killed["while_writing"] = not out.exists()
+                return
+            time.sleep(0.005)
+
+    with Client(address, timeout=30) as client:
+        t = threading.Thread(target=killer)
+        t.start()
+        distributed.write_dataset(out, n, seed=SEED, partition_blocks=1, client=client)
+        t.join()
+    assert killed.get("while_writing") is True
+    assert workers[0].wait(timeout=20) != 0
+    assert pq.read_metadata(out / "_metadata").num_rows == n
+    assert column_digests(pq.read_table(out)) == column_digests(pq.read_table(expect))
+    assert not list(out.glob(".*"))  # no leftover temporary partition
