@@ -473,6 +473,25 @@ def _prs_cases() -> list[Case]:
     ]
 
 
+def _other_command_cases() -> list[Case]:
+    """Commands added by other branches (power, study, diagnostic, serve): command-line and file cases."""
+    return [
+        Case("power-no-design", ["power"], r"DESIGN|required"),
+        Case("power-unknown-design", ["power", "cohort-size"], r"invalid choice"),
+        Case("study-missing-file", ["study", "nope.toml"], r"does not exist|nope.toml"),
+        Case("study-not-toml", ["study", "s.toml"], r"TOML|s.toml", files={"s.toml": b"= = ="}),
+        Case("study-latin1", ["study", "s.toml"], r"UTF-8|s.toml", files={"s.toml": "title = 'caf\xe9'".encode("latin-1")}),
+        Case("study-out-is-input", ["study", "s.toml", "--out", "s.toml", "--force"], r"is the input file",
+             files={"s.toml": b"[study]\n"}),
+        Case("diagnostic-sensitivity-2", ["diagnostic", "--sensitivity", "2", "--specificity", "0.9"], r"sensitivity"),
+        Case("diagnostic-negative-count", ["diagnostic", "--tp", "-1", "--fp", "2", "--fn", "3", "--tn", "4"], r"--tp|tp"),
+        Case("diagnostic-prevalence-text", ["diagnostic", "--prevalence", "high"], r"prevalence"),
+        Case("diagnostic-out-missing-folder", ["diagnostic", "--out", "no/d.md"], r"does not exist"),
+        Case("serve-model-missing", ["serve", "--model", "m.json", "--port", "0"], r"does not exist"),
+        Case("serve-port-text", ["serve", "--port", "http"], r"--port"),
+    ]
+
+
 def _global_cases() -> list[Case]:
     return [
         Case("no-command", [], r"COMMAND|required"),
@@ -483,7 +502,8 @@ def _global_cases() -> list[Case]:
 
 CASES: list[Case] = [
     *_cohort_cases(), *_params_cases(), *_simulate_cases(), *_risk_cases(), *_validate_cases(),
-    *_prevalence_cases(), *_fit_cases(), *_check_cases(), *_report_cases(), *_prs_cases(), *_global_cases(),
+    *_prevalence_cases(), *_fit_cases(), *_check_cases(), *_report_cases(), *_prs_cases(), *_other_command_cases(),
+    *_global_cases(),
 ]
 
 
