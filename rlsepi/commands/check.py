@@ -74,9 +74,10 @@ def run(args: argparse.Namespace) -> int:
     path = require_file(args.cohort, "cohort file")
     params = targets_for(path, args.params)
     df, dropped = read_mapped_cohort(path, args, REQUIRED, must_exist=("trimester",), params=params)
-    if dropped.n_dropped:
+    result = check_targets(df, params)
+    if dropped.n_dropped:  # after the check, so that a refusal stays one line
         print(f"rlsepi check: {dropped.summary()}", file=sys.stderr)
-    return report(check_targets(df, params), args.json)
+    return report(result, args.json)
 
 
 def run_counts(args: argparse.Namespace) -> int:
