@@ -25,8 +25,8 @@ from rlsepi.errors import DataValidationError, RLSEpiError
 from rlsepi.io import atomic_output, check_output_path
 from rlsepi.parameters import DEFAULT_LOCI, EXTENDED_LOCI, Locus
 
-__all__ = ["Genotypes", "read_genotypes", "cohort_genotypes", "plink_genotypes", "vcf_genotypes",
-           "write_bed", "write_plink"]
+__all__ = ["Genotypes", "read_genotypes", "cohort_genotypes", "plink_genotypes", "pgen_genotypes", "bgen_genotypes",
+           "vcf_genotypes", "write_bed", "write_plink"]
 
 
 def _open_text(path: Path) -> io.TextIOBase:
@@ -61,33 +61,41 @@ def _build_name(text: str | None) -> str | None:
 
 # --- genotypes ------------------------------------------------------------------------
 
+ReadFn = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
+
 
 @dataclass(frozen=True)
 class Genotypes:
     """A genotype source: who, which variants, and a block reader of allele counts.
+
+    This is the one interface every format's reader implements (see the module docstring).
 
     Attributes
     ----------
     samples : DataFrame
         One row per person; the first column is the output ID (``IID`` or ``person_id``).
     variants : DataFrame
-        ``id``, ``chrom``, ``pos``, ``a1``, ``a2`` (``a2`` empty when unknown). Dosages count ``a1``.
+        ``id``, ``chrom``, ``pos``, ``a1``, ``a2`` (``a2`` empty when unknown) and
+        ``multiallelic`` (bool). A multi-allelic site appears once per alternate allele, with
+        ``a1`` that allele and ``a2`` the reference allele; then ``2 - count(a1)`` is *not* the
+        count of ``a2``, so the scorer asks the reader for the ``a2`` count itself.
     read : callable
-        ``read(indices) -> ndarray`` of shape (n_samples, len(indices)): counts of ``a1`` in
-        [0, 2], as floats with NaN for missing calls or as integers with negative values
-        for missing calls (see :func:`_as_float`).
+        ``read(indices, count_a2)`` -> ndarray of shape (n_samples, len(indices)): counts of
+        ``a1`` (or of ``a2`` where the boolean mask ``count_a2`` is true) in [0, 2], as floats
+        with NaN for missing calls or as integers with negative values for missing calls
+        (see :func:`_as_float`). ``count_a2`` may be None (all ``a1``).
     founders : ndarray of bool
         People used to compute sample allele frequencies (plink2 uses founders).
     kind : str
-        ``cohort``, ``plink`` or ``vcf``.
+        ``cohort``, ``plink``, ``pgen``, ``bgen`` or ``vcf``.
     build : str or None
-        Genome build of ``pos`` when known.
+        Genome build of ``pos`` when known (given, or from the file's header).
     source : str
     """
 
     samples: pd.DataFrame = field(repr=False)
     variants: pd.DataFrame = field(repr=False)
-    read: Callable[[np.ndarray], np.ndarray] = field(repr=False)
+    read: ReadFn = field(repr=False)
     founders: np.ndarray = field(repr=False)
     kind: str = ""
     build: str | None = None
@@ -105,7 +113,58 @@ def _as_float(g: np.ndarray) -> np.ndarray:
         out = g.astype(np.float64)
         out[g < 0] = np.nan
         return out
-    return np.asarray(g, dtype=np.float64)
+    out = np.asarray(g, dtype=np.float64)
+    if (out < 0).any():
+        out = np.where(out < 0, np.nan, out)
+    return out
+
+
+def _biallelic(read_a1: Callable[[np.ndarray], np.ndarray]) -> ReadFn:
+    """A reader for files without multi-allelic sites: the ``a2`` count is ``2 - a1``."""
+
+    def read(idx: np.ndarray, count_a2: np.ndarray | None = None) -> np.ndarray:
+        g = read_a1(np.asarray(idx, dtype=np.intp))
+        if count_a2 is None or not np.any(count_a2):
+            return g
+        g = _as_float(g)
+        g[:, np.asarray(count_a2, dtype=bool)] = 2.0 - g[:, np.asarray(count_a2, dtype=bool)]
+        return g
+
+    return read
+
+
+def _check_samples(ids: Sequence[str], where: str) -> None:
+    s = pd.Series(list(ids), dtype=object)
+    dup = s[s.duplicated()]
+    if len(dup):
+        raise DataValidationError(
+            f"{where} has {len(dup)} duplicate sample ID{'s' if len(dup) > 1 else ''} (e.g. {dup.iloc[0]!r}); "
+            "sample IDs must be unique, rename them (e.g. bcftools reheader or plink2 --set-all-var-ids)"
+        )
+
+
+def _header_build(lines: Sequence[str]) -> str | None:
+    """Genome build named by VCF/pvar ``##reference`` or ``##contig=<...assembly=...>`` lines."""
+    found: set[str] = set()
+    for line in lines:
+        low = line.lower()
+        if not (low.startswith("##reference") or (low.startswith("##contig") and "assembly=" in low)
+                or low.startswith("##assembly")):
+            continue
+        if re.search(r"grch37|hg19|b37|hs37|human_g1k_v37|hs37d5|ncbi37", low):
+            found.add("GRCh37")
+        elif re.search(r"grch38|hg38|b38|hs38|ncbi38", low):
+            found.add("GRCh38")
+    return found.pop() if len(found) == 1 else None
+
+
+def _given_or_header_build(given: str | None, header: str | None, where: str) -> str | None:
+    g = _build_name(given)
+    if g and header and g != header:
+        raise DataValidationError(
+            f"--build {g} was given but {where} says its positions are {header}; drop --build or check the file"
+        )
+    return g or header
 
 
 def cohort_genotypes(df: pd.DataFrame, *, loci: Sequence[Locus] = EXTENDED_LOCI) -> Genotypes:
@@ -152,10 +211,11 @@ def cohort_genotypes(df: pd.DataFrame, *, loci: Sequence[Locus] = EXTENDED_LOCI)
         "pos": np.array([known[c].pos_grch37 for c in cols], dtype=np.int64),
         "a1": [known[c].effect_allele for c in cols],
         "a2": [known[c].other_allele or "" for c in cols],
+        "multiallelic": np.zeros(len(cols), dtype=bool),
     })
     ids = df["person_id"].to_numpy() if "person_id" in df.columns else np.asarray(df.index)
     samples = pd.DataFrame({"person_id": ids})
-    return Genotypes(samples=samples, variants=variants, read=lambda idx: matrix[:, np.asarray(idx, dtype=int)],
+    return Genotypes(samples=samples, variants=variants, read=_biallelic(lambda idx: matrix[:, idx]),
                      founders=np.ones(len(df), dtype=bool), kind="cohort", build="GRCh37", source="cohort")
 
 
@@ -164,6 +224,13 @@ def _bed_prefix(path: str | Path) -> Path:
     if p.suffix.lower() in (".bed", ".bim", ".fam"):
         return p.with_suffix("")
     return p
+
+
+def _read_table(path: Path, what: str, **kwargs: Any) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, **kwargs)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, UnicodeDecodeError, OSError, EOFError) as exc:
+        raise DataValidationError(f"cannot read {what} '{path}': {str(exc).splitlines()[0]}") from None
 
 
 def plink_genotypes(path: str | Path, *, build: str | None = None) -> Genotypes:
@@ -180,13 +247,10 @@ def plink_genotypes(path: str | Path, *, build: str | None = None) -> Genotypes:
     for ext, f in files.items():
         if not f.exists():
             raise DataValidationError(f"PLINK fileset '{prefix}' has no .{ext} file ('{f}' does not exist)")
-    try:
-        fam = pd.read_csv(files["fam"], sep=r"\s+", header=None, dtype=str, usecols=range(6),
-                          names=["FID", "IID", "PAT", "MAT", "SEX", "PHENO"])
-        bim = pd.read_csv(files["bim"], sep=r"\s+", header=None, dtype=str,
-                          names=["chrom", "id", "cm", "pos", "a1", "a2"])
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise DataValidationError(f"cannot read PLINK fileset '{prefix}': {str(exc).splitlines()[0]}") from None
+    fam = _read_table(files["fam"], "PLINK .fam", sep=r"\s+", header=None, usecols=range(6),
+                      names=["FID", "IID", "PAT", "MAT", "SEX", "PHENO"])
+    bim = _read_table(files["bim"], "PLINK .bim", sep=r"\s+", header=None,
+                      names=["chrom", "id", "cm", "pos", "a1", "a2"])
     n, m = len(fam), len(bim)
     expected = 3 + m * ((n + 3) // 4)
     size = files["bed"].stat().st_size
@@ -203,153 +267,416 @@ def plink_genotypes(path: str | Path, *, build: str | None = None) -> Genotypes:
         )
     variants = pd.DataFrame({
         "id": bim["id"].to_numpy(), "chrom": bim["chrom"].map(_norm_chr).to_numpy(),
-        "pos": pd.to_numeric(bim["pos"], errors="coerce").fillna(-1).astype(np.int64).to_numpy(),
+        "pos": _positions(bim["pos"], files["bim"]),
         "a1": bim["a1"].str.upper().replace({"0": "", ".": ""}).to_numpy(),
         "a2": bim["a2"].str.upper().replace({"0": "", ".": ""}).to_numpy(),
+        "multiallelic": np.zeros(m, dtype=bool),
     })
     founders = ((fam["PAT"] == "0") & (fam["MAT"] == "0")).to_numpy()
     bed_path = str(files["bed"])
     state: dict[str, Any] = {}
 
-    def read(idx: np.ndarray) -> np.ndarray:
+    def read_a1(idx: np.ndarray) -> np.ndarray:
         from bed_reader import open_bed
 
         if "bed" not in state:
             state["bed"] = open_bed(bed_path, iid_count=n, sid_count=m, count_A1=True, skip_format_check=True)
-        idx = np.asarray(idx, dtype=np.intp)
         if idx.size == 0:
             return np.zeros((n, 0))
         # int8 (missing = -127) is several times faster to read than float64
         return state["bed"].read(index=np.s_[:, idx], dtype="int8", order="F")
 
     samples = pd.DataFrame({"IID": fam["IID"].to_numpy(), "FID": fam["FID"].to_numpy()})
-    return Genotypes(samples=samples, variants=variants, read=read, founders=founders, kind="plink",
+    return Genotypes(samples=samples, variants=variants, read=_biallelic(read_a1), founders=founders, kind="plink",
                      build=_build_name(build), source=str(prefix))
+
+
+def _positions(col: pd.Series, path: Path | str) -> np.ndarray:
+    pos = pd.to_numeric(col, errors="coerce")
+    bad = pos.isna() | (pos < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataValidationError(
+            f"'{path}' has {int(bad.sum())} variants whose position is not a non-negative integer "
+            f"(variant {i + 1}: {col.iloc[i]!r}); fix or remove those lines"
+        )
+    return pos.astype(np.int64).to_numpy()
+
+
+def _split_sites(chrom: Sequence[str], pos: np.ndarray, ids: Sequence[str], ref: Sequence[str],
+                 alt: Sequence[str]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """One variant per alternate allele: (variants table, site index, allele index of a1)."""
+    rows, site, allele = [], [], []
+    for s, (c, p, vid, r, a) in enumerate(zip(chrom, pos, ids, ref, alt)):
+        alts = [x for x in str(a).upper().split(",")]
+        multi = len(alts) > 1
+        vid = vid if vid not in (".", "") else f"{c}:{p}"
+        for k, x in enumerate(alts, start=1):
+            rows.append((vid, _norm_chr(c), int(p), "" if x in (".", "*") else x, str(r).upper(), multi))
+            site.append(s)
+            allele.append(k)
+    variants = pd.DataFrame(rows, columns=["id", "chrom", "pos", "a1", "a2", "multiallelic"])
+    return variants, np.asarray(site, dtype=np.int64), np.asarray(allele, dtype=np.int64)
 
 
 def vcf_genotypes(path: str | Path, *, field_: Literal["auto", "GT", "DS"] = "auto",
                   build: str | None = None) -> Genotypes:
-    """A VCF (``.vcf`` or ``.vcf.gz``): ``GT`` hard calls or ``DS`` alternate-allele dosages.
+    """A VCF or BCF (``.vcf``, ``.vcf.gz``, ``.vcf.bgz``, ``.bcf``) read through htslib (cyvcf2).
 
-    Multi-allelic sites become one variant per alternate allele (counting that allele), so
-    a scoring-file row is matched to the alternate allele it names. Haploid calls are
-    counted as homozygous. With ``field_="auto"``, ``DS`` is used where the FORMAT has it.
+    ``GT`` hard calls or ``DS`` alternate-allele dosages. Multi-allelic sites become one
+    variant per alternate allele; the reference allele is counted itself (not as 2 minus
+    one alternate allele), as plink2 does. Haploid calls count as homozygous. With
+    ``field_="auto"``, ``DS`` is used where the FORMAT has it. The genome build is taken
+    from ``##reference`` / ``##contig=<...,assembly=...>`` when they name one.
 
     Raises
     ------
     DataValidationError
-        No ``#CHROM`` header, or no ``GT``/``DS`` in the FORMAT of a record.
+        Not a VCF/BCF, duplicate sample IDs, a non-integer POS, records with fewer sample
+        columns than the header, calls like ``X/Y`` or allele indices beyond the ALT count,
+        no ``GT``/``DS`` in a record's FORMAT, or a truncated file.
     """
     p = Path(path)
     if not p.exists():
         raise DataValidationError(f"VCF '{p}' does not exist")
-    samples: list[str] = []
-    var_rows: list[tuple[str, str, int, str, str, int, int]] = []  # id, chrom, pos, a1 (ALT k), a2 (REF), line, k
-    data_line = -1
-    with _open_text(p) as fh:
-        for line in fh:
-            if line.startswith("##"):
-                continue
-            if line.startswith("#CHROM"):
-                samples = line.rstrip("\r\n").split("\t")[9:]
-                continue
-            if not samples:
-                raise DataValidationError(f"VCF '{p}' has no #CHROM header line before its first record")
-            data_line += 1
-            f = line.split("\t", 9)
-            if len(f) < 10:
-                continue
-            chrom, pos, vid, ref, alt, fmt = f[0], f[1], f[2], f[3].upper(), f[4].upper(), f[8].split(":")
+    header_lines, samples = _vcf_header(p)
+    _check_samples(samples, f"VCF '{p}'")
+    # sites: a fast text pass over the first 5 columns (no sample columns are parsed here)
+    chrom, pos, ids, ref, alt = [], [], [], [], []
+    vcf = _open_vcf(p)
+    try:
+        for rec in vcf:
+            chrom.append(rec.CHROM)
+            pos.append(rec.POS)
+            ids.append(rec.ID or ".")
+            ref.append(rec.REF)
+            alt.append(",".join(rec.ALT) if rec.ALT else ".")
+            fmt = rec.FORMAT or []
             if "GT" not in fmt and "DS" not in fmt:
                 raise DataValidationError(
-                    f"VCF '{p}' record {chrom}:{pos} ({vid}) has neither GT nor DS in FORMAT ({f[8]}); "
-                    "rlsepi scores hard calls (GT) or dosages (DS)"
+                    f"VCF '{p}' record {rec.CHROM}:{rec.POS} ({rec.ID or '.'}) has neither GT nor DS in FORMAT "
+                    f"({':'.join(fmt) or 'none'}); rlsepi scores hard calls (GT) or dosages (DS)"
                 )
-            for k, a in enumerate(alt.split(","), start=1):
-                var_rows.append((vid if vid != "." else f"{chrom}:{pos}", _norm_chr(chrom), int(pos),
-                                 "" if a == "." else a, ref, data_line, k))
-    if not samples:
-        raise DataValidationError(f"VCF '{p}' has no #CHROM header line")
-    variants = pd.DataFrame(var_rows, columns=["id", "chrom", "pos", "a1", "a2", "line", "alt_index"])
+    except DataValidationError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - htslib errors surface as several exception types
+        raise DataValidationError(f"cannot read VCF '{p}' after {len(pos)} records: {_first_line(exc)}") from None
+    variants, site_of, allele_of = _split_sites(chrom, np.asarray(pos, dtype=np.int64), ids, ref, alt)
     n = len(samples)
-    line_of = variants["line"].to_numpy()
-    alt_of = variants["alt_index"].to_numpy()
 
-    def parse(f: list[str], k: int) -> np.ndarray:
-        fmt = f[8].split(":")
-        if (field_ == "GT" and "GT" not in fmt) or (field_ == "DS" and "DS" not in fmt):
-            raise DataValidationError(f"VCF '{p}' record {f[0]}:{f[1]} has no {field_} in FORMAT ({f[8]})")
-        use_ds = "DS" in fmt and field_ in ("DS", "auto")
-        out = np.full(n, np.nan)
-        j = fmt.index("DS" if use_ds else "GT")
-        for s_, entry in enumerate(f[9:]):
-            parts = entry.split(":")
-            if j >= len(parts):
-                continue
-            v = parts[j]
-            if use_ds:
-                vals = v.split(",")
-                if k - 1 < len(vals) and vals[k - 1] not in (".", ""):
-                    try:
-                        out[s_] = float(vals[k - 1])
-                    except ValueError:
-                        raise DataValidationError(
-                            f"VCF '{p}' record {f[0]}:{f[1]} sample {samples[s_]} has DS {v!r}, not a number"
-                        ) from None
-            else:
-                alleles = re.split(r"[/|]", v)
-                if len(alleles) not in (1, 2) or any(a in (".", "") for a in alleles):
-                    continue
-                out[s_] = sum(1 for a in alleles if a == str(k)) * (2 // len(alleles))
-        return out
-
-    def read(idx: np.ndarray) -> np.ndarray:
+    def read(idx: np.ndarray, count_a2: np.ndarray | None = None) -> np.ndarray:
         """One streaming pass over the file for the requested variants (memory: this block only)."""
-        idx = np.asarray(idx, dtype=int)
+        idx = np.asarray(idx, dtype=np.intp)
+        a2 = np.zeros(idx.size, bool) if count_a2 is None else np.asarray(count_a2, dtype=bool)
         out = np.full((n, idx.size), np.nan)
         wanted: dict[int, list[tuple[int, int]]] = {}
         for col, i in enumerate(idx):
-            wanted.setdefault(int(line_of[i]), []).append((col, int(alt_of[i])))
+            wanted.setdefault(int(site_of[i]), []).append((col, 0 if a2[col] else int(allele_of[i])))
         if not wanted:
             return out
         last = max(wanted)
-        li = -1
-        with _open_text(p) as fh:
-            for line in fh:
-                if line.startswith("#"):
-                    continue
-                li += 1
-                if li in wanted:
-                    f = line.rstrip("\r\n").split("\t")
-                    for col, k in wanted[li]:
-                        out[:, col] = parse(f, k)
-                if li >= last:
+        v = _open_vcf(p)
+        try:
+            for s, rec in enumerate(v):
+                if s in wanted:
+                    for col, k in wanted[s]:
+                        out[:, col] = _vcf_counts(rec, k, n, field_, p)
+                if s >= last:
                     break
+        except DataValidationError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise DataValidationError(f"cannot read VCF '{p}': {_first_line(exc)}") from None
         return out
 
-    return Genotypes(samples=pd.DataFrame({"IID": samples}), variants=variants[["id", "chrom", "pos", "a1", "a2"]],
-                     read=read, founders=np.ones(n, dtype=bool), kind="vcf", build=_build_name(build), source=str(p))
+    hb = _header_build(header_lines)
+    return Genotypes(samples=pd.DataFrame({"IID": samples}), variants=variants, read=read,
+                     founders=np.ones(n, dtype=bool), kind="vcf",
+                     build=_given_or_header_build(build, hb, f"the header of '{p}'"), source=str(p))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def _vcf_header(p: Path) -> tuple[list[str], list[str]]:
+    """The ``##`` lines and sample IDs, read as text (plain, gzip/bgzip) or through htslib (BCF)."""
+    with open(p, "rb") as fh:
+        magic = fh.read(5)
+    if magic[:3] == b"BCF" or p.name.lower().endswith(".bcf"):
+        # records keep their reader alive; closing it explicitly under a live record crashes htslib
+        v = _open_vcf(p)
+        lines = v.raw_header.splitlines()
+        return [x for x in lines if x.startswith("##")], list(v.samples)
+    lines: list[str] = []
+    try:
+        with _open_text(p) as fh:
+            for line in fh:
+                if line.startswith("##"):
+                    lines.append(line.rstrip("\r\n"))
+                    continue
+                if line.startswith("#CHROM"):
+                    cols = line.rstrip("\r\n").split("\t")
+                    if cols[:8] != ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]:
+                        raise DataValidationError(
+                            f"VCF '{p}' has a malformed #CHROM line (columns must be tab-separated #CHROM POS ID "
+                            "REF ALT QUAL FILTER INFO [FORMAT samples...])"
+                        )
+                    return lines, cols[9:]
+                break
+    except (UnicodeDecodeError, EOFError, OSError, gzip.BadGzipFile) as exc:
+        raise DataValidationError(f"cannot read VCF '{p}': {_first_line(exc)} (not a text, gzip or BCF file?)") from None
+    raise DataValidationError(f"VCF '{p}' has no #CHROM header line before its first record")
+
+
+def _open_vcf(p: Path) -> Any:
+    try:
+        from cyvcf2 import VCF
+    except ImportError:  # pragma: no cover - a dependency
+        raise RLSEpiError("reading VCF/BCF needs cyvcf2 (pip install cyvcf2)") from None
+    import os
+
+    # htslib prints its own warnings to stderr; our errors say what went wrong
+    os.environ.setdefault("HTS_LOG_LEVEL", "error")
+    try:
+        return VCF(str(p), gts012=False)
+    except Exception as exc:  # noqa: BLE001
+        raise DataValidationError(f"cannot open VCF '{p}': {_first_line(exc)}") from None
+
+
+def _vcf_counts(rec: Any, k: int, n: int, field_: str, p: Path) -> np.ndarray:
+    """Copies of allele ``k`` (0 = REF) per sample, NaN where missing; DS where asked/present."""
+    fmt = rec.FORMAT or []
+    where = f"VCF '{p}' record {rec.CHROM}:{rec.POS} ({rec.ID or '.'})"
+    if (field_ == "GT" and "GT" not in fmt) or (field_ == "DS" and "DS" not in fmt):
+        raise DataValidationError(f"{where} has no {field_} in FORMAT ({':'.join(fmt)})")
+    if "GT" not in fmt and "DS" not in fmt:
+        raise DataValidationError(
+            f"{where} has neither GT nor DS in FORMAT ({':'.join(fmt)}); rlsepi scores hard calls (GT) or dosages (DS)"
+        )
+    n_alt = len(rec.ALT)
+    if "DS" in fmt and field_ in ("DS", "auto"):
+        ds = rec.format("DS")
+        if ds is None or ds.shape[0] != n:
+            raise DataValidationError(f"{where} has DS for {0 if ds is None else ds.shape[0]} of {n} samples")
+        ds = np.asarray(ds, dtype=np.float64)
+        ds = np.where((ds < -1e30) | (ds > 1e30), np.nan, ds)  # htslib's missing / vector-end floats
+        if ds.ndim == 1:
+            ds = ds[:, None]
+        if ds.shape[1] < n_alt:
+            raise DataValidationError(f"{where} has {ds.shape[1]} DS values per sample for {n_alt} ALT alleles")
+        bad = np.isfinite(ds) & ((ds < 0) | (ds > 2))
+        if bad.any():
+            i = int(np.flatnonzero(bad.any(axis=1))[0])
+            raise DataValidationError(f"{where} sample {i + 1} has DS {ds[i].tolist()} outside [0, 2]")
+        if k == 0:
+            return 2.0 - ds[:, :n_alt].sum(axis=1)
+        return ds[:, k - 1]
+    gt = rec.genotype
+    if gt is None:
+        raise DataValidationError(f"{where} has no genotype values")
+    arr = np.asarray(gt.array(), dtype=np.int64)[:, :-1]  # drop the phase column
+    if arr.shape[0] != n:
+        raise DataValidationError(f"{where} has calls for {arr.shape[0]} of {n} samples")
+    valid = arr >= 0  # -1 missing, -2 vector end (haploid)
+    if (arr > n_alt).any():
+        i = int(np.flatnonzero((arr > n_alt).any(axis=1))[0])
+        raise DataValidationError(
+            f"{where} sample {i + 1} has allele index {int(arr[i].max())} but the record has {n_alt} ALT "
+            f"allele{'s' if n_alt != 1 else ''}; fix the GT values"
+        )
+    ploidy = (arr != -2).sum(axis=1)
+    called = (arr >= 0).sum(axis=1)
+    missing = (called < ploidy) | (ploidy == 0) | (ploidy > 2)
+    copies = ((arr == k) & valid).sum(axis=1).astype(np.float64) * np.where(ploidy == 1, 2.0, 1.0)
+    copies[missing] = np.nan
+    return copies
+
+
+def pgen_genotypes(path: str | Path, *, build: str | None = None, dosages: bool = True) -> Genotypes:
+    """A PLINK 2 fileset (``.pgen``/``.pvar``/``.psam``, path to any of them or the prefix) read with
+    ``pgenlib``, the PLINK authors' reader: hard calls and dosages, multi-allelic sites.
+
+    Parameters
+    ----------
+    dosages : bool
+        Read dosages where stored (hard calls otherwise), as ``plink2 --score`` does.
+
+    Raises
+    ------
+    DataValidationError
+        A missing file, an unreadable ``.pvar``/``.psam``, duplicate sample IDs, or a
+        ``.pgen`` whose counts do not match them.
+    """
+    prefix = Path(path)
+    if prefix.suffix.lower() in (".pgen", ".pvar", ".psam"):
+        prefix = prefix.with_suffix("")
+    files = {ext: Path(f"{prefix}.{ext}") for ext in ("pgen", "pvar", "psam")}
+    for ext, f in files.items():
+        if not f.exists():
+            raise DataValidationError(f"PLINK 2 fileset '{prefix}' has no .{ext} file ('{f}' does not exist)")
+    hdr: list[str] = []
+    with _open_text(files["pvar"]) as fh:
+        for line in fh:
+            if line.startswith("##"):
+                hdr.append(line.rstrip("\r\n"))
+                continue
+            break
+    pvar = _read_table(files["pvar"], "PLINK 2 .pvar", sep="\t", skiprows=len(hdr))
+    if not len(pvar.columns) or pvar.columns[0] != "#CHROM":  # a .bim-like pvar without header
+        pvar = _read_table(files["pvar"], "PLINK 2 .pvar", sep=r"\s+", header=None,
+                           names=["#CHROM", "ID", "CM", "POS", "ALT", "REF"])
+    need = [c for c in ("#CHROM", "POS", "ID", "REF", "ALT") if c not in pvar.columns]
+    if need:
+        raise DataValidationError(f"'{files['pvar']}' has no {', '.join(need)} column(s)")
+    psam = _read_table(files["psam"], "PLINK 2 .psam", sep=r"\s+")
+    if psam.columns[0] not in ("#FID", "#IID", "FID", "IID"):  # .fam-like psam
+        psam = _read_table(files["psam"], "PLINK 2 .psam", sep=r"\s+", header=None, usecols=range(6),
+                           names=["FID", "IID", "PAT", "MAT", "SEX", "PHENO"])
+    psam.columns = [c.lstrip("#") for c in psam.columns]
+    _check_samples(psam["IID"].tolist() if "FID" not in psam.columns
+                   else (psam["FID"] + "\t" + psam["IID"]).tolist(), f"'{files['psam']}'")
+    variants, site_of, allele_of = _split_sites(pvar["#CHROM"].tolist(), _positions(pvar["POS"], files["pvar"]),
+                                                pvar["ID"].tolist(), pvar["REF"].tolist(), pvar["ALT"].tolist())
+    n, m_sites = len(psam), len(pvar)
+    try:
+        import pgenlib
+    except ImportError:  # pragma: no cover - a dependency
+        raise RLSEpiError("reading .pgen needs pgenlib (pip install pgenlib)") from None
+    try:
+        # multi-allelic sites need the allele index offsets, or pgenlib misreads them
+        n_alleles = pvar["ALT"].str.count(",").to_numpy(dtype=np.int64) + 2
+        offsets = (np.concatenate([[0], np.cumsum(n_alleles)]).astype(np.uintp) if (n_alleles > 2).any() else None)
+        r = pgenlib.PgenReader(str(files["pgen"]).encode(), raw_sample_ct=n, allele_idx_offsets=offsets)
+        got = r.get_variant_ct()
+    except Exception as exc:  # noqa: BLE001
+        raise DataValidationError(f"cannot read '{files['pgen']}': {_first_line(exc)}") from None
+    if got != m_sites:
+        raise DataValidationError(
+            f"'{files['pgen']}' holds {got:,} variants but '{files['pvar']}' lists {m_sites:,}; the files do not belong together"
+        )
+    lock = __import__("threading").Lock()
+
+    def read(idx: np.ndarray, count_a2: np.ndarray | None = None) -> np.ndarray:
+        idx = np.asarray(idx, dtype=np.intp)
+        a2 = np.zeros(idx.size, bool) if count_a2 is None else np.asarray(count_a2, dtype=bool)
+        allele = np.where(a2, 0, allele_of[idx])
+        out = np.empty((n, idx.size), dtype=np.float64 if dosages else np.int8)
+        for k in np.unique(allele):
+            cols = np.flatnonzero(allele == k)
+            sites = site_of[idx[cols]].astype(np.uint32)
+            buf = np.empty((sites.size, n), dtype=out.dtype)
+            with lock:
+                if dosages:
+                    r.read_dosages_list(sites, buf, allele_idx=int(k))
+                else:
+                    r.read_list(sites, buf, allele_idx=int(k))
+            out[:, cols] = buf.T
+        if dosages:
+            out[out < 0] = np.nan  # -9 marks a missing dosage
+        return out
+
+    founders = np.ones(n, dtype=bool)
+    if "PAT" in psam.columns and "MAT" in psam.columns:
+        founders = ((psam["PAT"] == "0") & (psam["MAT"] == "0")).to_numpy()
+    id_cols = {"IID": psam["IID"].to_numpy()}
+    if "FID" in psam.columns:
+        id_cols["FID"] = psam["FID"].to_numpy()
+    return Genotypes(samples=pd.DataFrame(id_cols), variants=variants, read=read, founders=founders, kind="pgen",
+                     build=_given_or_header_build(build, _header_build(hdr), f"the header of '{files['pvar']}'"),
+                     source=str(prefix))
+
+
+def bgen_genotypes(path: str | Path, *, sample: str | Path | None = None, build: str | None = None) -> Genotypes:
+    """A BGEN 1.2 file (layout 2, zlib or uncompressed; UK Biobank's imputed format) with its
+    ``.sample`` file: expected counts (dosages) of each variant's second allele.
+
+    For a biallelic variant with alleles (A, B) and probabilities P(AA), P(AB), P(BB), the
+    dosage of B is P(AB) + 2 P(BB); ``a1`` is B and ``a2`` A (plink2 ``--bgen ... ref-first``).
+    Variants with more than two alleles or non-diploid samples are refused.
+
+    Parameters
+    ----------
+    sample : path, optional
+        The ``.sample`` file (default: the ``.bgen`` path with ``.sample``); optional when
+        the ``.bgen`` stores sample identifiers.
+    """
+    from rlsepi import _bgen
+
+    p = Path(path)
+    if p.suffix.lower() != ".bgen" and Path(f"{p}.bgen").exists():
+        p = Path(f"{p}.bgen")
+    if not p.exists():
+        raise DataValidationError(f"BGEN file '{p}' does not exist")
+    sample_path = Path(sample) if sample is not None else p.with_suffix(".sample")
+    index = _bgen.read_index(p)
+    ids = index.sample_ids
+    if sample_path.exists():
+        ids = _bgen.read_sample_file(sample_path)
+        if len(ids) != index.n_samples:
+            raise DataValidationError(
+                f"'{sample_path}' lists {len(ids):,} samples but '{p}' holds {index.n_samples:,}; they do not belong together"
+            )
+    elif ids is None:
+        raise DataValidationError(f"'{p}' stores no sample IDs and '{sample_path}' does not exist; give its .sample file")
+    _check_samples(ids, f"'{sample_path if sample_path.exists() else p}'")
+    variants = pd.DataFrame({
+        "id": [r if r not in ("", ".") else v for r, v in zip(index.rsids, index.varids)],
+        "chrom": [_norm_chr(c) for c in index.chroms], "pos": index.positions,
+        "a1": [a[1] if len(a) == 2 else "" for a in index.alleles],
+        "a2": [a[0] if len(a) == 2 else "" for a in index.alleles],
+        "multiallelic": np.array([len(a) > 2 for a in index.alleles]),
+    })
+    n = index.n_samples
+
+    def read(idx: np.ndarray, count_a2: np.ndarray | None = None) -> np.ndarray:
+        idx = np.asarray(idx, dtype=np.intp)
+        return _bgen.read_dosages(index, idx, count_a2)
+
+    return Genotypes(samples=pd.DataFrame({"IID": list(ids)}), variants=variants, read=read,
+                     founders=np.ones(n, dtype=bool), kind="bgen", build=_build_name(build), source=str(p))
+
+
+_CONVERT = ("convert it with plink2, e.g. 'plink2 --vcf FILE --make-pgen --out PREFIX' (or --bcf, --bgen FILE "
+            "ref-first --sample FILE.sample, --bfile, --23file) and give PREFIX")
 
 
 def read_genotypes(path: str | Path, *, build: str | None = None,
                    vcf_field: Literal["auto", "GT", "DS"] = "auto") -> Genotypes:
-    """Open genotypes by file type: cohort (.parquet/.csv/.tsv), PLINK (.bed or prefix), VCF."""
+    """Open genotypes by file type.
+
+    ``path`` is a cohort table (``.parquet``/``.csv``/``.tsv``), a VCF/BCF, a ``.bgen``, any
+    file of a PLINK 1 (``.bed/.bim/.fam``) or PLINK 2 (``.pgen/.pvar/.psam``) fileset, or a
+    prefix naming one of them (``--bfile``/``--pfile``/``--bgen``-like).
+    """
     p = Path(path)
     name = p.name.lower()
-    if name.endswith((".vcf", ".vcf.gz", ".vcf.bgz")):
+    if name.endswith((".vcf", ".vcf.gz", ".vcf.bgz", ".bcf")):
         return vcf_genotypes(p, field_=vcf_field, build=build)
-    if name.endswith((".bed", ".bim", ".fam")) or (not p.exists() and Path(f"{p}.bed").exists()):
+    if name.endswith((".pgen", ".pvar", ".psam")):
+        return pgen_genotypes(p, build=build)
+    if name.endswith((".bed", ".bim", ".fam")):
         return plink_genotypes(p, build=build)
+    if name.endswith(".bgen"):
+        return bgen_genotypes(p, build=build)
     if name.endswith((".parquet", ".pq", ".csv", ".tsv", ".csv.gz", ".tsv.gz", ".txt")):
         from rlsepi.io import read_cohort
 
-        df = read_cohort(p)
-        g = cohort_genotypes(df)
-        return g
+        return cohort_genotypes(read_cohort(p))
     if not p.exists():
-        raise DataValidationError(f"genotype file '{p}' does not exist (nor '{p}.bed')")
+        kinds = [(ext, fn) for ext, fn in ((".pgen", pgen_genotypes), (".bed", plink_genotypes),
+                                          (".bgen", bgen_genotypes)) if Path(f"{p}{ext}").exists()]
+        if len(kinds) > 1:
+            raise DataValidationError(
+                f"'{p}' names several filesets ({', '.join(p.name + e for e, _ in kinds)}); give the file itself"
+            )
+        if kinds:
+            return kinds[0][1](p, build=build)
+        raise DataValidationError(f"genotype file '{p}' does not exist (nor '{p}.pgen', '{p}.bed' or '{p}.bgen')")
     raise DataValidationError(
-        f"cannot tell the format of '{p}'; give a cohort (.parquet/.csv), a PLINK .bed (or its prefix) or a VCF"
+        f"cannot tell the format of '{p}'; rlsepi reads cohorts (.parquet/.csv), PLINK 1 (.bed), PLINK 2 (.pgen), "
+        f"BGEN 1.2 (.bgen) and VCF/BCF; {_CONVERT}"
     )
 
 

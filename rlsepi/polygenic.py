@@ -97,6 +97,10 @@ IMPUTATION_TEXT = {
     "none": "no mean imputation: missing genotypes contribute nothing (plink2 no-mean-imputation)",
 }
 
+MIN_FOUNDERS_FOR_FREQ = 50
+"""Fewest founders whose allele frequencies rlsepi uses (for mean imputation, palindromic strand);
+plink2 refuses to compute frequencies for imputation from fewer than 50 founders."""
+
 _COMPLEMENT = str.maketrans("ACGT", "TGCA")
 _PALINDROMIC = ({"A", "T"}, {"C", "G"})
 
@@ -197,6 +201,8 @@ def match_variants(
 
     a1s, a2s = [str(x) for x in gv["a1"].to_numpy()], [str(x) for x in gv["a2"].to_numpy()]
     gids = [str(x) for x in gv["id"].to_numpy()]
+    multi_gv = gv["multiallelic"].to_numpy(dtype=bool) if "multiallelic" in gv.columns else None
+    gpos = list(zip(gv["chrom"].astype(str).to_numpy(), gv["pos"].to_numpy().tolist()))
     recs = []
     seen: dict[tuple[int, str], int] = {}
     n_rows = len(v)
@@ -236,6 +242,18 @@ def match_variants(
             continue
         options = [(i, _orient(e, o, a1s[i], a2s[i])) for i in cands]
         consistent = [(i, ori) for i, ori in options if ori]
+        if len(consistent) > 1 and multi_gv is not None and all(
+                multi_gv[i] and "swapped" in ori and a2s[i] == a2s[consistent[0][0]]
+                and gpos[i] == gpos[consistent[0][0]] for i, ori in consistent):
+            # one multi-allelic site split per ALT, effect allele = its REF: every record counts REF
+            consistent = consistent[:1]
+        if len(consistent) > 1:
+            # letters that match as written beat a strand flip (a multi-allelic site's other ALT may be the
+            # complement of the effect allele)
+            literal = [(i, [o for o in ori if o in ("direct", "swapped")]) for i, ori in consistent
+                       if {"direct", "swapped"} & set(ori)]
+            if len(literal) == 1:
+                consistent = literal
         if len(cands) > 1 and (duplicates == "skip" or len(consistent) > 1):
             rec["reason"] = (f"{len(cands)} genotype variants share this "
                              f"{'ID' if rec['matched_by'] == 'rsID' else 'position'}"
@@ -556,6 +574,10 @@ def score_genotypes(
         When the matched share of |weight| is below ``min_overlap``.
     """
     score = score or default_score()
+    if "accession" in score.variants.columns and score.variants["accession"].nunique() > 1:
+        return _score_accessions(genotypes, score, imputation=imputation, palindromic=palindromic,
+                                 duplicates=duplicates, min_overlap=min_overlap, reference=reference, build=build,
+                                 block_bytes=block_bytes)
     if imputation not in IMPUTATION_TEXT:
         raise RLSEpiError(f"imputation must be one of {', '.join(IMPUTATION_TEXT)}, got {imputation!r}")
     if palindromic not in ("exclude", "keep", "frequency"):
@@ -567,7 +589,7 @@ def score_genotypes(
         out = np.full(idx.size, np.nan)
         step = max(1, int(block_bytes // (8 * max(n, 1))))
         for lo in range(0, idx.size, step):
-            g = _as_float(genotypes.read(idx[lo:lo + step]))[founders]
+            g = _as_float(genotypes.read(idx[lo:lo + step], None))[founders]
             called = np.isfinite(g).sum(axis=0)
             with np.errstate(invalid="ignore", divide="ignore"):
                 out[lo:lo + step] = np.nansum(g, axis=0) / (2.0 * called)
@@ -590,6 +612,12 @@ def score_genotypes(
     vrows = score.variants.set_index("row").loc[used["row"].to_numpy()].reset_index()
     vidx = used["variant_index"].to_numpy(dtype=np.intp)
     eff_a1 = used["effect_is_a1"].to_numpy(dtype=bool)
+    # at a multi-allelic site the effect allele may be REF while a1 is one ALT: 2 - count(a1) is then
+    # not the REF count, so the reader counts REF itself (as plink2 does)
+    multi_site = (genotypes.variants["multiallelic"].to_numpy(dtype=bool)[vidx]
+                  if "multiallelic" in genotypes.variants else np.zeros(len(used), dtype=bool))
+    count_a2 = ~eff_a1 & multi_site
+    eff_a1 = eff_a1 | count_a2
     m = len(used)
     weights = list(score.weight_names)
     vals = np.stack([_model_values(vrows, w) for w in weights])  # (k, m, 3)
@@ -613,7 +641,7 @@ def score_genotypes(
         members = members[np.argsort(vidx[members], kind="stable")]
         for lo in range(0, members.size, block):
             sel = members[lo:lo + block]
-            raw = np.asarray(genotypes.read(vidx[sel]))  # count of a1; NaN or < 0 missing
+            raw = np.asarray(genotypes.read(vidx[sel], count_a2[sel]))  # count of a1 (a2 where count_a2); NaN or < 0 missing
             b = sel.size
             # one reused Fortran-order buffer: fresh allocations per block cost more in page
             # faults than the arithmetic
@@ -636,10 +664,11 @@ def score_genotypes(
             eff_freq[sel] = f_sample
             imputed[sel] = np.bincount(mc, minlength=b)
             nonmiss += b - np.bincount(mr, minlength=n)
+            # a variant without any call has no sample frequency: plink2 imputes 2 x 0.5
             if imputation == "mean-sample":
-                f_imp = np.nan_to_num(f_sample, nan=0.0)
+                f_imp = np.nan_to_num(f_sample, nan=0.5)
             elif imputation == "mean-score":
-                f_imp = np.nan_to_num(np.where(np.isfinite(score_freq[sel]), score_freq[sel], f_sample), nan=0.0)
+                f_imp = np.nan_to_num(np.where(np.isfinite(score_freq[sel]), score_freq[sel], f_sample), nan=0.5)
             else:
                 f_imp = None
             # effect-allele dosage on called genotypes: d = sign * g + 2 * sw
@@ -669,6 +698,12 @@ def score_genotypes(
                         exp = a[:, 0] * (1 - f) ** 2 + a[:, 1] * 2 * f * (1 - f) + a[:, 2] * f**2
                         part += np.bincount(mr, weights=exp[mc], minlength=n)
                     sums[:, k] += part
+    if imputation == "mean-sample" and imputed.sum() > 0 and n_founders < MIN_FOUNDERS_FOR_FREQ:
+        raise DataValidationError(
+            f"{int(imputed.sum())} missing genotypes would be mean-imputed from allele frequencies of only "
+            f"{int(n_founders)} founders (plink2 refuses below {MIN_FOUNDERS_FOR_FREQ}); use --imputation mean-score "
+            "(the scoring file's frequencies) or --no-mean-imputation"
+        )
     allele_ct = 2 * nonmiss
     denom = np.full(n, 2 * m) if imputation != "none" else allele_ct
 
@@ -713,9 +748,36 @@ def score_genotypes(
     pos = np.flatnonzero(log["status"].to_numpy() == "used")
     log.loc[pos, "sample_effect_freq"] = eff_freq
     log.loc[pos, "n_imputed"] = imputed if imputation != "none" else 0
+    nocall = pos[imputed == n] if n else pos[:0]
+    if nocall.size:
+        note = ("no calls: imputed as 2 x 0.5 copies, as plink2 does" if imputation != "none"
+                else "no calls: contributes nothing")
+        log.loc[nocall, "reason"] = [f"{r}; {note}" if r else note for r in log.loc[nocall, "reason"]]
     log["imputation"] = imputation
     return PRSResult(scores=out, match_log=log, coverage=cov, imputation=imputation, references=refs,
                      score_name=score.name, n_samples=n)
+
+
+def _score_accessions(genotypes: Genotypes, score: ScoringFile, **kwargs: Any) -> PRSResult:
+    """A combined long-format file: each accession scored on its own (its own ALLELE_CT, DENOM, ...)."""
+    from dataclasses import replace
+
+    parts, logs, covs, refs = [], [], [], {}
+    id_col = genotypes.samples.columns[0]
+    for acc, rows in score.variants.groupby("accession", sort=False):
+        sub = replace(score, name=str(acc), variants=rows.reset_index(drop=True))
+        if isinstance(kwargs.get("reference"), Mapping):
+            kwargs = {**kwargs, "reference": kwargs["reference"].get(str(acc), "analytic")}
+        r = score_genotypes(genotypes, sub, **kwargs)
+        sc = r.scores.drop(columns=[id_col])
+        parts.append(sc.add_prefix(f"{acc}_"))
+        logs.append(r.match_log.assign(accession=str(acc)))
+        covs.append(r.coverage.assign(weight=[f"{acc}:{w}" for w in r.coverage["weight"]]))
+        refs.update({f"{acc}:{w}": ref for w, ref in r.references.items()})
+    scores = pd.concat([genotypes.samples[[id_col]].reset_index(drop=True)] + parts, axis=1)
+    return PRSResult(scores=scores, match_log=pd.concat(logs, ignore_index=True),
+                     coverage=pd.concat(covs, ignore_index=True), imputation=kwargs["imputation"], references=refs,
+                     score_name=score.name, n_samples=genotypes.n_samples)
 
 
 def score_cohort(df: pd.DataFrame, score: ScoringFile | None = None, *, imputation: Imputation = "mean-sample",

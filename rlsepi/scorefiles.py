@@ -4,8 +4,10 @@ tables; the bundled RLS scores written from :mod:`rlsepi.parameters`.
 
 from __future__ import annotations
 
+import csv
 import gzip
 import re
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -223,16 +225,23 @@ def read_scoring_file(path: str | Path, *, weights: Sequence[str] | None = None)
                 if m:
                     header[m.group(1)] = m.group(2)
         with _open_text(p) as fh:
-            sep = "\t"
-            raw = pd.read_csv(fh, sep=sep, skiprows=n_comment, dtype=str, keep_default_na=False,
+            raw = pd.read_csv(fh, sep="\t", skiprows=n_comment, dtype=str, keep_default_na=False,
                               na_values=[], comment=None)
+        if raw.shape[1] == 1 and raw.columns[0].count(" ") + raw.columns[0].count(",") > 0:
+            # comma- or space-separated plain tables
+            with _open_text(p) as fh:
+                raw = pd.read_csv(fh, sep=r"[\s,]+", engine="python", skiprows=n_comment, dtype=str,
+                                  keep_default_na=False)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, EOFError,
-            ValueError) as exc:
-        raise DataValidationError(f"cannot read scoring file '{p}': {str(exc).splitlines()[0]}") from None
-    if raw.shape[1] == 1 and raw.columns[0].count(" ") + raw.columns[0].count(",") > 0:
-        with _open_text(p) as fh:
-            raw = pd.read_csv(fh, sep=r"[\s,]+", engine="python", skiprows=n_comment, dtype=str,
-                              keep_default_na=False)
+            ValueError, zlib.error, csv.Error) as exc:
+        raise DataValidationError(
+            f"cannot read scoring file '{p}': {(str(exc).strip() or type(exc).__name__).splitlines()[0]} "
+            "(expected a tab-separated text table, gzipped or not)"
+        ) from None
+    if len(raw) == 0:
+        raise DataValidationError(
+            f"scoring file '{p}' has a header but no variant rows; the columns are: {', '.join(map(str, raw.columns))}"
+        )
     lower = {c.lower(): c for c in raw.columns}
 
     def pick(key: str) -> str | None:
@@ -281,6 +290,23 @@ def read_scoring_file(path: str | Path, *, weights: Sequence[str] | None = None)
     for flag in ("is_dominant", "is_recessive"):
         out[flag] = (raw[flag].str.strip().str.upper().isin(["TRUE", "1", "T", "YES"]).to_numpy()
                      if flag in raw.columns else False)
+    if "effect_type" in raw.columns:  # combined files (pgscatalog-combine): additive / dominant / recessive
+        et = raw["effect_type"].str.strip().str.lower()
+        odd = ~et.isin(["additive", "dominant", "recessive", ""])
+        if odd.any():
+            i = int(np.flatnonzero(odd.to_numpy())[0])
+            raise DataValidationError(
+                f"scoring file '{p}' column 'effect_type' has {int(odd.sum())} values other than additive, dominant "
+                f"or recessive (data row {i + 1}: {raw['effect_type'].iloc[i]!r})"
+            )
+        out["is_dominant"] = out["is_dominant"].to_numpy() | (et == "dominant").to_numpy()
+        out["is_recessive"] = out["is_recessive"].to_numpy() | (et == "recessive").to_numpy()
+    if "accession" in raw.columns:  # combined long-format file: one score per accession
+        acc = raw["accession"].str.strip()
+        if (acc == "").any():
+            i = int(np.flatnonzero((acc == "").to_numpy())[0])
+            raise DataValidationError(f"scoring file '{p}' data row {i + 1} has an empty 'accession'")
+        out["accession"] = acc.to_numpy()
     for k in range(3):
         col = f"dosage_{k}_weight"
         if col in raw.columns:
@@ -313,8 +339,8 @@ def read_scoring_file(path: str | Path, *, weights: Sequence[str] | None = None)
             raise DataValidationError(f"scoring file '{p}' column 'OR' has values <= 0; odds ratios must be positive")
         out["effect_weight"] = np.log(ors)
         names = ["effect_weight"]
-    elif not names and has_dosage:
-        out["effect_weight"] = 0.0
+    elif not names and has_dosage:  # dosage-only file (e.g. PGS004255): the dosage weights are the score
+        out["effect_weight"] = np.nan
         names = ["effect_weight"]
     elif not names:
         raise DataValidationError(
@@ -324,7 +350,7 @@ def read_scoring_file(path: str | Path, *, weights: Sequence[str] | None = None)
     renamed = []
     for w in names:
         target = "effect_weight" if w.lower() in _ALIASES["effect_weight"] and w not in out.columns else w
-        if target not in out.columns or target == "effect_weight":
+        if w in raw.columns and (target not in out.columns or target == "effect_weight"):
             out[target] = _float_column(raw, w, p, allow_missing=has_dosage)
         renamed.append(target)
     if has_dosage:
@@ -337,12 +363,40 @@ def read_scoring_file(path: str | Path, *, weights: Sequence[str] | None = None)
                     f"scoring file '{p}' data row {i + 1} has neither a '{w}' value nor all three "
                     "dosage_N_weight values; give one or the other"
                 )
+    for w in dict.fromkeys(renamed):
+        _check_weights(out, w, p)
     name = header.get("pgs_name") or header.get("pgs_id") or p.name.split(".")[0]
     return ScoringFile(
         name=name, variants=out, weight_names=tuple(dict.fromkeys(renamed)), header=header,
         genome_build=_build_name(header.get("genome_build")), hm_build=_build_name(header.get("HmPOS_build")),
         source=str(p),
     )
+
+
+def _check_weights(out: pd.DataFrame, w: str, p: Path) -> None:
+    """Refuse weights that cannot give a meaningful score (plink2 would give everyone the same)."""
+    cols = [w] + [f"dosage_{k}_weight" for k in range(3) if f"dosage_{k}_weight" in out.columns]
+    vals = out[cols].to_numpy(dtype=float)
+    inf = np.isinf(vals).any(axis=1)
+    if inf.any():
+        i = int(np.flatnonzero(inf)[0])
+        raise DataValidationError(
+            f"scoring file '{p}' has {int(inf.sum())} infinite weights (data row {i + 1}, column "
+            f"'{cols[int(np.flatnonzero(np.isinf(vals[i]))[0])]}'); weights must be finite numbers"
+        )
+    finite = np.where(np.isfinite(vals), vals, 0.0)
+    with np.errstate(over="ignore"):
+        total = float(np.abs(finite).sum()) * 2.0
+    if not np.isfinite(total) or total > 1e300:
+        raise DataValidationError(
+            f"scoring file '{p}' column '{w}' has weights so large (up to {np.abs(finite).max():.3g}) that sums "
+            "overflow; rescale the weights"
+        )
+    if total == 0.0:
+        raise DataValidationError(
+            f"scoring file '{p}' column '{w}' has only zero (or missing) weights, so every score would be 0; "
+            "check the weight column"
+        )
 
 
 def _float_column(raw: pd.DataFrame, col: str, path: Path, *, allow_missing: bool = False) -> np.ndarray:

@@ -464,10 +464,9 @@ def test_mean_imputation_from_scoring_file_frequency(tmp_path: Path) -> None:
            "rs1\tC\tA\t1\t0.3\n")
     res = pg.score_file(tmp_path / "t", tmp_path / "s.tsv", imputation="mean-score")
     np.testing.assert_allclose(res.scores["SUM"], [2, 0.6, 0])
-    # sample frequency of C among the two called: 2 of 4 alleles = 0.5 -> 1.0
-    res = pg.score_file(tmp_path / "t", tmp_path / "s.tsv")
-    np.testing.assert_allclose(res.scores["SUM"], [2, 1.0, 0])
-    np.testing.assert_array_equal(res.scores["ALLELE_CT"], [2, 0, 2])
+    # the sample's own frequency from 2 called people is refused (plink2 needs 50 founders)
+    with pytest.raises(DataValidationError, match="only 3 founders"):
+        pg.score_file(tmp_path / "t", tmp_path / "s.tsv")
 
 
 def test_vcf_multiallelic_and_haploid(tmp_path: Path) -> None:
