@@ -198,6 +198,12 @@ def match_variants(
             pos_chr, pos_pos, pos_note = "", "", f"score build {score.genome_build} != genotype build {gbuild}"
     elif gbuild and not score.genome_build and "hm_pos" in v.columns and score.hm_build == gbuild:
         pos_chr, pos_pos = "hm_chr", "hm_pos"
+    elif (not gbuild and "hm_pos" in v.columns and score.hm_build and score.genome_build
+          and score.hm_build != score.genome_build):
+        # author and harmonised positions are in different builds and the genotypes do not say theirs:
+        # matching by either could pick wrong variants, so only IDs are compared
+        pos_chr, pos_pos, pos_note = "", "", (f"the score has {score.genome_build} and {score.hm_build} positions and "
+                                             "the genotypes' build is unknown; give --build")
 
     a1s, a2s = [str(x) for x in gv["a1"].to_numpy()], [str(x) for x in gv["a2"].to_numpy()]
     gids = [str(x) for x in gv["id"].to_numpy()]
