@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import io
 import re
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,7 +140,7 @@ def _check_samples(ids: Sequence[str], where: str) -> None:
     if len(dup):
         raise DataValidationError(
             f"{where} has {len(dup)} duplicate sample ID{'s' if len(dup) > 1 else ''} (e.g. {dup.iloc[0]!r}); "
-            "sample IDs must be unique, rename them (e.g. bcftools reheader or plink2 --set-all-var-ids)"
+            "sample IDs must be unique, rename them (e.g. with bcftools reheader)"
         )
 
 
@@ -343,24 +344,23 @@ def vcf_genotypes(path: str | Path, *, field_: Literal["auto", "GT", "DS"] = "au
     _check_samples(samples, f"VCF '{p}'")
     # sites: a fast text pass over the first 5 columns (no sample columns are parsed here)
     chrom, pos, ids, ref, alt = [], [], [], [], []
-    vcf = _open_vcf(p)
-    try:
-        for rec in vcf:
-            chrom.append(rec.CHROM)
-            pos.append(rec.POS)
-            ids.append(rec.ID or ".")
-            ref.append(rec.REF)
-            alt.append(",".join(rec.ALT) if rec.ALT else ".")
-            fmt = rec.FORMAT or []
-            if "GT" not in fmt and "DS" not in fmt:
-                raise DataValidationError(
-                    f"VCF '{p}' record {rec.CHROM}:{rec.POS} ({rec.ID or '.'}) has neither GT nor DS in FORMAT "
-                    f"({':'.join(fmt) or 'none'}); rlsepi scores hard calls (GT) or dosages (DS)"
-                )
-    except DataValidationError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - htslib errors surface as several exception types
-        raise DataValidationError(f"cannot read VCF '{p}' after {len(pos)} records: {_first_line(exc)}") from None
+    if p.name.lower().endswith(".bcf"):
+        vcf = _open_vcf(p)
+        try:
+            for rec in vcf:
+                chrom.append(rec.CHROM)
+                pos.append(rec.POS)
+                ids.append(rec.ID or ".")
+                ref.append(rec.REF)
+                alt.append(",".join(rec.ALT) if rec.ALT else ".")
+                _check_format(rec.FORMAT or [], f"VCF '{p}' record {rec.CHROM}:{rec.POS} ({rec.ID or '.'})")
+        except DataValidationError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - htslib errors surface as several exception types
+            raise DataValidationError(f"cannot read VCF '{p}' after {len(pos)} records: {_first_line(exc)}") from None
+    else:
+        # text VCF: check every record before htslib sees it (htslib crashes on some malformed GT values)
+        _scan_text_vcf(p, len(samples), chrom, pos, ids, ref, alt)
     variants, site_of, allele_of = _split_sites(chrom, np.asarray(pos, dtype=np.int64), ids, ref, alt)
     n = len(samples)
 
@@ -393,6 +393,54 @@ def vcf_genotypes(path: str | Path, *, field_: Literal["auto", "GT", "DS"] = "au
     return Genotypes(samples=pd.DataFrame({"IID": samples}), variants=variants, read=read,
                      founders=np.ones(n, dtype=bool), kind="vcf",
                      build=_given_or_header_build(build, hb, f"the header of '{p}'"), source=str(p))
+
+
+_BAD_GT = re.compile(r"(?:^|\t)(?![0-9.]+(?:[/|][0-9.]+)*(?:[:\t\r\n]|$))([^\t:\r\n]*)")
+
+
+def _check_format(fmt: Sequence[str], where: str) -> None:
+    if "GT" not in fmt and "DS" not in fmt:
+        raise DataValidationError(
+            f"{where} has neither GT nor DS in FORMAT ({':'.join(fmt) or 'none'}); rlsepi scores hard calls (GT) "
+            "or dosages (DS)"
+        )
+
+
+def _scan_text_vcf(p: Path, n: int, chrom: list, pos: list, ids: list, ref: list, alt: list) -> None:
+    """Sites of a text VCF, checking column counts, POS and GT syntax of every record."""
+    line_no = 0
+    try:
+        with _open_text(p) as fh:
+            for line in fh:
+                line_no += 1
+                if line.startswith("#"):
+                    continue
+                f = line.rstrip("\r\n").split("\t", 9)
+                where = f"VCF '{p}' line {line_no}"
+                if len(f) < 10 or f[9].count("\t") != n - 1:
+                    got = max(len(f) - 9, 0) + (f[9].count("\t") if len(f) == 10 else 0)
+                    raise DataValidationError(
+                        f"{where} ({':'.join(f[:2])}) has {got} sample columns but the header names {n}; "
+                        "the file is truncated or malformed"
+                    )
+                if not f[1].isdigit():
+                    raise DataValidationError(f"{where} has POS {f[1]!r}, not a positive integer")
+                fmt = f[8].split(":")
+                _check_format(fmt, f"{where} ({f[0]}:{f[1]})")
+                if fmt[0] == "GT":
+                    bad = _BAD_GT.search(f[9])
+                    if bad:
+                        raise DataValidationError(
+                            f"{where} ({f[0]}:{f[1]}, {f[2]}) has the call {bad.group(1)!r}; GT values are allele "
+                            "indices like 0/1, 1|0 or ./."
+                        )
+                chrom.append(f[0])
+                pos.append(int(f[1]))
+                ids.append(f[2])
+                ref.append(f[3])
+                alt.append(f[4])
+    except (UnicodeDecodeError, EOFError, OSError, zlib.error) as exc:
+        raise DataValidationError(f"cannot read VCF '{p}' at line {line_no + 1}: {_first_line(exc)}") from None
 
 
 def _first_line(exc: BaseException) -> str:

@@ -7,7 +7,6 @@ pygscatalog's test data; licences in LICENSES.md). plink2 prints 6 significant d
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
