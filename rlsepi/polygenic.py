@@ -45,6 +45,8 @@ from rlsepi.genotypes import (
     _as_float,
     _build_name,
     cohort_genotypes,
+    bgen_genotypes,
+    pgen_genotypes,
     plink_genotypes,
     read_genotypes,
     vcf_genotypes,
@@ -85,6 +87,9 @@ __all__ = [
     "write_plink",
     "write_bed",
     "write_scores",
+    "read_afreq",
+    "pgen_genotypes",
+    "bgen_genotypes",
     "BUNDLED_SCORES",
 ]
 
@@ -527,6 +532,7 @@ def score_genotypes(
     reference: Literal["analytic"] | ReferenceDistribution | Mapping[str, ReferenceDistribution] = "analytic",
     build: str | None = None,
     block_bytes: int = 1 << 26,
+    freq: Mapping[tuple[str, str], float] | None = None,
 ) -> PRSResult:
     """Score genotypes with a scoring file, as ``plink2 --score`` does.
 
@@ -550,6 +556,10 @@ def score_genotypes(
         effect-allele frequencies (the sample's where absent), or empirical.
     block_bytes : int
         Memory for one block of genotypes (float64); variants are streamed in blocks.
+    freq : mapping of (variant ID, allele) to frequency, optional
+        External allele frequencies (:func:`read_afreq`, plink2's ``--read-freq``) used instead of
+        the sample's for mean imputation; needed when the sample has fewer than
+        :data:`MIN_FOUNDERS_FOR_FREQ` founders.
 
     Returns
     -------
@@ -566,7 +576,8 @@ def score_genotypes(
     - ``DENOM`` = 2 x the number of scored variants with mean imputation, else ``ALLELE_CT``;
     - ``AVG`` = ``SUM`` / ``DENOM`` (plink2's ``SCORE_AVG``);
     - ``NAMED_ALLELE_DOSAGE_SUM`` = sum_j d_ij over non-missing calls (imputed calls
-      do not count).
+      do not count), with d_ij transformed to min(d, 1) on dominant and max(d - 1, 0) on
+      recessive rows, as plink2's ``dominant``/``recessive`` modifiers do.
 
     Dominant and recessive rows (``is_dominant``/``is_recessive``) contribute w_j min(d, 1)
     and w_j max(d - 1, 0); rows with ``dosage_0_weight``, ``dosage_1_weight`` and
@@ -628,6 +639,20 @@ def score_genotypes(
     weights = list(score.weight_names)
     vals = np.stack([_model_values(vrows, w) for w in weights])  # (k, m, 3)
     score_freq = vrows["allelefrequency_effect"].to_numpy(dtype=float)
+    f_ext = None
+    if freq is not None:
+        gv = genotypes.variants
+        letters = np.where(used["effect_is_a1"].to_numpy(dtype=bool), gv["a1"].to_numpy()[vidx], gv["a2"].to_numpy()[vidx])
+        keys = list(zip(gv["id"].astype(str).to_numpy()[vidx], letters))
+        absent = [k for k in keys if k not in freq]
+        if absent:
+            raise DataValidationError(
+                f"the frequency file has no frequency for {len(absent)} scored variants (e.g. {absent[0][0]} allele "
+                f"{absent[0][1]}); make it from the same genotypes with 'plink2 --freq'"
+            )
+        f_ext = np.array([freq[k] for k in keys], dtype=float)
+    is_dom = (vrows["is_dominant"].to_numpy(dtype=bool) if "is_dominant" in vrows else np.zeros(len(vrows), bool))
+    is_rec = (vrows["is_recessive"].to_numpy(dtype=bool) if "is_recessive" in vrows else np.zeros(len(vrows), bool))
 
     sums = np.zeros((n, len(weights)))
     nonmiss = np.zeros(n, dtype=np.int64)
@@ -672,7 +697,7 @@ def score_genotypes(
             nonmiss += b - np.bincount(mr, minlength=n)
             # a variant without any call has no sample frequency: plink2 imputes 2 x 0.5
             if imputation == "mean-sample":
-                f_imp = np.nan_to_num(f_sample, nan=0.5)
+                f_imp = np.nan_to_num(f_sample if f_ext is None else f_ext[sel], nan=0.5)
             elif imputation == "mean-score":
                 f_imp = np.nan_to_num(np.where(np.isfinite(score_freq[sel]), score_freq[sel], f_sample), nan=0.5)
             else:
@@ -691,10 +716,12 @@ def score_genotypes(
                 for k in range(len(weights)):
                     sums[:, k] += np.bincount(mr, weights=corr[k, mc], minlength=n)
             else:
-                dosage_sum += g @ sign + 2.0 * sw.sum() - np.bincount(mr, weights=2.0 * sw[mc], minlength=n)
                 d = np.where(sw[None, :], 2.0 - g, g)
                 d[mr, mc] = 0.0
                 lo_part, hi_part = np.minimum(d, 1.0), np.maximum(d - 1.0, 0.0)
+                # plink2 sums the transformed dosage of dominant (min(d, 1)) and recessive (max(d - 1, 0)) rows
+                dm, rc = is_dom[sel], is_rec[sel]
+                dosage_sum += d @ (~dm & ~rc).astype(float) + lo_part @ dm.astype(float) + hi_part @ rc.astype(float)
                 for k in range(len(weights)):
                     a = vals[k, sel]
                     part = a[:, 0].sum() + lo_part @ slopes1[k, sel] + hi_part @ slopes2[k, sel]
@@ -704,11 +731,11 @@ def score_genotypes(
                         exp = a[:, 0] * (1 - f) ** 2 + a[:, 1] * 2 * f * (1 - f) + a[:, 2] * f**2
                         part += np.bincount(mr, weights=exp[mc], minlength=n)
                     sums[:, k] += part
-    if imputation == "mean-sample" and imputed.sum() > 0 and n_founders < MIN_FOUNDERS_FOR_FREQ:
+    if imputation == "mean-sample" and f_ext is None and imputed.sum() > 0 and n_founders < MIN_FOUNDERS_FOR_FREQ:
         raise DataValidationError(
             f"{int(imputed.sum())} missing genotypes would be mean-imputed from allele frequencies of only "
-            f"{int(n_founders)} founders (plink2 refuses below {MIN_FOUNDERS_FOR_FREQ}); use --imputation mean-score "
-            "(the scoring file's frequencies) or --no-mean-imputation"
+            f"{int(n_founders)} founders (plink2 refuses below {MIN_FOUNDERS_FOR_FREQ}); give frequencies from a larger "
+            "sample (--read-freq FILE.afreq), use --imputation mean-score or --no-mean-imputation"
         )
     allele_ct = 2 * nonmiss
     denom = np.full(n, 2 * m) if imputation != "none" else allele_ct
@@ -784,6 +811,36 @@ def _score_accessions(genotypes: Genotypes, score: ScoringFile, **kwargs: Any) -
     return PRSResult(scores=scores, match_log=pd.concat(logs, ignore_index=True),
                      coverage=pd.concat(covs, ignore_index=True), imputation=kwargs["imputation"], references=refs,
                      score_name=score.name, n_samples=genotypes.n_samples)
+
+
+def read_afreq(path: str | Path) -> dict[tuple[str, str], float]:
+    """Allele frequencies from a plink2 ``--freq`` file (``.afreq``): (variant ID, allele) -> frequency.
+
+    Every allele is listed: each ALT with its ``ALT_FREQS`` value and REF with 1 minus their sum.
+    """
+    p = Path(path)
+    try:
+        t = pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, EOFError) as exc:
+        raise DataValidationError(f"cannot read frequency file '{p}': {str(exc).splitlines()[0]}") from None
+    need = [c for c in ("ID", "REF", "ALT", "ALT_FREQS") if c not in t.columns]
+    if need:
+        raise DataValidationError(
+            f"'{p}' is not a plink2 .afreq file (no {', '.join(need)} column); make one with 'plink2 --freq'"
+        )
+    out: dict[tuple[str, str], float] = {}
+    for row, (vid, ref, alt, fr) in enumerate(zip(t["ID"], t["REF"], t["ALT"], t["ALT_FREQS"]), start=1):
+        try:
+            fs = [float(x) for x in fr.split(",")]
+        except ValueError:
+            raise DataValidationError(f"'{p}' row {row} ({vid}) has ALT_FREQS {fr!r}, not numbers") from None
+        alts = alt.upper().split(",")
+        if len(fs) != len(alts) or not all(0.0 <= f <= 1.0 or math.isnan(f) for f in fs):
+            raise DataValidationError(f"'{p}' row {row} ({vid}) has ALT_FREQS {fr!r} for ALT {alt!r}")
+        for a, f in zip(alts, fs):
+            out[(vid, a)] = f
+        out[(vid, ref.upper())] = max(0.0, 1.0 - sum(fs)) if not any(map(math.isnan, fs)) else math.nan
+    return out
 
 
 def score_cohort(df: pd.DataFrame, score: ScoringFile | None = None, *, imputation: Imputation = "mean-sample",

@@ -129,3 +129,24 @@ def test_small_sample_mean_imputation_refused(tmp_path):
     res = pg.score_genotypes(g, plain("multi_ref.tsv", tmp_path), palindromic="keep", min_overlap=0,
                              imputation="none")
     assert res.n_samples == 20
+
+
+@pytest.mark.parametrize("model", ["dominant", "recessive"])
+def test_dominant_recessive_rows_match_plink2_modifiers(model, tmp_path):
+    # the rows of pgs004255_<model>.tsv flagged is_<model>; plink2 scored them with its '<model>' modifier,
+    # whose NAMED_ALLELE_DOSAGE_SUM is the transformed dosage
+    t = pd.read_csv(REF / f"pgs004255_{model[:3]}.tsv", sep="\t")
+    t = t.rename(columns={"ID": "rsID", "A1": "effect_allele", "W": "effect_weight"}).assign(**{f"is_{model}": "True"})
+    t.to_csv(tmp_path / "s.tsv", sep="\t", index=False)
+    res = pg.score_genotypes(pg.read_genotypes(REF / "pgs38.vcf"), pg.read_scoring_file(tmp_path / "s.tsv"),
+                             palindromic="keep")
+    check(res, sscore(f"pgs004255_{model[:3]}"))
+
+
+def test_small_sample_with_external_frequencies_matches_plink2_read_freq(tmp_path):
+    g = pg.read_genotypes(REF / "small20.pgen")
+    with pytest.raises(DataValidationError, match="only 20 founders"):
+        pg.score_genotypes(g, plain("multi_ref.tsv", tmp_path), palindromic="keep", min_overlap=0)
+    res = pg.score_genotypes(g, plain("multi_ref.tsv", tmp_path), palindromic="keep", min_overlap=0,
+                             freq=pg.read_afreq(REF / "multi.afreq"))
+    check(res, sscore("small20_ref"))

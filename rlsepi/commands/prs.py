@@ -45,6 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--duplicates", choices=["resolve", "skip"], default="resolve",
                    help="several genotype variants with the matched ID/position: keep the one whose alleles fit "
                    "(default) or skip them all (plink2 ignore-dup-ids)")
+    p.add_argument("--read-freq", type=Path, metavar="FILE.afreq",
+                   help="allele frequencies for mean imputation from a plink2 --freq file (as plink2 --read-freq); "
+                   "needed below 50 founders")
     p.add_argument("--reference", metavar="FILE",
                    help="genotypes of a reference cohort for z and percentile (empirical); default: analytic, "
                    "from the effect-allele frequencies under Hardy-Weinberg equilibrium")
@@ -76,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     result = pg.score_file(
         args.genotypes, score, reference_file=args.reference, vcf_field=args.vcf_field, build=args.build,
         imputation=args.imputation, palindromic=args.palindromic, duplicates=args.duplicates,
-        min_overlap=args.min_overlap,
+        min_overlap=args.min_overlap, freq=pg.read_afreq(args.read_freq) if args.read_freq else None,
     )
     out, log = pg.write_scores(result, args.out, force=args.force)
     if not args.quiet:

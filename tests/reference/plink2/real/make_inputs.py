@@ -9,6 +9,7 @@ Made here (seeded, deterministic; no rlsepi code is used):
   multi.vcf           60 people x 30 sites on chr22, a third of them tri-allelic, 5% no-calls, site 6 with no calls
   multi_ref.tsv       weights on each site's REF allele (plink2 --score columns 1 2 3, header)
   multi_alt.tsv       weights on each site's last ALT allele
+  keep20.txt          the first 20 people (a sample too small for its own frequencies)
   pgs38.vcf           300 people at the GRCh38 harmonised positions of PGS004255 (no missing calls)
   pgs004255_dom.tsv / pgs004255_rec.tsv: dosage weights as plink2 dominant + recessive terms (see make_reference.sh)
   combined37.vcf      300 people at the positions of combined.txt.gz, 2% no-calls
@@ -54,6 +55,8 @@ def main() -> None:
         sites.append(("22", 16050000 + 1000 * j, f"rs{900 + j}", ref, alts))
         calls.append(["./."] * n if j == 5 else draw(n, len(alts) + 1, 0.05))
     vcf("multi.vcf", "GRCh37", sites, n, calls)
+    with open("keep20.txt", "w") as fh:
+        fh.write("".join(f"P{i + 1}\n" for i in range(20)))
     with open("multi_ref.tsv", "w") as fr, open("multi_alt.tsv", "w") as fa:
         fr.write("ID\tA1\tW\n")
         fa.write("ID\tA1\tW\n")

@@ -15,6 +15,11 @@ $P --pfile multi --score multi_alt.tsv 1 2 3 header $S --out multi_alt
 $P --pfile multi --score multi_ref.tsv 1 2 3 header no-mean-imputation $S --out multi_ref_nomi
 $P --bgen multi2.bgen ref-first --sample multi2.sample --score multi_alt.tsv 1 2 3 header $S --out multi2_bgen_alt
 $P --pfile multi2 --score multi_alt.tsv 1 2 3 header $S --out multi2_alt
+# 20 people: plink2 refuses their own frequencies for mean imputation ("Error: This run requires decent allele
+# frequencies"), so the frequencies of all 60 come from --read-freq
+$P --pfile multi --freq --out multi
+$P --pfile multi --keep keep20.txt --make-pgen --out small20
+$P --pfile small20 --read-freq multi.afreq --score multi_ref.tsv 1 2 3 header $S --out small20_ref
 # dosage-only PGS004255: SUM = sum_j dosage_0_weight_j + dominant (d1 - d0) + recessive (d2 - d1) terms
 $P --vcf pgs38.vcf --make-pgen --out pgs38
 $P --pfile pgs38 --score pgs004255_dom.tsv 1 2 3 header dominant $S --out pgs004255_dom
