@@ -92,6 +92,9 @@ class Genotypes:
     build : str or None
         Genome build of ``pos`` when known (given, or from the file's header).
     source : str
+    read_packed : callable, optional
+        PLINK 1 only: ``read_packed(indices)`` -> uint8 array (len(indices), ceil(n/4)) of the
+        ``.bed`` bytes of those variants, scored in place by :mod:`rlsepi._kernels`.
     """
 
     samples: pd.DataFrame = field(repr=False)
@@ -101,6 +104,7 @@ class Genotypes:
     kind: str = ""
     build: str | None = None
     source: str = ""
+    read_packed: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def n_samples(self) -> int:
@@ -287,9 +291,17 @@ def plink_genotypes(path: str | Path, *, build: str | None = None) -> Genotypes:
         # int8 (missing = -127) is several times faster to read than float64
         return state["bed"].read(index=np.s_[:, idx], dtype="int8", order="F")
 
+    def read_packed(idx: np.ndarray) -> np.ndarray:
+        if "mm" not in state:
+            state["mm"] = np.memmap(bed_path, dtype=np.uint8, mode="r", offset=3, shape=(m, (n + 3) // 4))
+        idx = np.asarray(idx, dtype=np.intp)
+        if idx.size and np.all(np.diff(idx) == 1):  # a run of consecutive variants: one contiguous read
+            return np.ascontiguousarray(state["mm"][idx[0]:idx[-1] + 1])
+        return np.ascontiguousarray(state["mm"][idx])
+
     samples = pd.DataFrame({"IID": fam["IID"].to_numpy(), "FID": fam["FID"].to_numpy()})
     return Genotypes(samples=samples, variants=variants, read=_biallelic(read_a1), founders=founders, kind="plink",
-                     build=_build_name(build), source=str(prefix))
+                     build=_build_name(build), source=str(prefix), read_packed=read_packed)
 
 
 def _positions(col: pd.Series, path: Path | str) -> np.ndarray:

@@ -521,6 +521,69 @@ def _coverage(score: ScoringFile, log: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _packed_kernels() -> Any:
+    try:
+        from rlsepi import _kernels
+    except ImportError:  # numba missing: the numpy path gives the same numbers, slower
+        return None
+    return _kernels
+
+
+def _score_packed(kernels: Any, genotypes: Genotypes, vidx: np.ndarray, eff_a1: np.ndarray, vals: np.ndarray,
+                  is_dom: np.ndarray, is_rec: np.ndarray, founders: np.ndarray, imputation: str,
+                  score_freq: np.ndarray, f_ext: np.ndarray | None, sums: np.ndarray, dosage_sum: np.ndarray,
+                  nonmiss: np.ndarray, eff_freq: np.ndarray, imputed: np.ndarray, *, block_bytes: int) -> None:
+    """Score PLINK 1 packed genotypes with per-variant tables over the four 2-bit codes (see :mod:`rlsepi._kernels`).
+
+    Hard calls only take 0, 1 or 2 copies, so the table holds each weight's exact contribution at
+    that dosage (additive, dominant, recessive or dosage weights alike) and, for the missing
+    code, the expected contribution under HWE at the imputation frequency (plink2's w 2 f for
+    additive weights), or 0 without imputation.
+    """
+    import os
+
+    n = genotypes.n_samples
+    m = vidx.size
+    kw = vals.shape[0]
+    nb = (n + 3) // 4
+    order = np.argsort(vidx, kind="stable")
+    block = max(1, min(m, int(block_bytes // max(nb, 1) // 4)))
+    nmiss = np.zeros(n, dtype=np.int64)
+    founder = np.ascontiguousarray(founders, dtype=np.bool_)
+    n_chunks = max(1, min(nb, 8 * (os.cpu_count() or 1)))
+    for lo in range(0, m, block):
+        sel = order[lo:lo + block]
+        b = sel.size
+        packed = genotypes.read_packed(vidx[sel])
+        a1c, called_f, miss = kernels.bed_counts(packed, founder, n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f_a1 = a1c / (2.0 * called_f)
+        sw = ~eff_a1[sel]
+        f_sample = np.where(sw, 1.0 - f_a1, f_a1)
+        eff_freq[sel] = f_sample
+        imputed[sel] = miss
+        if imputation == "mean-sample":
+            f_imp = np.nan_to_num(f_sample if f_ext is None else f_ext[sel], nan=0.5)
+        elif imputation == "mean-score":
+            f_imp = np.nan_to_num(np.where(np.isfinite(score_freq[sel]), score_freq[sel], f_sample), nan=0.5)
+        else:
+            f_imp = None
+        # effect-allele copies of codes 00, 10, 11 (A1 copies 2, 1, 0; effect = A2 reverses them)
+        d_codes = {0: np.where(sw, 0, 2), 2: np.ones(b, dtype=np.int64), 3: np.where(sw, 2, 0)}
+        v = vals[:, sel, :]  # (k, b, 3)
+        cols = np.arange(b)
+        table = np.zeros((b, 4, kw))
+        dtable = np.zeros((b, 4))
+        for code, d in d_codes.items():
+            table[:, code, :] = v[:, cols, d].T
+            dtable[:, code] = np.where(is_dom[sel], np.minimum(d, 1), np.where(is_rec[sel], np.maximum(d - 1, 0), d))
+        if f_imp is not None:
+            hwe = np.stack([(1 - f_imp) ** 2, 2 * f_imp * (1 - f_imp), f_imp**2])  # (3, b)
+            table[:, 1, :] = np.einsum("kbd,db->bk", v, hwe)
+        kernels.bed_accumulate(packed, table, dtable, n, sums, dosage_sum, nmiss, n_chunks)
+    nonmiss += m - nmiss
+
+
 def score_genotypes(
     genotypes: Genotypes,
     score: ScoringFile | None = None,
@@ -665,9 +728,16 @@ def score_genotypes(
     fvec = founders.astype(float)
     n_founders = float(fvec.sum())
     block = max(1, min(m, int(block_bytes // (8 * max(n, 1)))))
-    buf = np.empty((n, block), dtype=np.float64, order="F")
-    # linear (additive) variants first, then the others; each group read in file order
-    groups = [np.flatnonzero(linear), np.flatnonzero(~linear)]
+    kernels = _packed_kernels() if genotypes.read_packed is not None and m else None
+    if kernels is not None:
+        # PLINK 1 bytes scored in place by a compiled kernel: no decoded or float copy of the genotypes
+        groups = []
+        _score_packed(kernels, genotypes, vidx, eff_a1, vals, is_dom, is_rec, founders, imputation, score_freq,
+                      f_ext, sums, dosage_sum, nonmiss, eff_freq, imputed, block_bytes=block_bytes)
+    else:
+        buf = np.empty((n, block), dtype=np.float64, order="F")
+        # linear (additive) variants first, then the others; each group read in file order
+        groups = [np.flatnonzero(linear), np.flatnonzero(~linear)]
     for is_linear, members in zip((True, False), groups):
         members = members[np.argsort(vidx[members], kind="stable")]
         for lo in range(0, members.size, block):
