@@ -11,14 +11,18 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-A1_COPIES = np.array([2.0, np.nan, 1.0, 0.0])
-"""A1 copies of the four 2-bit ``.bed`` codes (code 1 is missing)."""
+_CODES = np.arange(256)[:, None] >> (2 * np.arange(4))[None, :] & 3  # (256, 4) codes of each byte
+LUT_A1 = np.where(_CODES == 0, 2, np.where(_CODES == 2, 1, 0)).sum(axis=1).astype(np.float64)
+"""A1 copies among the four people of a byte (missing counts 0)."""
+LUT_MISS = (_CODES == 1).sum(axis=1).astype(np.int64)
+"""Missing calls among the four people of a byte."""
 
 
 @njit(parallel=True, cache=True)
-def bed_counts(packed, founder, n):  # pragma: no cover - compiled
+def bed_counts(packed, founder, all_founders, n, lut_a1, lut_miss):  # pragma: no cover - compiled
     """Per variant: A1 copies and called count among founders, and missing count among everyone."""
     b = packed.shape[0]
+    full = n // 4
     nb = packed.shape[1]
     a1 = np.zeros(b)
     called_f = np.zeros(b)
@@ -27,7 +31,16 @@ def bed_counts(packed, founder, n):  # pragma: no cover - compiled
         c_a1 = 0.0
         c_f = 0.0
         c_m = 0
-        for q in range(nb):
+        if all_founders:
+            for q in range(full):
+                byte = packed[j, q]
+                c_a1 += lut_a1[byte]
+                c_m += lut_miss[byte]
+            c_f = full * 4.0 - c_m
+            q_start = full
+        else:
+            q_start = 0
+        for q in range(q_start, nb):
             byte = packed[j, q]
             for s in range(4):
                 i = 4 * q + s
@@ -46,8 +59,12 @@ def bed_counts(packed, founder, n):  # pragma: no cover - compiled
 
 
 @njit(parallel=True, cache=True)
-def bed_accumulate(packed, table, dtable, n, sums, dsum, nmiss, n_chunks):  # pragma: no cover - compiled
-    """``sums[i, k] += table[j, code_ij, k]``, ``dsum[i] += dtable[j, code_ij]`` and missing counts."""
+def bed_accumulate(packed, table, n, out, n_chunks):  # pragma: no cover - compiled
+    """``out[i, k] += table[j, code_ij, k]`` over the variants j of a block.
+
+    ``table`` is (variants, 4, k) float64, ``out`` (n, k) float64 (the weights' sums, then the
+    named-allele dosage and the missing count as extra columns).
+    """
     b = packed.shape[0]
     nb = packed.shape[1]
     kk = table.shape[2]
@@ -58,13 +75,19 @@ def bed_accumulate(packed, table, dtable, n, sums, dsum, nmiss, n_chunks):  # pr
         for j in range(b):
             for q in range(q0, q1):
                 byte = packed[j, q]
-                for s in range(4):
-                    i = 4 * q + s
-                    if i >= n:
-                        break
-                    code = (byte >> (2 * s)) & 3
+                base = 4 * q
+                if base + 4 <= n:
+                    c0 = byte & 3
+                    c1 = (byte >> 2) & 3
+                    c2 = (byte >> 4) & 3
+                    c3 = byte >> 6
                     for k in range(kk):
-                        sums[i, k] += table[j, code, k]
-                    dsum[i] += dtable[j, code]
-                    if code == 1:
-                        nmiss[i] += 1
+                        out[base, k] += table[j, c0, k]
+                        out[base + 1, k] += table[j, c1, k]
+                        out[base + 2, k] += table[j, c2, k]
+                        out[base + 3, k] += table[j, c3, k]
+                else:
+                    for s in range(n - base):
+                        code = (byte >> (2 * s)) & 3
+                        for k in range(kk):
+                            out[base + s, k] += table[j, code, k]

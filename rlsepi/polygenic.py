@@ -548,14 +548,16 @@ def _score_packed(kernels: Any, genotypes: Genotypes, vidx: np.ndarray, eff_a1: 
     nb = (n + 3) // 4
     order = np.argsort(vidx, kind="stable")
     block = max(1, min(m, int(block_bytes // max(nb, 1) // 4)))
-    nmiss = np.zeros(n, dtype=np.int64)
     founder = np.ascontiguousarray(founders, dtype=np.bool_)
-    n_chunks = max(1, min(nb, 8 * (os.cpu_count() or 1)))
+    all_founders = bool(founder.all())
+    n_chunks = max(1, min(nb, 4 * (os.cpu_count() or 1)))
+    # one accumulator: the k weights' sums, then the named-allele dosage, then the missing count
+    acc = np.zeros((n, kw + 2))
     for lo in range(0, m, block):
         sel = order[lo:lo + block]
         b = sel.size
         packed = genotypes.read_packed(vidx[sel])
-        a1c, called_f, miss = kernels.bed_counts(packed, founder, n)
+        a1c, called_f, miss = kernels.bed_counts(packed, founder, all_founders, n, kernels.LUT_A1, kernels.LUT_MISS)
         with np.errstate(invalid="ignore", divide="ignore"):
             f_a1 = a1c / (2.0 * called_f)
         sw = ~eff_a1[sel]
@@ -572,16 +574,18 @@ def _score_packed(kernels: Any, genotypes: Genotypes, vidx: np.ndarray, eff_a1: 
         d_codes = {0: np.where(sw, 0, 2), 2: np.ones(b, dtype=np.int64), 3: np.where(sw, 2, 0)}
         v = vals[:, sel, :]  # (k, b, 3)
         cols = np.arange(b)
-        table = np.zeros((b, 4, kw))
-        dtable = np.zeros((b, 4))
+        table = np.zeros((b, 4, kw + 2))
         for code, d in d_codes.items():
-            table[:, code, :] = v[:, cols, d].T
-            dtable[:, code] = np.where(is_dom[sel], np.minimum(d, 1), np.where(is_rec[sel], np.maximum(d - 1, 0), d))
+            table[:, code, :kw] = v[:, cols, d].T
+            table[:, code, kw] = np.where(is_dom[sel], np.minimum(d, 1), np.where(is_rec[sel], np.maximum(d - 1, 0), d))
+        table[:, 1, kw + 1] = 1.0
         if f_imp is not None:
             hwe = np.stack([(1 - f_imp) ** 2, 2 * f_imp * (1 - f_imp), f_imp**2])  # (3, b)
-            table[:, 1, :] = np.einsum("kbd,db->bk", v, hwe)
-        kernels.bed_accumulate(packed, table, dtable, n, sums, dosage_sum, nmiss, n_chunks)
-    nonmiss += m - nmiss
+            table[:, 1, :kw] = np.einsum("kbd,db->bk", v, hwe)
+        kernels.bed_accumulate(packed, table, n, acc, n_chunks)
+    sums += acc[:, :kw]
+    dosage_sum += acc[:, kw]
+    nonmiss += m - np.rint(acc[:, kw + 1]).astype(np.int64)
 
 
 def score_genotypes(
