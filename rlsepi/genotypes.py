@@ -376,6 +376,8 @@ def vcf_genotypes(path: str | Path, *, field_: Literal["auto", "GT", "DS"] = "au
     variants, site_of, allele_of = _split_sites(chrom, np.asarray(pos, dtype=np.int64), ids, ref, alt)
     n = len(samples)
 
+    stream: dict[str, Any] = {}
+
     def read(idx: np.ndarray, count_a2: np.ndarray | None = None) -> np.ndarray:
         """One streaming pass over the file for the requested variants (memory: this block only)."""
         idx = np.asarray(idx, dtype=np.intp)
@@ -387,14 +389,17 @@ def vcf_genotypes(path: str | Path, *, field_: Literal["auto", "GT", "DS"] = "au
         if not wanted:
             return out
         last = max(wanted)
-        v = _open_vcf(p)
+        # blocks come in file order: continue the open pass when we can, else start again
+        if stream.get("next", 1 << 62) > min(wanted):
+            stream["it"], stream["next"] = iter(_open_vcf(p)), 0
         try:
-            for s, rec in enumerate(v):
+            while stream["next"] <= last:
+                rec = next(stream["it"])
+                s = stream["next"]
+                stream["next"] += 1
                 if s in wanted:
                     for col, k in wanted[s]:
                         out[:, col] = _vcf_counts(rec, k, n, field_, p)
-                if s >= last:
-                    break
         except DataValidationError:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -407,7 +412,9 @@ def vcf_genotypes(path: str | Path, *, field_: Literal["auto", "GT", "DS"] = "au
                      build=_given_or_header_build(build, hb, f"the header of '{p}'"), source=str(p))
 
 
-_BAD_GT = re.compile(r"(?:^|\t)(?![0-9.]+(?:[/|][0-9.]+)*(?:[:\t\r\n]|$))([^\t:\r\n]*)")
+_NOT_GT = re.compile(r":[^\t]*")  # everything after GT in a sample column
+_GT_CHARS = str.maketrans("", "", "0123456789./|\t")
+_GT_CHARS_BI = str.maketrans("", "", "01./|\t")
 
 
 def _check_format(fmt: Sequence[str], where: str) -> None:
@@ -440,11 +447,15 @@ def _scan_text_vcf(p: Path, n: int, chrom: list, pos: list, ids: list, ref: list
                 fmt = f[8].split(":")
                 _check_format(fmt, f"{where} ({f[0]}:{f[1]})")
                 if fmt[0] == "GT":
-                    bad = _BAD_GT.search(f[9])
-                    if bad:
+                    gts = _NOT_GT.sub("", f[9]) if len(fmt) > 1 else f[9]
+                    biallelic = "," not in f[4]
+                    if gts.translate(_GT_CHARS_BI if biallelic else _GT_CHARS):
+                        bad = next(t for t in gts.split("\t") if t.translate(_GT_CHARS_BI if biallelic else _GT_CHARS)
+                                   or not t)
                         raise DataValidationError(
-                            f"{where} ({f[0]}:{f[1]}, {f[2]}) has the call {bad.group(1)!r}; GT values are allele "
-                            "indices like 0/1, 1|0 or ./."
+                            f"{where} ({f[0]}:{f[1]}, {f[2]}) has the call {bad!r}"
+                            + (" with a single ALT allele" if biallelic and bad.translate(_GT_CHARS) == "" else "")
+                            + "; GT values are allele indices like 0/1, 1|0 or ./."
                         )
                 chrom.append(f[0])
                 pos.append(int(f[1]))
@@ -500,9 +511,13 @@ def _open_vcf(p: Path) -> Any:
     # htslib prints its own warnings to stderr; our errors say what went wrong
     os.environ.setdefault("HTS_LOG_LEVEL", "error")
     try:
-        return VCF(str(p), gts012=False)
+        return VCF(str(p), gts012=False, strict_gt=True)
     except Exception as exc:  # noqa: BLE001
         raise DataValidationError(f"cannot open VCF '{p}': {_first_line(exc)}") from None
+
+
+_ALT_COPIES = np.array([0.0, 1.0, np.nan, 2.0])
+_REF_COPIES = np.array([2.0, 1.0, np.nan, 0.0])
 
 
 def _vcf_counts(rec: Any, k: int, n: int, field_: str, p: Path) -> np.ndarray:
@@ -533,6 +548,13 @@ def _vcf_counts(rec: Any, k: int, n: int, field_: str, p: Path) -> np.ndarray:
         if k == 0:
             return 2.0 - ds[:, :n_alt].sum(axis=1)
         return ds[:, k - 1]
+    if n_alt == 1 and k in (0, 1):
+        # biallelic: htslib's genotype classes (0 hom-ref, 1 het, 2 unknown, 3 hom-alt), already in C; the
+        # text scan has refused allele indices above 1. Half-calls (./1) are unknown, as plink2 --vcf-half-call m
+        t = np.asarray(rec.gt_types)
+        if t.shape[0] != n:
+            raise DataValidationError(f"{where} has calls for {t.shape[0]} of {n} samples")
+        return (_ALT_COPIES if k == 1 else _REF_COPIES)[t]
     gt = rec.genotype
     if gt is None:
         raise DataValidationError(f"{where} has no genotype values")

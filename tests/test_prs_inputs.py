@@ -38,7 +38,7 @@ def _one_line_error(capsys: pytest.CaptureFixture, *words: str) -> str:
 
 @pytest.mark.parametrize(("record", "words"), [
     ("1\t100\trs1\tA\tC\t.\t.\t.\tGT\tX/Y\t0/1", ("rs1",)),
-    ("1\t100\trs1\tA\tC\t.\t.\t.\tGT\t0/3\t0/1", ("allele index 3", "1 ALT")),
+    ("1\t100\trs1\tA\tC\t.\t.\t.\tGT\t0/3\t0/1", ("'0/3'", "single ALT")),
     ("1\t100\trs1\tA\tC\t.\t.\t.\tGT\t0/1", ("1 sample columns", "names 2")),
     ("1\tabc\trs1\tA\tC\t.\t.\t.\tGT\t0/1\t0/0", ("VCF",)),
 ])
