@@ -142,6 +142,38 @@ def _palindromic(a: str, b: str) -> bool:
     return bool(a and b) and {a, b} in _PALINDROMIC
 
 
+def _match_simple(col_rs: np.ndarray, col_e: np.ndarray, col_o: np.ndarray, gids: list[str], a1s: list[str],
+                  a2s: list[str], multi_gv: np.ndarray | None, by_id: Mapping[str, list[int]]
+                  ) -> tuple[np.ndarray, pd.DataFrame]:
+    """The common rows, matched at once: an rsID carried by exactly one biallelic genotype variant whose
+    alleles fit as given or swapped, not palindromic, and no other row with the same variant and
+    effect allele. Every other row goes through the row-by-row rules of :func:`match_variants`."""
+    pos = np.fromiter(((c[0] if len(c) == 1 else -1) if (c := by_id.get(r)) else -1 for r in col_rs),
+                      dtype=np.int64, count=len(col_rs))
+    a1 = np.asarray(a1s, dtype=object)
+    a2 = np.asarray(a2s, dtype=object)
+    safe = np.where(pos >= 0, pos, 0)
+    g1, g2 = a1[safe], a2[safe]
+    e, o = col_e.astype(object), col_o.astype(object)
+    direct = (e == g1) & ((o == "") | (g2 == "") | (o == g2))
+    swapped = (e == g2) & (g2 != "") & ((o == "") | (o == g1))
+    pair = np.char.add(np.asarray(g1, dtype=str), np.asarray(g2, dtype=str))
+    pal = np.isin(pair, ["AT", "TA", "CG", "GC"])
+    multi = multi_gv[safe] if multi_gv is not None else np.zeros(len(col_rs), bool)
+    ok = (pos >= 0) & (direct ^ swapped) & ~pal & ~multi & (g2 != "")
+    key = pd.Series(list(zip(pos, e)))
+    ok &= ~key.duplicated(keep=False).to_numpy()
+    t = np.flatnonzero(ok)
+    d = direct[t]
+    log = pd.DataFrame({
+        "matched_by": "rsID", "variant_index": pos[t], "genotype_id": np.asarray(gids, dtype=object)[pos[t]],
+        "genotype_alleles": [f"{x}/{y}" for x, y in zip(g1[t], g2[t])],
+        "orientation": np.where(d, "direct", "swapped"), "effect_is_a1": d, "status": "used",
+        "reason": np.where(d, "", "effect allele is the genotypes' second allele"),
+    })
+    return ok, log
+
+
 def match_variants(
     score: ScoringFile,
     genotypes: Genotypes,
@@ -234,7 +266,13 @@ def match_variants(
                            dtype=np.intp)
         if pal_idx.size:
             pal_freq = dict(zip(pal_idx.tolist(), np.asarray(sample_freq(pal_idx), dtype=float).tolist()))
+    fast, fast_log = _match_simple(col_rs, col_e, col_o, gids, a1s, a2s, multi_gv, by_id)
+    for t, i, ori in zip(*np.nonzero(fast), fast_log["variant_index"], fast_log["orientation"]):
+        seen[(int(i), col_e[t] if ori in ("direct", "swapped") else _comp(col_e[t]))] = int(col_row[t])
+    recs = [None] * n_rows  # type: ignore[list-item]
     for t in range(n_rows):
+        if fast[t]:
+            continue
         rec: dict[str, Any] = {"matched_by": "", "variant_index": -1, "genotype_id": "", "genotype_alleles": "",
                                "orientation": "", "effect_is_a1": False, "status": "excluded", "reason": ""}
         e, o = col_e[t], col_o[t]
@@ -249,7 +287,7 @@ def match_variants(
                 cands, rec["matched_by"] = by_pos[(c, pos)], "chr:pos"
         if not cands:
             rec["reason"] = "not in genotypes" + (f" (positions not compared: {pos_note})" if pos_note else "")
-            recs.append(rec)
+            recs[t] = rec
             continue
         options = [(i, _orient(e, o, a1s[i], a2s[i])) for i in cands]
         consistent = [(i, ori) for i, ori in options if ori]
@@ -269,14 +307,14 @@ def match_variants(
             rec["reason"] = (f"{len(cands)} genotype variants share this "
                              f"{'ID' if rec['matched_by'] == 'rsID' else 'position'}"
                              + ("" if duplicates == "skip" else f" and {len(consistent)} fit its alleles"))
-            recs.append(rec)
+            recs[t] = rec
             continue
         if not consistent:
             i = cands[0]
             rec.update(variant_index=i, genotype_id=gids[i], genotype_alleles=f"{a1s[i]}/{a2s[i] or '?'}",
                        reason=f"alleles {e}/{o or '?'} do not fit the genotypes' {a1s[i]}/{a2s[i] or '?'}"
                        + (" (multi-allelic site)" if len(cands) > 1 else ""))
-            recs.append(rec)
+            recs[t] = rec
             continue
         i, ori = consistent[0]
         rec.update(variant_index=i, genotype_id=gids[i], genotype_alleles=f"{a1s[i]}/{a2s[i] or '?'}")
@@ -285,7 +323,7 @@ def match_variants(
             as_given = "direct" if "direct" in ori else "swapped"
             if palindromic == "exclude":
                 rec["reason"] = "palindromic (A/T or C/G): strand cannot be told; use palindromic='keep' or 'frequency'"
-                recs.append(rec)
+                recs[t] = rec
                 continue
             if palindromic == "keep":
                 ori = [as_given]
@@ -293,14 +331,14 @@ def match_variants(
                 f_score = float(col_f[t])
                 if not np.isfinite(f_score) or i not in pal_freq:
                     rec["reason"] = "palindromic and the scoring file gives no effect-allele frequency"
-                    recs.append(rec)
+                    recs[t] = rec
                     continue
                 f_a1 = pal_freq[i]
                 f_e = f_a1 if as_given == "direct" else 1 - f_a1
                 if not np.isfinite(f_e) or 0.4 <= f_score <= 0.6 or 0.4 <= f_e <= 0.6:
                     rec["reason"] = (f"palindromic with frequency near 0.5 (score {f_score:.3f}, "
                                      f"sample {f_e:.3f}); strand cannot be told")
-                    recs.append(rec)
+                    recs[t] = rec
                     continue
                 if (f_score > 0.5) == (f_e > 0.5):
                     ori = [as_given]
@@ -311,15 +349,21 @@ def match_variants(
         if key in seen:
             rec.update(orientation=orientation,
                        reason=f"duplicate of scoring-file row {seen[key]} (same variant and effect allele)")
-            recs.append(rec)
+            recs[t] = rec
             continue
         seen[key] = int(col_row[t])
         rec.update(orientation=orientation, effect_is_a1=orientation in ("direct", "flipped"), status="used",
                    reason="" if orientation == "direct" else {
                        "swapped": "effect allele is the genotypes' second allele",
                        "flipped": "strand flipped", "flipped_swapped": "strand flipped and swapped"}[orientation])
-        recs.append(rec)
-    log = pd.DataFrame(recs)
+        recs[t] = rec
+    slow = np.flatnonzero(~fast)
+    log = pd.DataFrame([recs[t] for t in slow], index=slow,
+                       columns=["matched_by", "variant_index", "genotype_id", "genotype_alleles", "orientation",
+                                "effect_is_a1", "status", "reason"])
+    if fast.any():
+        log = pd.concat([log, fast_log.set_index(np.flatnonzero(fast))]).sort_index()
+    log = log.reset_index(drop=True)
     cols = ["row", "rsID", "chr_name", "chr_position", "effect_allele", "other_allele"]
     out = pd.concat([v[cols].reset_index(drop=True), log], axis=1)
     for w in score.weight_names:
