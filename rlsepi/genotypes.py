@@ -5,7 +5,11 @@ A :class:`Genotypes` says who (``samples``), which variants (``variants``: ``id`
 (``read(indices)``). Adding a format means adding a reader here and a branch in
 :func:`read_genotypes`; matching and scoring (:mod:`rlsepi.polygenic`) do not change.
 
-Formats: a cohort table (one int8 column per rsID), PLINK 1 ``.bed/.bim/.fam``, and VCF.
+Formats: a cohort table (one int8 column per rsID), PLINK 1 ``.bed/.bim/.fam`` (bed-reader, and
+the packed bytes for the compiled kernels of :mod:`rlsepi._kernels`), PLINK 2
+``.pgen/.pvar/.psam`` (pgenlib: hard calls, dosages, multi-allelic), BGEN 1.2 with its
+``.sample`` (:mod:`rlsepi._bgen`), and VCF/BCF through htslib (cyvcf2). Multi-allelic sites
+appear once per ALT allele, and the reader counts REF itself when asked (``count_a2``).
 """
 
 from __future__ import annotations
@@ -256,6 +260,7 @@ def plink_genotypes(path: str | Path, *, build: str | None = None) -> Genotypes:
                       names=["FID", "IID", "PAT", "MAT", "SEX", "PHENO"])
     bim = _read_table(files["bim"], "PLINK .bim", sep=r"\s+", header=None,
                       names=["chrom", "id", "cm", "pos", "a1", "a2"])
+    _check_samples((fam["FID"] + "\t" + fam["IID"]).tolist(), f"'{files['fam']}'")
     n, m = len(fam), len(bim)
     expected = 3 + m * ((n + 3) // 4)
     size = files["bed"].stat().st_size

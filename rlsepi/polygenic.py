@@ -8,10 +8,9 @@ files (see :func:`score_genotypes` for the definitions of ``SUM``, ``AVG``,
 scoring file's alleles to the genotypes' alleles: alleles as given, swapped,
 strand-flipped or both; palindromic A/T and C/G variants are left out by default.
 
-Genotypes come from a cohort table (one int8 column per rsID counting the effect allele of
-a locus in :mod:`rlsepi.parameters`), a PLINK 1 binary fileset (``.bed/.bim/.fam``, read in
-blocks of variants so memory stays bounded) or a VCF (``GT`` hard calls or ``DS``
-dosages).
+Genotypes come from :mod:`rlsepi.genotypes` (a cohort table, PLINK 1, PLINK 2 pgen, BGEN 1.2,
+VCF/BCF), scoring files from :mod:`rlsepi.scorefiles` (PGS Catalog files, harmonised,
+dosage-weight-only or combined; plain tables).
 
 The default score (MEIS1, BTBD9 and both PTPRD signals) is bundled as a PGS Catalog
 format 2.0 scoring file generated from :data:`rlsepi.parameters.DEFAULT_LOCI` by
@@ -723,6 +722,11 @@ def score_genotypes(
                 out[lo:lo + step] = np.nansum(g, axis=0) / (2.0 * called)
         return out
 
+    if palindromic == "frequency" and int(founders.sum()) < MIN_FOUNDERS_FOR_FREQ:
+        raise DataValidationError(
+            f"--palindromic frequency would resolve strands from allele frequencies of only {int(founders.sum())} "
+            f"founders (at least {MIN_FOUNDERS_FOR_FREQ} are needed); use --palindromic exclude (or keep)"
+        )
     log = match_variants(score, genotypes, palindromic=palindromic, duplicates=duplicates, build=build,
                          sample_freq=a1_freq)
     cov = _coverage(score, log)
@@ -993,7 +997,7 @@ def score_cohort(df: pd.DataFrame, score: ScoringFile | None = None, *, imputati
 def score_file(genotypes: str | Path, score: ScoringFile | str | Path | None = None, *,
                reference_file: str | Path | None = None, vcf_field: Literal["auto", "GT", "DS"] = "auto",
                build: str | None = None, **kwargs: Any) -> PRSResult:
-    """Score a genotype file (cohort, PLINK or VCF); optional empirical reference from another file.
+    """Score a genotype file (any format of :func:`read_genotypes`); optional empirical reference from another file.
 
     Keyword arguments go to :func:`score_genotypes`.
     """

@@ -437,11 +437,12 @@ def test_multiallelic_split_records_resolved_by_alleles(tmp_path: Path) -> None:
 
 
 def test_palindromic_resolved_by_frequency(tmp_path: Path) -> None:
-    # A/T variant; the sample's A frequency is 0.2 (counts 0,0,1,1,0 of A: 2 of 10 alleles).
+    # A/T variant; the sample's A frequency is 0.2 (counts 0,0,1,1,0 of A: 2 of 10 alleles, ten times).
     # Score 1 says effect A with frequency 0.2 -> letters as given. Score 2 says effect A
     # with frequency 0.8: the score's A is the sample's T -> flipped: dosage = 2 - count(A).
-    # Score 3 has frequency 0.5: cannot tell, excluded.
-    g = np.array([[0], [0], [1], [1], [0]], dtype=float)
+    # Score 3 has frequency 0.5: cannot tell, excluded. Ten copies of the 5 people: 50 founders,
+    # the fewest whose frequencies are used.
+    g = np.tile(np.array([[0], [0], [1], [1], [0]], dtype=float), (10, 1))
     _tiny_bed(tmp_path, [("rs1", "1", 100, "A", "T")], g)
     for f, expected in ((0.2, g[:, 0]), (0.8, 2 - g[:, 0])):
         _write(tmp_path / "s.tsv", f"rsID\teffect_allele\tother_allele\teffect_weight\tallelefrequency_effect\n"

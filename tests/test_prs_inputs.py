@@ -104,3 +104,23 @@ def test_fuzz_scoring_file_reader(tmp_path_factory, data):
         pg.read_scoring_file(p)
     except DataValidationError as exc:
         assert "\n" not in str(exc)
+
+
+def test_palindromic_frequency_refused_in_small_samples(tmp_path):
+    vcf = HEAD + "1\t100\trs1\tA\tT\t.\t.\t.\tGT\t0/1\t1/1\n"
+    (tmp_path / "g.vcf").write_text(vcf)
+    (tmp_path / "s.tsv").write_text("rsID\teffect_allele\tother_allele\teffect_weight\tallelefrequency_effect\n"
+                                    "rs1\tT\tA\t1\t0.2\n")
+    with pytest.raises(DataValidationError, match="only 2 founders"):
+        pg.score_file(tmp_path / "g.vcf", tmp_path / "s.tsv", palindromic="frequency", min_overlap=0)
+
+
+def test_duplicate_ids_in_fam_refused(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    pg.write_bed(tmp_path / "t", np.array([[0], [1]]), pd.DataFrame({"chrom": ["1"], "id": ["rs1"], "pos": [100],
+                                                                       "a1": ["C"], "a2": ["A"]}),
+                 pd.DataFrame({"IID": ["x", "x"]}))
+    with pytest.raises(DataValidationError, match="duplicate sample ID"):
+        pg.read_genotypes(tmp_path / "t.bed")
