@@ -296,13 +296,30 @@ def plink_genotypes(path: str | Path, *, build: str | None = None) -> Genotypes:
         # int8 (missing = -127) is several times faster to read than float64
         return state["bed"].read(index=np.s_[:, idx], dtype="int8", order="F")
 
+    row_bytes = (n + 3) // 4
+
     def read_packed(idx: np.ndarray) -> np.ndarray:
-        if "mm" not in state:
-            state["mm"] = np.memmap(bed_path, dtype=np.uint8, mode="r", offset=3, shape=(m, (n + 3) // 4))
-        idx = np.asarray(idx, dtype=np.intp)
-        if idx.size and np.all(np.diff(idx) == 1):  # a run of consecutive variants: one contiguous read
-            return np.ascontiguousarray(state["mm"][idx[0]:idx[-1] + 1])
-        return np.ascontiguousarray(state["mm"][idx])
+        """The .bed rows of sorted variant indices, read with pread (no memory map: only the block is resident)."""
+        import os
+
+        idx = np.asarray(idx, dtype=np.int64)
+        out = np.empty((idx.size, row_bytes), dtype=np.uint8)
+        if idx.size == 0:
+            return out
+        # runs of nearby rows are read at once (gaps up to 64 rows are read and dropped)
+        order = np.argsort(idx, kind="stable")
+        srt = idx[order]
+        cuts = np.flatnonzero(np.diff(srt) > 64) + 1
+        fd = os.open(bed_path, os.O_RDONLY)
+        try:
+            for part in np.split(np.arange(idx.size), cuts):
+                lo, hi = int(srt[part[0]]), int(srt[part[-1]])
+                buf = os.pread(fd, (hi - lo + 1) * row_bytes, 3 + lo * row_bytes)
+                rows = np.frombuffer(buf, dtype=np.uint8).reshape(hi - lo + 1, row_bytes)
+                out[order[part]] = rows[srt[part] - lo]
+        finally:
+            os.close(fd)
+        return out
 
     samples = pd.DataFrame({"IID": fam["IID"].to_numpy(), "FID": fam["FID"].to_numpy()})
     return Genotypes(samples=samples, variants=variants, read=_biallelic(read_a1), founders=founders, kind="plink",
