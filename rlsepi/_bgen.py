@@ -155,10 +155,10 @@ def _decode(idx_: BgenIndex, raw: bytes, j: int, want_a2: bool) -> np.ndarray:
 
 
 def read_dosages(idx_: BgenIndex, variants: np.ndarray, count_a2: np.ndarray | None, *, threads: int = 2) -> np.ndarray:
-    """Dosages of the second allele (or the first where ``count_a2``) as (n_samples, len(variants))."""
+    """Dosages of the second allele (or the first where ``count_a2``), variant-major: (len(variants), n_samples)."""
     n = idx_.n_samples
     a2 = np.zeros(variants.size, bool) if count_a2 is None else np.asarray(count_a2, dtype=bool)
-    out = np.empty((n, variants.size), dtype=np.float64, order="F")
+    out = np.empty((variants.size, n), dtype=np.float64)
     if variants.size == 0:
         return out
     offs = idx_.offsets[variants]
@@ -171,7 +171,7 @@ def read_dosages(idx_: BgenIndex, variants: np.ndarray, count_a2: np.ndarray | N
 
     def work(cols: range) -> None:
         for col in cols:
-            out[:, col] = _decode(idx_, raws[col], int(variants[col]), bool(a2[col]))
+            out[col] = _decode(idx_, raws[col], int(variants[col]), bool(a2[col]))
 
     step = max(1, (variants.size + threads - 1) // threads)
     chunks = [range(lo, min(lo + step, variants.size)) for lo in range(0, variants.size, step)]

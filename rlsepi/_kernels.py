@@ -91,3 +91,54 @@ def bed_accumulate(packed, table, n, out, n_chunks):  # pragma: no cover - compi
                         code = (byte >> (2 * s)) & 3
                         for k in range(kk):
                             out[base + s, k] += table[j, code, k]
+
+
+@njit(parallel=True, cache=True)
+def dosage_counts(rows, founder):  # pragma: no cover - compiled
+    """Per variant of variant-major dosages (negative = missing): founders' dosage sum and called
+    count, and everyone's missing count."""
+    b = rows.shape[0]
+    n = rows.shape[1]
+    total = np.zeros(b)
+    called_f = np.zeros(b)
+    missing = np.zeros(b, dtype=np.int64)
+    for j in prange(b):
+        t = 0.0
+        c = 0.0
+        mi = 0
+        for i in range(n):
+            x = rows[j, i]
+            if x < 0.0 or x != x:
+                mi += 1
+            elif founder[i]:
+                t += x
+                c += 1.0
+        total[j] = t
+        called_f[j] = c
+        missing[j] = mi
+    return total, called_f, missing
+
+
+@njit(parallel=True, cache=True)
+def dosage_accumulate(rows, knots, miss, out, n_chunks):  # pragma: no cover - compiled
+    """``out[i, k] += f_jk(x_ij)``, f piecewise linear through ``knots[j, 0..2, k]`` at x = 0, 1, 2;
+    a missing x (negative or NaN) adds ``miss[j, k]``."""
+    b = rows.shape[0]
+    n = rows.shape[1]
+    kk = knots.shape[2]
+    step = (n + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        i0 = c * step
+        i1 = min(n, i0 + step)
+        for j in range(b):
+            for i in range(i0, i1):
+                x = rows[j, i]
+                if x < 0.0 or x != x:
+                    for k in range(kk):
+                        out[i, k] += miss[j, k]
+                elif x <= 1.0:
+                    for k in range(kk):
+                        out[i, k] += knots[j, 0, k] + (knots[j, 1, k] - knots[j, 0, k]) * x
+                else:
+                    for k in range(kk):
+                        out[i, k] += knots[j, 1, k] + (knots[j, 2, k] - knots[j, 1, k]) * (x - 1.0)

@@ -99,6 +99,10 @@ class Genotypes:
     read_packed : callable, optional
         PLINK 1 only: ``read_packed(indices)`` -> uint8 array (len(indices), ceil(n/4)) of the
         ``.bed`` bytes of those variants, scored in place by :mod:`rlsepi._kernels`.
+    read_rows : callable, optional
+        ``read_rows(indices, count_a2)`` -> float64 array (len(indices), n_samples): the same
+        counts as ``read`` but variant-major (the natural layout of PLINK 2 and BGEN), negative
+        or NaN for missing; scored by :mod:`rlsepi._kernels` without a transposed copy.
     """
 
     samples: pd.DataFrame = field(repr=False)
@@ -109,6 +113,7 @@ class Genotypes:
     build: str | None = None
     source: str = ""
     read_packed: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
+    read_rows: ReadFn | None = field(default=None, repr=False)
 
     @property
     def n_samples(self) -> int:
@@ -681,6 +686,20 @@ def pgen_genotypes(path: str | Path, *, build: str | None = None, dosages: bool 
             out[out < 0] = np.nan  # -9 marks a missing dosage
         return out
 
+    def read_rows(idx: np.ndarray, count_a2: np.ndarray | None = None) -> np.ndarray:
+        idx = np.asarray(idx, dtype=np.intp)
+        a2 = np.zeros(idx.size, bool) if count_a2 is None else np.asarray(count_a2, dtype=bool)
+        allele = np.where(a2, 0, allele_of[idx])
+        out = np.empty((idx.size, n), dtype=np.float64)
+        for k in np.unique(allele):
+            rows_k = np.flatnonzero(allele == k)
+            buf = out if rows_k.size == idx.size else np.empty((rows_k.size, n), dtype=np.float64)
+            with lock:
+                r.read_dosages_list(site_of[idx[rows_k]].astype(np.uint32), buf, allele_idx=int(k))
+            if buf is not out:
+                out[rows_k] = buf
+        return out  # -9 marks a missing dosage
+
     founders = np.ones(n, dtype=bool)
     if "PAT" in psam.columns and "MAT" in psam.columns:
         founders = ((psam["PAT"] == "0") & (psam["MAT"] == "0")).to_numpy()
@@ -688,6 +707,7 @@ def pgen_genotypes(path: str | Path, *, build: str | None = None, dosages: bool 
     if "FID" in psam.columns:
         id_cols["FID"] = psam["FID"].to_numpy()
     return Genotypes(samples=pd.DataFrame(id_cols), variants=variants, read=read, founders=founders, kind="pgen",
+                     read_rows=read_rows if dosages else None,
                      build=_given_or_header_build(build, _header_build(hdr), f"the header of '{files['pvar']}'"),
                      source=str(prefix))
 
@@ -736,10 +756,14 @@ def bgen_genotypes(path: str | Path, *, sample: str | Path | None = None, build:
 
     def read(idx: np.ndarray, count_a2: np.ndarray | None = None) -> np.ndarray:
         idx = np.asarray(idx, dtype=np.intp)
-        return _bgen.read_dosages(index, idx, count_a2)
+        return _bgen.read_dosages(index, idx, count_a2).T
+
+    def read_rows(idx: np.ndarray, count_a2: np.ndarray | None = None) -> np.ndarray:
+        return _bgen.read_dosages(index, np.asarray(idx, dtype=np.intp), count_a2)
 
     return Genotypes(samples=pd.DataFrame({"IID": list(ids)}), variants=variants, read=read,
-                     founders=np.ones(n, dtype=bool), kind="bgen", build=_build_name(build), source=str(p))
+                     founders=np.ones(n, dtype=bool), kind="bgen", build=_build_name(build), source=str(p),
+                     read_rows=read_rows)
 
 
 _CONVERT = ("convert it with plink2, e.g. 'plink2 --vcf FILE --make-pgen --out PREFIX' (or --bcf, --bgen FILE "

@@ -631,6 +631,63 @@ def _score_packed(kernels: Any, genotypes: Genotypes, vidx: np.ndarray, eff_a1: 
     nonmiss += m - np.rint(acc[:, kw + 1]).astype(np.int64)
 
 
+def _score_rows(kernels: Any, genotypes: Genotypes, vidx: np.ndarray, eff_a1: np.ndarray, count_a2: np.ndarray,
+                vals: np.ndarray, is_dom: np.ndarray, is_rec: np.ndarray, founders: np.ndarray, imputation: str,
+                score_freq: np.ndarray, f_ext: np.ndarray | None, sums: np.ndarray, dosage_sum: np.ndarray,
+                nonmiss: np.ndarray, eff_freq: np.ndarray, imputed: np.ndarray, *, block_bytes: int) -> None:
+    """Score variant-major dosage rows (``Genotypes.read_rows``) with the piecewise-linear kernel.
+
+    A contribution at effect dosage d is linear between the values at 0, 1 and 2 copies (exact for
+    additive weights and hard calls; the interpolation of :func:`score_genotypes` for fractional
+    dosages of dominant, recessive and dosage-weight rows). Rows count ``a1`` (``a2`` where
+    ``count_a2``), so an effect allele that is the counted allele's partner reads the knots reversed.
+    """
+    import os
+
+    n = genotypes.n_samples
+    m = vidx.size
+    kw = vals.shape[0]
+    order = np.argsort(vidx, kind="stable")
+    block = max(1, min(m, int(block_bytes // (8 * max(n, 1)))))
+    founder = np.ascontiguousarray(founders, dtype=np.bool_)
+    n_chunks = max(1, min(n, 4 * (os.cpu_count() or 1)))
+    acc = np.zeros((n, kw + 2))
+    for lo in range(0, m, block):
+        sel = order[lo:lo + block]
+        b = sel.size
+        rows = np.ascontiguousarray(genotypes.read_rows(vidx[sel], count_a2[sel]), dtype=np.float64)
+        tot, called_f, miss = kernels.dosage_counts(rows, founder)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f_cnt = tot / (2.0 * called_f)  # frequency of the counted allele among founders
+        sw = ~eff_a1[sel]
+        f_sample = np.where(sw, 1.0 - f_cnt, f_cnt)
+        eff_freq[sel] = f_sample
+        imputed[sel] = miss
+        if imputation == "mean-sample":
+            f_imp = np.nan_to_num(f_sample if f_ext is None else f_ext[sel], nan=0.5)
+        elif imputation == "mean-score":
+            f_imp = np.nan_to_num(np.where(np.isfinite(score_freq[sel]), score_freq[sel], f_sample), nan=0.5)
+        else:
+            f_imp = None
+        v = vals[:, sel, :]  # (k, b, 3) at effect dosage 0, 1, 2
+        knots = np.zeros((b, 3, kw + 2))
+        eff_d = np.arange(3.0)
+        for x in range(3):  # counted-allele dosage x -> effect dosage x, or 2 - x when swapped
+            d = np.where(sw, 2 - x, x)
+            knots[:, x, :kw] = v[:, np.arange(b), d].T
+            knots[:, x, kw] = np.where(is_dom[sel], np.minimum(eff_d[d], 1), np.where(is_rec[sel], np.maximum(eff_d[d] - 1, 0),
+                                                                                      eff_d[d]))
+        missrow = np.zeros((b, kw + 2))
+        missrow[:, kw + 1] = 1.0
+        if f_imp is not None:
+            hwe = np.stack([(1 - f_imp) ** 2, 2 * f_imp * (1 - f_imp), f_imp**2])  # (3, b)
+            missrow[:, :kw] = np.einsum("kbd,db->bk", v, hwe)
+        kernels.dosage_accumulate(rows, knots, missrow, acc, n_chunks)
+    sums += acc[:, :kw]
+    dosage_sum += acc[:, kw]
+    nonmiss += m - np.rint(acc[:, kw + 1]).astype(np.int64)
+
+
 def score_genotypes(
     genotypes: Genotypes,
     score: ScoringFile | None = None,
@@ -780,8 +837,13 @@ def score_genotypes(
     fvec = founders.astype(float)
     n_founders = float(fvec.sum())
     block = max(1, min(m, int(block_bytes // (8 * max(n, 1)))))
-    kernels = _packed_kernels() if genotypes.read_packed is not None and m else None
-    if kernels is not None:
+    kernels = _packed_kernels() if (genotypes.read_packed is not None or genotypes.read_rows is not None) and m else None
+    if kernels is not None and genotypes.read_packed is None:
+        # variant-major dosages (PLINK 2, BGEN) scored by a compiled kernel, without a transposed float copy
+        groups = []
+        _score_rows(kernels, genotypes, vidx, eff_a1, count_a2, vals, is_dom, is_rec, founders, imputation,
+                    score_freq, f_ext, sums, dosage_sum, nonmiss, eff_freq, imputed, block_bytes=block_bytes)
+    elif kernels is not None:
         # PLINK 1 bytes scored in place by a compiled kernel: no decoded or float copy of the genotypes
         groups = []
         _score_packed(kernels, genotypes, vidx, eff_a1, vals, is_dom, is_rec, founders, imputation, score_freq,
