@@ -655,7 +655,9 @@ def _score_rows(kernels: Any, genotypes: Genotypes, vidx: np.ndarray, eff_a1: np
     for lo in range(0, m, block):
         sel = order[lo:lo + block]
         b = sel.size
-        rows = np.ascontiguousarray(genotypes.read_rows(vidx[sel], count_a2[sel]), dtype=np.float64)
+        rows = genotypes.read_rows(vidx[sel], count_a2[sel])
+        if rows.dtype not in (np.float32, np.float64) or not rows.flags.c_contiguous:
+            rows = np.ascontiguousarray(rows, dtype=np.float64)
         tot, called_f, miss = kernels.dosage_counts(rows, founder)
         with np.errstate(invalid="ignore", divide="ignore"):
             f_cnt = tot / (2.0 * called_f)  # frequency of the counted allele among founders
