@@ -33,6 +33,7 @@ import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,7 @@ import pandas as pd
 import pyarrow as pa
 from scipy import optimize, special, stats
 
+from rlsepi import __version__
 from rlsepi.errors import ParameterError, RLSEpiError
 from rlsepi.parameters import DEFAULT, STANDARD_POPULATIONS, Parameters
 
