@@ -1,9 +1,15 @@
-"""Benchmark ``rlsepi prs`` against ``plink2 --score`` on one large PLINK 1 fileset.
+"""Benchmark ``rlsepi prs`` against ``plink2 --score`` side by side on PLINK 1, PLINK 2, BGEN and VCF.
 
 Run on demand (not part of the tests)::
 
     .venv/bin/python benchmarks/bench_prs.py                 # 20,000 samples x 100,000 variants
     .venv/bin/python benchmarks/bench_prs.py --samples 2000 --variants 10000 --keep /tmp/bench
+    .venv/bin/python benchmarks/bench_prs.py --formats bed,pgen,bgen --repeat 3
+
+The PLINK 1 file is converted by plink2 to the other formats (``--make-pgen``, ``--export
+bgen-1.2 bits=8``, ``--export vcf bgz``); plink2 scores the same files (the VCF through its
+own import, as a user would: ``--vcf``), each run in its own process, alternating the tools.
+The 1-minute load average is printed with each pair: the machine may be shared.
 
 It writes a seeded PLINK file (1% missing calls) and a scoring file with 90% of the
 variants plus 2% absent ones, a third of them with swapped alleles, then runs each tool
@@ -93,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2, help="plink2 --threads (rlsepi uses numpy's default)")
     ap.add_argument("--keep", type=Path, help="folder to keep the files in (default: a temporary folder)")
     ap.add_argument("--reuse", action="store_true", help="with --keep: reuse the files already there")
+    ap.add_argument("--formats", default="bed,pgen,bgen,vcf", help="comma-separated: bed, pgen, bgen, vcf")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each tool per format (alternating)")
     ap.add_argument("--generate-only", type=Path, metavar="FOLDER", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.generate_only is not None:
@@ -110,23 +118,44 @@ def main(argv: list[str] | None = None) -> int:
                             "--variants", str(args.variants), "--seed", str(args.seed)], check=True)
         print(f"data: {args.samples:,} samples x {args.variants:,} variants "
               f"({(folder / 'bench.bed').stat().st_size / 2**20:,.0f} MiB .bed) in {time.perf_counter() - t0:.0f} s")
-        ours_t, ours_m = run([sys.executable, "-m", "rlsepi.cli", "prs", "bench.bed", "--score", "score.tsv",
-                              "--out", "ours.tsv", "--force", "--quiet"], folder)
-        theirs_t, theirs_m = run([plink2, "--bfile", "bench", "--score", "score.tsv", "1", "2", "4", "header-read",
-                                  "cols=+scoresums,+denom", "--threads", str(args.threads), "--memory", "2048",
-                                  "--out", "plink2"], folder)
+        conv = {"pgen": ["--make-pgen", "--out", "bench"],
+                "bgen": ["--export", "bgen-1.2", "bits=8", "ref-first", "--out", "bench"],
+                "vcf": ["--export", "vcf", "bgz", "--out", "bench"]}
+        target = {"bed": "bench.bed", "pgen": "bench.pgen", "bgen": "bench.bgen", "vcf": "bench.vcf.gz"}
+        theirs_in = {"bed": ["--bfile", "bench"], "pgen": ["--pfile", "bench"],
+                     "bgen": ["--bgen", "bench.bgen", "ref-first", "--sample", "bench.sample"],
+                     "vcf": ["--vcf", "bench.vcf.gz"]}
+        formats = [f.strip() for f in args.formats.split(",")]
+        for fmt in formats:
+            if fmt != "bed" and not (folder / target[fmt]).exists():
+                subprocess.run([plink2, "--bfile", "bench", *conv[fmt], "--threads", str(args.threads)], cwd=folder,
+                               check=True, capture_output=True)
         import numpy as np
         import pandas as pd
 
-        ours = pd.read_csv(folder / "ours.tsv", sep="\t", comment="#")
-        theirs = pd.read_csv(folder / "plink2.sscore", sep="\t")
-        diff = np.abs(ours["SUM"].to_numpy() - theirs["effect_weight_SUM"].to_numpy())
-        rel = diff / np.maximum(np.abs(theirs["effect_weight_SUM"].to_numpy()), 1e-12)
-        print(f"rlsepi : {ours_t:7.1f} s  {ours_m:7.0f} MiB peak RSS")
-        print(f"plink2 : {theirs_t:7.1f} s  {theirs_m:7.0f} MiB peak RSS  (--threads {args.threads})")
-        print(f"ratio rlsepi/plink2: wall {ours_t / theirs_t:.1f}x, memory {ours_m / theirs_m:.1f}x")
-        print(f"SUM: max abs difference {diff.max():.2e}, max relative {rel.max():.2e} "
-              "(plink2 prints 6 significant digits)")
+        rows = []
+        for fmt in formats:
+            for rep in range(args.repeat):
+                load = os.getloadavg()[0]
+                ours_t, ours_m = run([sys.executable, "-m", "rlsepi.cli", "prs", target[fmt], "--score", "score.tsv",
+                                      "--out", f"ours_{fmt}.tsv", "--force", "--quiet"], folder)
+                theirs_t, theirs_m = run([plink2, *theirs_in[fmt], "--score", "score.tsv", "1", "2", "4",
+                                          "header-read", "cols=+scoresums,+denom", "--threads", str(args.threads),
+                                          "--memory", "2048", "--out", f"plink2_{fmt}"], folder)
+                ours = pd.read_csv(folder / f"ours_{fmt}.tsv", sep="\t", comment="#")
+                theirs = pd.read_csv(folder / f"plink2_{fmt}.sscore", sep="\t")
+                diff = np.abs(ours["SUM"].to_numpy() - theirs["effect_weight_SUM"].to_numpy())
+                rel = float((diff / np.maximum(np.abs(theirs["effect_weight_SUM"].to_numpy()), 1e-12)).max())
+                rows.append((fmt, rep + 1, ours_t, theirs_t, ours_m, theirs_m, rel, load))
+                print(f"{fmt:5s} run {rep + 1}: rlsepi {ours_t:6.1f} s {ours_m:6.0f} MiB | plink2 {theirs_t:6.1f} s "
+                      f"{theirs_m:6.0f} MiB | ratio wall {ours_t / theirs_t:4.1f}x memory {ours_m / theirs_m:4.1f}x | "
+                      f"SUM max rel diff {rel:.1e} | load {load:.1f}", flush=True)
+        print("\nmedian ratio rlsepi/plink2 per format (wall, memory):")
+        for fmt in formats:
+            r = [x for x in rows if x[0] == fmt]
+            print(f"  {fmt:5s} wall {np.median([x[2] / x[3] for x in r]):.2f}x  memory "
+                  f"{np.median([x[4] / x[5] for x in r]):.2f}x  (rlsepi {np.median([x[2] for x in r]):.1f} s, "
+                  f"plink2 {np.median([x[3] for x in r]):.1f} s, plink2 --threads {args.threads})")
     finally:
         if args.keep is None:
             shutil.rmtree(folder, ignore_errors=True)

@@ -15,13 +15,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "prs", help="polygenic risk scores (same numbers as plink2 --score)",
         description="Score each person in GENOTYPES with a PGS Catalog scoring file (default: the bundled RLS "
         "score of MEIS1, BTBD9 and two PTPRD signals). GENOTYPES is a cohort (.parquet/.csv with one column per "
-        "rsID), a PLINK 1 .bed (or its prefix) or a VCF (.vcf/.vcf.gz; GT or DS). Writes SUM, AVG, ALLELE_CT, "
+        "rsID), a PLINK 1 .bed, a PLINK 2 .pgen (hard calls and dosages, multi-allelic), a BGEN 1.2 .bgen (with its "
+        ".sample beside it), a VCF/BCF (.vcf, .vcf.gz, .vcf.bgz, .bcf; GT or DS), or a prefix naming one fileset. Writes SUM, AVG, ALLELE_CT, "
         "DENOM and NAMED_ALLELE_DOSAGE_SUM as plink2 defines them, plus z and percentile against a reference "
         "distribution (a TSV starts with '#' lines naming the score, the imputation, the reference and the "
         "coverage; Parquet keeps them in its metadata), and a match log (FILE without extension + .matchlog.tsv) saying what happened to each "
         "scoring-file row. Exit 2 when too little of the score matches (--min-overlap) or the input is bad.",
     )
-    p.add_argument("genotypes", type=Path, help="cohort file, PLINK .bed (or prefix) or VCF")
+    p.add_argument("genotypes", type=Path, help="cohort file, .bed, .pgen, .bgen, VCF/BCF, or a fileset prefix")
     p.add_argument("--score", type=Path, metavar="FILE",
                    help="PGS Catalog scoring file (gzipped or not, harmonised or not) or a TSV with rsID and/or "
                    "chr/pos, effect_allele, other_allele and weight columns (default: the bundled RLS score)")
@@ -44,11 +45,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--duplicates", choices=["resolve", "skip"], default="resolve",
                    help="several genotype variants with the matched ID/position: keep the one whose alleles fit "
                    "(default) or skip them all (plink2 ignore-dup-ids)")
+    p.add_argument("--read-freq", type=Path, metavar="FILE.afreq",
+                   help="allele frequencies for mean imputation from a plink2 --freq file (as plink2 --read-freq); "
+                   "needed below 50 founders")
     p.add_argument("--reference", metavar="FILE",
                    help="genotypes of a reference cohort for z and percentile (empirical); default: analytic, "
                    "from the effect-allele frequencies under Hardy-Weinberg equilibrium")
     p.add_argument("--build", choices=["GRCh37", "GRCh38"],
-                   help="genome build of the genotypes' positions (default: the scoring file's)")
+                   help="genome build of the genotypes' positions (default: from the VCF/pvar header where it says, "
+                   "else unknown: positions of a harmonised score are then not compared, only IDs)")
     p.add_argument("--vcf-field", choices=["auto", "GT", "DS"], default="auto",
                    help="VCF genotype field (default: DS where present, else GT)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -90,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     result = pg.score_file(
         args.genotypes, score, reference_file=args.reference, vcf_field=args.vcf_field, build=args.build,
         imputation=args.imputation, palindromic=args.palindromic, duplicates=args.duplicates,
-        min_overlap=args.min_overlap,
+        min_overlap=args.min_overlap, freq=pg.read_afreq(args.read_freq) if args.read_freq else None,
     )
     out, log = pg.write_scores(result, args.out, force=args.force)
     if not args.quiet:

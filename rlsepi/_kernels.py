@@ -1,0 +1,144 @@
+"""Compiled kernels (numba) that score PLINK 1 packed genotypes without decoding them to floats.
+
+A ``.bed`` byte holds four people's 2-bit codes (low bits first): ``00`` two copies of A1,
+``01`` missing, ``10`` one copy, ``11`` none. Each variant's contribution to every output is
+a table over the four codes, so a block is scored by one pass over its bytes, in parallel
+over people (each thread owns a range of bytes, hence of people: no shared writes).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+_CODES = np.arange(256)[:, None] >> (2 * np.arange(4))[None, :] & 3  # (256, 4) codes of each byte
+LUT_A1 = np.where(_CODES == 0, 2, np.where(_CODES == 2, 1, 0)).sum(axis=1).astype(np.float64)
+"""A1 copies among the four people of a byte (missing counts 0)."""
+LUT_MISS = (_CODES == 1).sum(axis=1).astype(np.int64)
+"""Missing calls among the four people of a byte."""
+
+
+@njit(parallel=True, cache=True)
+def bed_counts(packed, founder, all_founders, n, lut_a1, lut_miss):  # pragma: no cover - compiled
+    """Per variant: A1 copies and called count among founders, and missing count among everyone."""
+    b = packed.shape[0]
+    full = n // 4
+    nb = packed.shape[1]
+    a1 = np.zeros(b)
+    called_f = np.zeros(b)
+    missing = np.zeros(b, dtype=np.int64)
+    for j in prange(b):
+        c_a1 = 0.0
+        c_f = 0.0
+        c_m = 0
+        if all_founders:
+            for q in range(full):
+                byte = packed[j, q]
+                c_a1 += lut_a1[byte]
+                c_m += lut_miss[byte]
+            c_f = full * 4.0 - c_m
+            q_start = full
+        else:
+            q_start = 0
+        for q in range(q_start, nb):
+            byte = packed[j, q]
+            for s in range(4):
+                i = 4 * q + s
+                if i >= n:
+                    break
+                code = (byte >> (2 * s)) & 3
+                if code == 1:
+                    c_m += 1
+                elif founder[i]:
+                    c_f += 1.0
+                    c_a1 += 2.0 if code == 0 else (1.0 if code == 2 else 0.0)
+        a1[j] = c_a1
+        called_f[j] = c_f
+        missing[j] = c_m
+    return a1, called_f, missing
+
+
+@njit(parallel=True, cache=True)
+def bed_accumulate(packed, table, n, out, n_chunks):  # pragma: no cover - compiled
+    """``out[i, k] += table[j, code_ij, k]`` over the variants j of a block.
+
+    ``table`` is (variants, 4, k) float64, ``out`` (n, k) float64 (the weights' sums, then the
+    named-allele dosage and the missing count as extra columns).
+    """
+    b = packed.shape[0]
+    nb = packed.shape[1]
+    kk = table.shape[2]
+    step = (nb + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        q0 = c * step
+        q1 = min(nb, q0 + step)
+        for j in range(b):
+            for q in range(q0, q1):
+                byte = packed[j, q]
+                base = 4 * q
+                if base + 4 <= n:
+                    c0 = byte & 3
+                    c1 = (byte >> 2) & 3
+                    c2 = (byte >> 4) & 3
+                    c3 = byte >> 6
+                    for k in range(kk):
+                        out[base, k] += table[j, c0, k]
+                        out[base + 1, k] += table[j, c1, k]
+                        out[base + 2, k] += table[j, c2, k]
+                        out[base + 3, k] += table[j, c3, k]
+                else:
+                    for s in range(n - base):
+                        code = (byte >> (2 * s)) & 3
+                        for k in range(kk):
+                            out[base + s, k] += table[j, code, k]
+
+
+@njit(parallel=True, cache=True)
+def dosage_counts(rows, founder):  # pragma: no cover - compiled
+    """Per variant of variant-major dosages (negative = missing): founders' dosage sum and called
+    count, and everyone's missing count."""
+    b = rows.shape[0]
+    n = rows.shape[1]
+    total = np.zeros(b)
+    called_f = np.zeros(b)
+    missing = np.zeros(b, dtype=np.int64)
+    for j in prange(b):
+        t = 0.0
+        c = 0.0
+        mi = 0
+        for i in range(n):
+            x = rows[j, i]
+            if x < 0.0 or x != x:
+                mi += 1
+            elif founder[i]:
+                t += x
+                c += 1.0
+        total[j] = t
+        called_f[j] = c
+        missing[j] = mi
+    return total, called_f, missing
+
+
+@njit(parallel=True, cache=True)
+def dosage_accumulate(rows, knots, miss, out, n_chunks):  # pragma: no cover - compiled
+    """``out[i, k] += f_jk(x_ij)``, f piecewise linear through ``knots[j, 0..2, k]`` at x = 0, 1, 2;
+    a missing x (negative or NaN) adds ``miss[j, k]``."""
+    b = rows.shape[0]
+    n = rows.shape[1]
+    kk = knots.shape[2]
+    step = (n + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        i0 = c * step
+        i1 = min(n, i0 + step)
+        for j in range(b):
+            for i in range(i0, i1):
+                x = rows[j, i]
+                if x < 0.0 or x != x:
+                    for k in range(kk):
+                        out[i, k] += miss[j, k]
+                elif x <= 1.0:
+                    for k in range(kk):
+                        out[i, k] += knots[j, 0, k] + (knots[j, 1, k] - knots[j, 0, k]) * x
+                else:
+                    for k in range(kk):
+                        out[i, k] += knots[j, 1, k] + (knots[j, 2, k] - knots[j, 1, k]) * (x - 1.0)
