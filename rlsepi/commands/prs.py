@@ -83,6 +83,12 @@ def run(args: argparse.Namespace) -> int:
         if len(df) == 0:
             raise RLSEpiError(f"cohort file '{args.genotypes}' has a header but no rows; give one row per person")
         validate(df)
+        from rlsepi.schema import is_rsid
+
+        if not any(is_rsid(str(c)) for c in df.columns):
+            raise RLSEpiError(f"cohort file '{args.genotypes}' has no genotype columns (named by rsID, e.g. "
+                              "rs2300478, holding 0/1/2 copies of the effect allele); its columns are: "
+                              f"{', '.join(map(str, df.columns[:8]))}")
     if args.score is not None and args.extended:
         raise RLSEpiError("give either --score or --extended, not both")
     if args.score is not None:
