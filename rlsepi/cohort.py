@@ -34,11 +34,9 @@ are exactly those in a cohort file's metadata. The last bits of numpy's vectoris
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 import os
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -509,12 +507,22 @@ def solve_model(params: Parameters = DEFAULT) -> OutcomeModel:
         special.logit(t.prevalence.value) + 0.3, math.log(t.female_male_or.value), t.peak_age.value,
         math.log(0.08), 0.5, 1.0, 1.5,
     ])
-    sol = optimize.root(_residuals, start, args=(dist, aux, params), method="hybr", options={"xtol": 1e-13})
-    resid = _residuals(sol.x, dist, aux, params) if sol.success else None
+    try:
+        with np.errstate(all="ignore"):
+            sol = optimize.root(_residuals, start, args=(dist, aux, params), method="hybr", options={"xtol": 1e-13})
+            resid = _residuals(sol.x, dist, aux, params) if sol.success else None
+    except (ValueError, ZeroDivisionError, OverflowError, FloatingPointError) as exc:
+        # the search reached prevalences of exactly 0 or 1: these targets cannot be met together
+        raise ParameterError(
+            "the outcome model cannot reach these targets together (the solver met a prevalence of 0 or 1: "
+            f"{exc}); check the targets, age_curve, ferritin.low_or and loci odds ratios for consistency"
+        ) from None
+    if resid is not None and not np.all(np.isfinite(resid)):
+        resid = None
     if resid is None or np.max(np.abs(resid)) > 1e-9:
         raise ParameterError(
             "the outcome model cannot reach these targets together "
-            f"({sol.message.strip()}); check the targets and age_curve parameters for consistency"
+            f"({' '.join(sol.message.split())}); check the targets and age_curve parameters for consistency"
         )
     b0, bf, a_c, log_gamma, t1, t2, t3 = (float(x) for x in sol.x)
 
@@ -528,7 +536,12 @@ def solve_model(params: Parameters = DEFAULT) -> OutcomeModel:
         loci=tuple((locus.rsid, r(locus.weight)) for locus in params.loci),
         clinically_significant_share=r(t.clinically_significant.value / t.prevalence.value),
     )
-    peak = _argmax_curve(model, params)
+    try:
+        peak = _argmax_curve(model, params)
+    except ValueError as exc:  # brentq found no sign change: no smooth maximum near the best year
+        raise ParameterError(f"with these parameters the expected prevalence curve has no smooth peak near "
+                             f"'targets.peak_age.value' = {t.peak_age.value:g} ({exc}); change the age_curve "
+                             "parameters or the peak age") from None
     if abs(peak - t.peak_age.value) > 1e-6:  # another, higher maximum elsewhere
         raise ParameterError(
             f"with these parameters the expected prevalence curve is highest at age {peak:.2f}, not at "
@@ -772,10 +785,65 @@ def iter_blocks(
         for i in range(n_blocks):
             yield _generate_block(plan, i)
         return
-    with ProcessPoolExecutor(max_workers=min(workers, os.cpu_count() or 1)) as pool:
-        for lo in range(0, n_blocks, batch):
-            idx = range(lo, min(lo + batch, n_blocks))
-            yield from pool.map(_generate_block, itertools.repeat(plan, len(idx)), idx)
+    yield from _blocks_in_workers(plan, n_blocks, workers=min(workers, os.cpu_count() or 1),
+                                  ahead=max(batch, workers))
+
+
+def _blocks_in_workers(plan: _Plan, n_blocks: int, *, workers: int, ahead: int) -> Iterator[pa.RecordBatch]:
+    """Blocks in order from worker processes, each with its own pipe (no lock shared between
+    processes, so stopping a worker at any moment cannot deadlock the others). Block ``i`` is
+    made by worker ``i % workers``; at most ``ahead`` blocks are requested before being read.
+    On any exit but the normal end (an error, Ctrl-C, SIGTERM, an abandoned generator) the
+    workers are terminated at once."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context()
+    procs, conns = [], []
+    finished = False
+    try:
+        for _ in range(workers):
+            parent_end, child_end = ctx.Pipe()
+            proc = ctx.Process(target=_worker_loop, args=(child_end, plan), daemon=True)
+            proc.start()
+            child_end.close()
+            procs.append(proc)
+            conns.append(parent_end)
+        sent = 0
+        for i in range(n_blocks):
+            while sent < n_blocks and sent < i + ahead:
+                conns[sent % workers].send(sent)
+                sent += 1
+            try:
+                yield conns[i % workers].recv()
+            except EOFError:
+                raise RuntimeError(f"simulation worker {i % workers} ended unexpectedly") from None
+        for conn in conns:
+            conn.send(None)
+        finished = True
+    finally:
+        for proc in procs:
+            if not finished and proc.is_alive():
+                proc.terminate()
+        for proc in procs:
+            proc.join(timeout=10)
+        for conn in conns:
+            conn.close()
+
+
+def _worker_loop(conn: Any, plan: _Plan) -> None:
+    """A simulation worker: make the blocks asked for until told to stop (``None``)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent stops workers with SIGTERM
+    try:
+        while True:
+            index = conn.recv()
+            if index is None:
+                return
+            conn.send(_generate_block(plan, index))
+    except (EOFError, BrokenPipeError):  # the parent is gone: stop quietly
+        return
 
 
 def simulate(

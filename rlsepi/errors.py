@@ -12,6 +12,8 @@ __all__ = [
     "ParameterError",
     "OutputExistsError",
     "SmallCellWarning",
+    "DataQualityWarning",
+    "InestimableTermWarning",
 ]
 
 
@@ -33,3 +35,11 @@ class OutputExistsError(RLSEpiError, FileExistsError):
 
 class SmallCellWarning(UserWarning):
     """A cell has too few cases or non-cases for a stable estimate."""
+
+
+class DataQualityWarning(UserWarning):
+    """The data are usable but something in them is doubtful (e.g. repeated person IDs allowed)."""
+
+
+class InestimableTermWarning(UserWarning):
+    """A model term the data cannot estimate (no variation, or collinear with others) was dropped."""

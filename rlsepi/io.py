@@ -11,9 +11,11 @@ existing file is never replaced unless ``force=True``.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +31,11 @@ if TYPE_CHECKING:  # pandas and pyarrow are imported where used, so that the CLI
 
 __all__ = [
     "atomic_output",
+    "output_group",
+    "OutputGroup",
+    "check_free_space",
+    "check_memory",
+    "estimated_cohort_bytes",
     "check_output_path",
     "table_to_frame",
     "read_cohort",
@@ -59,9 +66,74 @@ def check_output_path(path: str | Path, *, force: bool = False) -> Path:
     return p
 
 
+class OutputGroup:
+    """The outputs of one command, committed together: see :func:`output_group`."""
+
+    def __init__(self, force: bool) -> None:
+        self.force = force
+        self.staged: dict[Path, str] = {}  # final path -> temporary file holding its bytes
+
+    def staged_path(self, path: str | Path) -> Path:
+        """The temporary file that holds ``path``'s bytes until the group commits."""
+        return Path(self.staged[Path(path)])
+
+    def _commit(self) -> None:
+        for final in self.staged:
+            if final.exists() and not self.force:  # appeared while we were writing
+                raise OutputExistsError(f"output file '{final}' already exists; use --force to overwrite it")
+        for final, tmp in list(self.staged.items()):
+            os.replace(tmp, final)
+            del self.staged[final]
+
+    def _discard(self) -> None:
+        for tmp in self.staged.values():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        self.staged.clear()
+
+
+_GROUP: contextvars.ContextVar[OutputGroup | None] = contextvars.ContextVar("rlsepi_output_group", default=None)
+
+
+@contextlib.contextmanager
+def output_group(*, force: bool = False) -> Iterator[OutputGroup]:
+    """Commit every file written with :func:`atomic_output` inside the block together, or none.
+
+    Inside the block each output stays in its temporary file; when the block ends without
+    an error, all are renamed into place one after another; on any error (or Ctrl-C, or
+    SIGTERM through :mod:`rlsepi.cli`) all temporary files are removed and no output appears.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> try:
+    ...     with output_group():
+    ...         with atomic_output(d / "a.txt", mode="w") as fh:
+    ...             _ = fh.write("a")
+    ...         raise RuntimeError("the second output failed")
+    ... except RuntimeError:
+    ...     pass
+    >>> sorted(p.name for p in d.iterdir())
+    []
+    """
+    group = OutputGroup(force)
+    token = _GROUP.set(group)
+    try:
+        yield group
+        group._commit()
+    except BaseException:
+        group._discard()
+        raise
+    finally:
+        _GROUP.reset(token)
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | Path, *, force: bool = False, mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path``; rename it to ``path`` only if the block succeeds.
+
+    Inside :func:`output_group` the rename waits until the whole group succeeds.
 
     Examples
     --------
@@ -74,6 +146,7 @@ def atomic_output(path: str | Path, *, force: bool = False, mode: str = "wb") ->
     """
     p = check_output_path(path, force=force)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent if str(p.parent) else ".")
+    group = _GROUP.get()
     try:
         with os.fdopen(fd, mode) as fh:
             yield fh
@@ -82,6 +155,11 @@ def atomic_output(path: str | Path, *, force: bool = False, mode: str = "wb") ->
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
+        if group is not None:
+            if p in group.staged:
+                raise RLSEpiError(f"output '{p}' is written twice by one command; this is a bug")
+            group.staged[p] = tmp
+            return
         if p.exists() and not force:  # appeared while we were writing
             raise OutputExistsError(f"output file '{p}' already exists; use --force to overwrite it")
         os.replace(tmp, p)
@@ -89,6 +167,46 @@ def atomic_output(path: str | Path, *, force: bool = False, mode: str = "wb") ->
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def estimated_cohort_bytes(n: int, n_loci: int) -> int:
+    """A generous estimate of a simulated cohort's Parquet size (about 11 bytes a person with
+    four loci are written; this allows 16 plus one per locus, and 1 MiB of metadata)."""
+    return int(n) * (16 + int(n_loci)) + (1 << 20)
+
+
+def check_free_space(path: str | Path, needed: int, *, what: str = "the output") -> None:
+    """Refuse to start writing ``needed`` bytes into ``path``'s folder when it has less free space."""
+    p = Path(path)
+    folder = p.parent if str(p.parent) else Path(".")
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return  # cannot tell: let the write itself report
+    if needed > free:
+        raise RLSEpiError(
+            f"{what} needs about {_bytes(needed)} but folder '{folder}' has {_bytes(free)} free; "
+            "use a smaller --n or write elsewhere"
+        )
+
+
+def check_memory(needed: int, *, what: str = "the analysis") -> None:
+    """Refuse to start a computation that needs more than the machine's physical memory."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return  # cannot tell (not POSIX): let the computation report
+    if needed > total:
+        raise RLSEpiError(f"{what} needs about {_bytes(needed)} of memory but this machine has {_bytes(total)}; "
+                          "use a smaller --n")
+
+
+def _bytes(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n} bytes"  # pragma: no cover
 
 
 def provenance_metadata(**fields: Any) -> dict[bytes, bytes]:
@@ -113,8 +231,8 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     return out
 
 
-def read_cohort(path: str | Path, *, columns: list[str] | None = None) -> pd.DataFrame:
-    """Read a cohort from Parquet, CSV or TSV (by extension; ``.gz`` allowed for text).
+def read_cohort(path: str | Path, *, columns: list[str] | None = None, fmt: str | None = None) -> pd.DataFrame:
+    """Read a cohort from Parquet, CSV or TSV (by extension, or ``fmt``; ``.gz`` allowed for text).
 
     Parquet cohorts written by rlsepi keep their dtypes and carry their provenance in
     ``df.attrs["rlsepi"]``.
@@ -129,12 +247,17 @@ def read_cohort(path: str | Path, *, columns: list[str] | None = None) -> pd.Dat
     suffixes = [s.lower() for s in p.suffixes]
     if suffixes and suffixes[-1] == ".gz":
         suffixes = suffixes[:-1]
-    ext = suffixes[-1] if suffixes else ""
+    ext = f".{fmt}" if fmt else (suffixes[-1] if suffixes else "")
+    if p.is_dir():
+        raise DataValidationError(f"input '{p}' is a folder; give a cohort file")
     try:
         if ext in (".parquet", ".pq"):
             table = pq.read_table(p, columns=columns)
-            df = table_to_frame(table)
-            df.attrs["rlsepi"] = read_metadata(p)
+            meta = read_metadata(p)
+            # rlsepi's own cohorts get the registry's dtypes; a user's Parquet file is read as it is
+            # and coded by rlsepi.schema.harmonise like a CSV (no code silently turned into NA)
+            df = table_to_frame(table) if meta and "sex" in table.column_names else table.to_pandas()
+            df.attrs["rlsepi"] = meta
             return df
         if ext in (".csv", ".tsv", ".txt"):
             sep = "\t" if ext in (".tsv", ".txt") else ","

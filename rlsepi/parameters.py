@@ -245,7 +245,8 @@ class Locus:
     other_allele: str | None
     eaf: float = _param(0.5, source="", status="", low=0.0, high=1.0, low_open=True, high_open=True,
                         unit="effect-allele frequency")
-    odds_ratio: float = _param(1.0, source="", status="", low=0.0, low_open=True, unit="per allele")
+    # the range is what the solver is tested to solve (tests/test_parameter_limits.py), not a published figure
+    odds_ratio: float = _param(1.0, source="", status="", low=0.01, high=50.0, unit="per allele")
     or_ci: tuple[float, float] | None = None
     source: str = ""
 
@@ -459,7 +460,7 @@ class Ferritin:
                                   unit="µg/L")
     low_or: float = _param(
         1.55, source=f"{LI_2015}: OR 1.55 for ferritin <=50 (for periodic limb movements; "
-        "population RLS studies are mixed) (V)", status="V", low=0.0, low_open=True, unit="odds ratio",
+        "population RLS studies are mixed) (V)", status="V", low=0.01, high=5.0, unit="odds ratio",
     )
 
     clinical_cuts: tuple[float, ...] = _param(
@@ -534,16 +535,23 @@ class AgeCurve:
     half-width of a 10-year age group.
     """
 
-    young_age: float = _param(25.0, source="reference age for the curvature", status="A", low=18, high=45,
+    young_age: float = _param(25.0, source="reference age for the curvature", status="A", low=18, high=40,
                               unit="years")
     young_to_peak_ratio: float = _param(
         0.20, source="prevalence at 25 relative to the peak; rises through middle life (review)",
-        status="A", low=0.0, high=1.0, low_open=True, high_open=True,
+        status="A", low=0.01, high=0.7,
     )
     input_smoothing_sd: float = _param(
         5.0, source="Gaussian smoothing of age-group figures into curves in age", status="A",
-        low=0.0, high=20.0, unit="years",
+        low=1.0, high=20.0, unit="years",
     )
+
+
+MIN_PEAK_AFTER_YOUNG_AGE = 20.0
+"""Years the target peak age must lie above ``age_curve.young_age`` for the age curve to be
+solvable (found by testing the solver with the default parameters: 20 solves, 15 does not; an
+implementation limit). Some peak ages further up can still fail the solver's check that the
+curve peaks there (e.g. 50 with the defaults): that is refused with a ParameterError."""
 
 
 # --- everything -----------------------------------------------------------------------
@@ -580,6 +588,18 @@ class Parameters:
             raise ParameterError(
                 f"parameter 'targets.peak_age.value' = {self.targets.peak_age.value:g} lies outside "
                 f"the population's ages [{self.population.min_age}, {self.population.max_age}]"
+            )
+        if self.targets.peak_age.value < self.age_curve.young_age + MIN_PEAK_AFTER_YOUNG_AGE:
+            raise ParameterError(
+                f"parameter 'targets.peak_age.value' = {self.targets.peak_age.value:g} must lie at least "
+                f"{MIN_PEAK_AFTER_YOUNG_AGE:g} years above 'age_curve.young_age' = {self.age_curve.young_age:g} "
+                "for the age curve to be solvable; lower young_age or raise the peak age"
+            )
+        if self.targets.clinically_significant.value >= self.targets.prevalence.value:
+            raise ParameterError(
+                f"parameter 'targets.clinically_significant.value' = {self.targets.clinically_significant.value:g} "
+                f"must be below 'targets.prevalence.value' = {self.targets.prevalence.value:g}: clinically "
+                "significant cases are a subset of cases"
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -717,8 +737,13 @@ def load_parameters(path: str | Path | None) -> Parameters:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ParameterError(f"parameter file '{p}' does not exist") from None
+    except IsADirectoryError:
+        raise ParameterError(f"parameter file '{p}' is a folder; give a TOML file") from None
     except OSError as exc:
         raise ParameterError(f"parameter file '{p}' cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ParameterError(f"parameter file '{p}' is not UTF-8 text (byte {exc.start + 1}); "
+                             "save it as UTF-8") from None
     try:
         mapping = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

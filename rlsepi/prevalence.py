@@ -33,8 +33,8 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
-from rlsepi.errors import DataValidationError, SmallCellWarning
-from rlsepi.schema import describe_rows
+from rlsepi.errors import DataValidationError, InestimableTermWarning, SmallCellWarning
+from rlsepi.schema import describe_rows, inestimable_terms
 
 __all__ = [
     "Prevalence",
@@ -1157,8 +1157,24 @@ def adjusted_odds_ratio(
             part = part.assign(age_sq=part["age"] ** 2)
         parts.append(part)
     design = pd.concat(parts, axis=1)
+    drop = inestimable_terms(design)
+    if "exposed" in drop:
+        raise DataValidationError(f"the {exposure} odds ratio cannot be estimated: '{exposure}' {drop['exposed'][3:]} "
+                                  f"given {', '.join(adjust)}")
+    for term, why in drop.items():  # an adjustment the data cannot estimate: left out, by name
+        warnings.warn(f"adjustment term '{term}' left out of the logistic odds ratio: {why}", InestimableTermWarning,
+                      stacklevel=2)
+    design = design.drop(columns=list(drop))
     fit = _fit_logit(design.to_numpy(dtype=float), yv.astype(float))
     b, se = float(fit.params[1]), float(fit.bse[1])
+    cells = pd.crosstab(x.astype(bool), yv.astype(bool)).reindex(index=[False, True], columns=[False, True],
+                                                                 fill_value=0)
+    if (cells.to_numpy() == 0).any() or not (math.isfinite(b) and math.isfinite(se)) or abs(b) > 15:
+        raise DataValidationError(
+            f"the logistic {exposure} odds ratio cannot be estimated: the outcome separates by '{exposure}' "
+            f"(cases/non-cases: {exposed} {int(cells.loc[True, True])}/{int(cells.loc[True, False])}, other "
+            f"{int(cells.loc[False, True])}/{int(cells.loc[False, False])}); use the exact odds ratio"
+        )
     coefs = pd.DataFrame({"term": design.columns, "coef": fit.params, "se": fit.bse, "pvalue": fit.pvalues})
     return ModelOddsRatio(math.exp(b), math.exp(b - z * se), math.exp(b + z * se), float(fit.pvalues[1]),
                           tuple(adjust), int(len(yv)), coefs, label=f"{exposure} {exposed} vs other odds ratio",

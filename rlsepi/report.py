@@ -29,7 +29,8 @@ from rlsepi.io import round_floats, to_jsonable
 from rlsepi.parameters import DEFAULT, Parameters
 from rlsepi.targets import TargetCheck, check_targets
 
-__all__ = ["Analysis", "analyse", "summarise", "write_report", "render_html", "EXAMPLES", "SUMMARY_DIGITS"]
+__all__ = ["Analysis", "analyse", "summarise", "write_report", "check_report_dir", "render_html", "EXAMPLES",
+           "SUMMARY_DIGITS"]
 
 SUMMARY_DIGITS = 6
 """Significant digits of every computed float in ``summary.json`` (and so on the page, which is
@@ -246,23 +247,44 @@ def render_html(summary: dict[str, Any], figures: dict[str, bytes]) -> str:
     return env.get_template("report.html.j2").render(s=summary, img=images)
 
 
+def check_report_dir(out_dir: str | Path, *, force: bool = False) -> Path:
+    """Refuse a report folder that cannot take the report, before any analysis runs.
+
+    The folder may exist and hold other files; ``index.html`` and ``summary.json`` in it are
+    replaced only with ``force``.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise RLSEpiError(f"output '{out}' is a file; give a folder for the report")
+    if not force:
+        existing = [n for n in REPORT_FILES if (out / n).exists()]
+        if existing:
+            raise OutputExistsError(f"report files already exist in '{out}' ({', '.join(existing)}); "
+                                    "use --force to replace them")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise RLSEpiError(f"cannot write the report: folder '{parent}' does not exist; create it first")
+    for folder in (out, out / "figures") if out.is_dir() else (parent,):
+        if folder.exists() and not os.access(folder, os.W_OK | os.X_OK):
+            raise RLSEpiError(f"cannot write the report: folder '{folder}' is not writable")
+    if (out / "figures").exists() and not (out / "figures").is_dir():
+        raise RLSEpiError(f"cannot write the report: '{out / 'figures'}' is a file; move it away")
+    return out
+
+
+REPORT_FILES = ("index.html", "summary.json")
+
+
 def write_report(a: Analysis, out_dir: str | Path, *, force: bool = False) -> dict[str, Path]:
     """Write ``index.html``, ``summary.json`` and ``figures/*.png`` into ``out_dir``.
 
     Everything is written to a temporary folder beside ``out_dir`` first and moved into
-    place only when complete. Existing report files are replaced only with ``force``.
+    place only when complete. Existing report files are replaced only with ``force``, and
+    only the files the report writes: other files in the folder (and in ``figures/``) are
+    left alone.
     """
-    out = Path(out_dir)
-    names = ["index.html", "summary.json"]
-    if out.exists() and not out.is_dir():
-        raise RLSEpiError(f"output '{out}' is a file; give a folder for the report")
-    if not force:
-        existing = [n for n in names if (out / n).exists()]
-        if existing:
-            raise OutputExistsError(f"report files already exist in '{out}' ({', '.join(existing)}); use --force to replace them")
+    out = check_report_dir(out_dir, force=force)
     parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise RLSEpiError(f"cannot write the report: folder '{parent}' does not exist")
     summary = summarise(a)
     figures = _figures(a)
     html = render_html(summary, figures)
@@ -275,10 +297,10 @@ def write_report(a: Analysis, out_dir: str | Path, *, force: bool = False) -> di
         for name, png in figures.items():
             (tmp / "figures" / f"{name}.png").write_bytes(png)
         out.mkdir(exist_ok=True)
-        if (out / "figures").exists():
-            shutil.rmtree(out / "figures")
-        os.replace(tmp / "figures", out / "figures")
-        for name in names:
+        (out / "figures").mkdir(exist_ok=True)
+        for name in figures:
+            os.replace(tmp / "figures" / f"{name}.png", out / "figures" / f"{name}.png")
+        for name in REPORT_FILES:
             os.replace(tmp / name, out / name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

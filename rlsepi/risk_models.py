@@ -50,8 +50,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from rlsepi.errors import DataValidationError, SmallCellWarning
+from rlsepi.errors import DataValidationError, InestimableTermWarning, SmallCellWarning
 from rlsepi.linear_risk import LinearRiskModel
+from rlsepi.schema import inestimable_terms
 from rlsepi.parameters import DEFAULT, Parameters
 
 __all__ = [
@@ -568,6 +569,8 @@ class ModelFit:
     spec: ModelSpec | None
     fitted: np.ndarray = field(repr=False)
     covariance: pd.DataFrame | None = field(default=None, repr=False)
+    dropped_terms: Mapping[str, str] = field(default_factory=dict)
+    """Terms left out because the data cannot estimate them: term -> why."""
 
     def odds_ratios(self) -> dict[str, float]:
         """Odds ratio by term."""
@@ -599,6 +602,7 @@ class ModelFit:
             "spec": None if self.spec is None else self.spec.to_dict(),
             "covariance": None if self.covariance is None else {
                 "terms": list(self.covariance.index), "matrix": self.covariance.to_numpy().tolist()},
+            "dropped_terms": dict(self.dropped_terms),
         }
 
 
@@ -641,6 +645,9 @@ class NestedFit:
     dropped: dict[str, int]
     settings: dict[str, Any]
     warnings: tuple[str, ...]
+    data_range: dict[str, Any] = field(default_factory=dict)
+    """What the analysis rows covered (sexes, ages, pregnancy states, ferritin): a model is
+    not used for a person outside it (:func:`check_within_range`)."""
 
     def __getitem__(self, name: str) -> ModelFit:
         for m in self.models:
@@ -656,6 +663,7 @@ class NestedFit:
             "rlsepi": {"version": __version__, "kind": "nested_logistic_models"},
             "n": self.n, "events": self.events, "dropped": dict(self.dropped), "settings": dict(self.settings),
             "definitions": DEFINITIONS, "warnings": list(self.warnings),
+            "data_range": dict(self.data_range),
             "models": [m.to_dict() for m in self.models],
             "comparisons": [c.to_dict() for c in self.comparisons],
         }
@@ -851,15 +859,27 @@ class NestedLogistic:
                     "cv_folds": self.cv_folds, "seed": self.random_state}
         self.frame_ = frame
         self.result_ = NestedFit(models=tuple(fits), comparisons=tuple(comparisons), n=len(y), events=events,
-                                 dropped=dropped, settings=settings, warnings=tuple(all_warnings))
+                                 dropped=dropped, settings=settings, warnings=tuple(all_warnings),
+                                 data_range=data_range(frame))
         return self
 
     def _fit_one(self, name: str, formula: str, spec: ModelSpec | None, y: np.ndarray, X: pd.DataFrame,
                  folds: list[tuple[np.ndarray, np.ndarray]]) -> ModelFit:
+        drop = inestimable_terms(X)
+        issues: list[tuple[type[Warning], str]] = []
+        for term, why in drop.items():
+            msg = (f"{name}: term '{term}' dropped from the model: {why}; the data cannot estimate its effect, "
+                   "so no odds ratio is reported for it")
+            issues.append((InestimableTermWarning, msg))
+            warnings.warn(msg, InestimableTermWarning, stacklevel=4)
+        X = X.drop(columns=list(drop))
+        if X.shape[1] == 0:
+            raise DataValidationError(f"{name}: no term of the model can be estimated from these data")
         res = _glm(y, X.to_numpy())
-        issues = _diagnose(name, y, X, res)
+        issues += _diagnose(name, y, X, res)
         for cat, msg in issues:
-            warnings.warn(msg, cat, stacklevel=4)
+            if cat is not InestimableTermWarning:
+                warnings.warn(msg, cat, stacklevel=4)
         z = stats.norm.ppf(1 - self.alpha / 2)
         b = np.asarray(res.params)
         se = _wald_se(X.to_numpy(), np.asarray(res.fittedvalues))  # = res.bse, the same on every CPU
@@ -898,7 +918,66 @@ class NestedLogistic:
         metrics["cv_seed"] = self.random_state
         cov = pd.DataFrame(np.asarray(res.cov_params()), index=list(X.columns), columns=list(X.columns))
         return ModelFit(name=name, formula=formula, coefficients=coef, metrics=metrics,
-                        warnings=tuple(m for _, m in issues), spec=spec, fitted=p, covariance=cov)
+                        warnings=tuple(m for _, m in issues), spec=spec, fitted=p, covariance=cov,
+                        dropped_terms=drop)
+
+
+def data_range(frame: pd.DataFrame) -> dict[str, Any]:
+    """What the analysis rows cover: sexes, ages, pregnancy states and ferritin (for the JSON model)."""
+    female = frame["female"].to_numpy() if "female" in frame else np.array([])
+    sexes = sorted({"female" if f == 1 else "male" for f in np.unique(female)})
+    out: dict[str, Any] = {"sexes": sexes}
+    if "age" in frame and len(frame):
+        out["age"] = [float(frame["age"].min()), float(frame["age"].max())]
+    if all(f"trimester{k}" in frame for k in (1, 2, 3)):
+        state = sum(k * frame[f"trimester{k}"].to_numpy() for k in (1, 2, 3))
+        out["pregnancy"] = sorted(int(s) for s in np.unique(state))  # 0 not pregnant, 1-3 trimester
+    if "ferritin" in frame and len(frame):
+        out["ferritin"] = [float(frame["ferritin"].min()), float(frame["ferritin"].max())]
+    return out
+
+
+def check_within_range(data: Mapping[str, Any], *, age: float | None, sex: str | None, pregnant: bool | None,
+                       trimester: int | None, ferritin: float | None, uses: frozenset[str] = frozenset()) -> None:
+    """Refuse a person outside the data a model was fitted on (its ``data_range``).
+
+    A person left partly unknown is averaged over the whole population, so an unknown sex
+    (or pregnancy) is refused too when the model saw only one sex (or no pregnancies).
+
+    Raises
+    ------
+    DataValidationError
+        Naming the input, the range the model covers and the fix.
+    """
+    if not data:
+        return
+    sexes = list(data.get("sexes") or [])
+    people = {"female": "women", "male": "men"}
+    if sexes and len(sexes) < 2:
+        if sex is None:
+            raise DataValidationError(f"the model was fitted on {people.get(sexes[0], sexes[0])} only; "
+                                      f"give --sex {sexes[0]}")
+        if sex not in sexes:
+            raise DataValidationError(f"the model was fitted on {people.get(sexes[0], sexes[0])} only; it cannot give "
+                                      f"a risk for {people.get(sex, sex)}")
+    lo_hi = data.get("age")
+    if lo_hi and age is not None and not lo_hi[0] <= age <= lo_hi[1] + 1:
+        raise DataValidationError(f"age {age:g} lies outside the ages the model was fitted on "
+                                  f"({lo_hi[0]:g}-{lo_hi[1]:g}); the model cannot give a risk there")
+    states = data.get("pregnancy")
+    if states is not None and "pregnancy" in uses:
+        state = trimester if trimester is not None else (0 if pregnant is False or sex == "male" else None)
+        if state is None and pregnant is True:
+            wanted = [s for s in states if s > 0]
+            if not wanted:
+                raise DataValidationError("the model was fitted on no pregnant women; it cannot give a risk in pregnancy")
+        elif state is not None and state not in states:
+            what = "not pregnant" if state == 0 else f"in trimester {state}"
+            raise DataValidationError(f"the model was fitted on nobody {what}; it cannot give a risk there")
+    fer = data.get("ferritin")
+    if fer and ferritin is not None and "ferritin" in uses and not fer[0] <= ferritin <= fer[1]:
+        raise DataValidationError(f"ferritin {ferritin:g} µg/L lies outside the ferritin values the model was fitted "
+                                  f"on ({fer[0]:g}-{fer[1]:g} µg/L); the model cannot give a risk there")
 
 
 def _design(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -1001,9 +1080,24 @@ def load_risk_model(source: str | Path | Mapping[str, Any], *, name: str | None 
     if name not in usable:
         raise DataValidationError(f"model '{name}' cannot be used for individual risk; choose one of {', '.join(usable)}")
     m = models[name]
-    spec = ModelSpec.from_dict(m["spec"])
-    coef = {r["term"]: float(r["estimate"]) for r in m["coefficients"]}
+    try:
+        spec = ModelSpec.from_dict(m["spec"])
+        rows = list(m["coefficients"])
+        terms = [str(r["term"]) for r in rows]
+        raw = [r["estimate"] for r in rows]
+        dropped = {str(k): str(v) for k, v in dict(m.get("dropped_terms") or {}).items()}
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise DataValidationError(f"model '{name}' in the file is incomplete or malformed ({type(exc).__name__}: "
+                                  f"{exc}); write it again with 'rlsepi fit --format json'") from None
+    bad = [t for t, v in zip(terms, raw)
+           if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v))]
+    if bad:
+        raise DataValidationError(f"model '{name}' in the file has estimates that are not finite numbers "
+                                  f"(terms {', '.join(bad[:3])}); write it again with 'rlsepi fit --format json'")
+    coef = dict(zip(terms, (float(v) for v in raw)))
     expected = ["const", *spec.columns()]
+    for term in dropped:  # the data could not estimate it: it is constant (or redundant) in the fitted data
+        coef.setdefault(term, 0.0)
     if sorted(coef) != sorted(expected):
         raise DataValidationError(f"model '{name}' in the file has terms {sorted(coef)}, expected {expected}")
     terms = tuple(expected)
@@ -1011,9 +1105,14 @@ def load_risk_model(source: str | Path | Mapping[str, Any], *, name: str | None 
     cov_doc = m.get("covariance")
     if isinstance(cov_doc, Mapping) and cov_doc.get("terms") is not None:
         try:
-            order = [list(cov_doc["terms"]).index(t) for t in terms]
+            listed = list(cov_doc["terms"])
             full = np.asarray(cov_doc["matrix"], dtype=float)
-            covariance = full[np.ix_(order, order)]
+            # a dropped term was not estimated: no variance (its coefficient is fixed at 0)
+            estimated = [t for t in terms if t not in dropped]
+            order = [listed.index(t) for t in estimated]
+            covariance = np.zeros((len(terms), len(terms)))
+            pos = [terms.index(t) for t in estimated]
+            covariance[np.ix_(pos, pos)] = full[np.ix_(order, order)]
         except (ValueError, TypeError, IndexError, KeyError):
             raise DataValidationError(f"model '{name}' in the file has a covariance matrix that does not match "
                                       f"its terms {list(terms)}") from None

@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rlsepi.errors import DataValidationError
+from rlsepi.errors import DataQualityWarning, DataValidationError
 
 __all__ = [
     "Column", "COLUMNS", "RSID", "is_rsid", "validate", "describe_rows",
     "harmonise", "DropReport", "parse_codes", "parse_columns", "SEX_CODES", "BOOLEAN_CODES",
+    "check_plausible", "require_analysable", "MIN_ROWS", "inestimable_terms",
 ]
 
 RSID = re.compile(r"^rs[0-9]+$")
@@ -73,10 +74,13 @@ def describe_rows(mask: np.ndarray | pd.Series, *, limit: int = 3) -> str:
     return f"{idx.size} {noun} (row{'s' if idx.size > 1 else ''} {shown}{more})"
 
 
-def validate(df: pd.DataFrame, *, require: tuple[str, ...] = ()) -> pd.DataFrame:
+def validate(df: pd.DataFrame, *, require: tuple[str, ...] = (), allow_duplicate_ids: bool = False,
+             params: Any = None) -> pd.DataFrame:
     """Check a cohort table against the registry; return it unchanged when valid.
 
-    Only the columns present (and those in ``require``) are checked.
+    Only the columns present (and those in ``require``) are checked: ranges, numbers that
+    are not finite, codes, genotypes, and the rules between columns of
+    :func:`check_plausible` (pregnancy, trimester, duplicate ``person_id``).
 
     Raises
     ------
@@ -100,6 +104,11 @@ def validate(df: pd.DataFrame, *, require: tuple[str, ...] = ()) -> pd.DataFrame
                 f"column '{name}' has {describe_rows(nonnum)} that are not numbers; {col.fix}"
             )
         v = values.to_numpy(dtype=float, na_value=np.nan)
+        infinite = present & np.isinf(v)
+        if infinite.any():
+            raise DataValidationError(
+                f"column '{name}' has {describe_rows(infinite)} that are infinite; {col.fix or 'correct them'}"
+            )
         bad = np.zeros(len(df), dtype=bool)
         if col.low is not None:
             bad |= (v <= col.low) if col.low_open else (v < col.low)
@@ -130,7 +139,137 @@ def validate(df: pd.DataFrame, *, require: tuple[str, ...] = ()) -> pd.DataFrame
                     f"column '{name}' has {describe_rows(bad)} that are not 0, 1 or 2; genotype columns "
                     "count the effect allele"
                 )
+    check_plausible(df, allow_duplicate_ids=allow_duplicate_ids, params=params)
     return df
+
+
+def _as_flag(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(known, true) masks of a yes/no column as read or harmonised; unknown codes refused."""
+    s = series
+    if s.dtype == bool:
+        v = s.to_numpy()
+        return np.ones(len(s), dtype=bool), v
+    if str(s.dtype) == "boolean":
+        known = s.notna().to_numpy()
+        return known, s.fillna(False).to_numpy(dtype=bool)
+    keys = s.map(lambda v: None if _is_missing(v) else _code_key(v))
+    known = keys.notna().to_numpy()
+    codes = keys[known]
+    unknown = ~codes.isin(list(BOOLEAN_CODES)).to_numpy()
+    if unknown.any():
+        mask = np.zeros(len(s), dtype=bool)
+        mask[np.flatnonzero(known)[unknown]] = True
+        seen = ", ".join(repr(str(v)) for v in pd.unique(s[mask])[:3])
+        raise DataValidationError(
+            f"column '{series.name}' has {describe_rows(mask)} with codes not understood ({seen}); understood: "
+            f"0/1, yes/no, y/n, true/false; map them with --code {series.name}:{str(s[mask].iloc[0]).strip()}=yes"
+        )
+    true = np.zeros(len(s), dtype=bool)
+    true[known] = codes.map(BOOLEAN_CODES).to_numpy(dtype=bool)
+    return known, true
+
+
+def check_plausible(df: pd.DataFrame, *, allow_duplicate_ids: bool = False, params: Any = None) -> None:
+    """The rules between columns that no real cohort breaks.
+
+    - ``person_id`` is unique (with ``allow_duplicate_ids`` a :class:`DataQualityWarning`
+      counts the duplicates instead);
+    - only women are pregnant, and only at the reproductive ages of
+      ``params.pregnancy`` (``min_age``..``max_age``, :mod:`rlsepi.parameters`);
+    - a trimester is given exactly when the person is pregnant.
+
+    Raises
+    ------
+    DataValidationError
+        One line naming the column, how many rows and which, and the fix.
+    """
+    if "person_id" in df.columns:
+        ids = df["person_id"]
+        dup = (ids.duplicated(keep=False) & ids.notna()).to_numpy()
+        if dup.any():
+            n_ids = int(ids[dup].nunique())
+            text = (f"column 'person_id' has {describe_rows(dup)} sharing {n_ids} "
+                    f"{'value' if n_ids == 1 else 'values'} (first {ids[dup].iloc[0]!r})")
+            if not allow_duplicate_ids:
+                raise DataValidationError(
+                    f"{text}; each person must appear once: remove the repeated rows, or pass "
+                    "--allow-duplicate-ids to count each row as a person"
+                )
+            import warnings
+
+            warnings.warn(f"{text}; each row is counted as a person (--allow-duplicate-ids)", DataQualityWarning,
+                          stacklevel=3)
+    if "pregnant" not in df.columns:
+        return
+    known, pregnant = _as_flag(df["pregnant"])
+    if "sex" in df.columns:
+        sex = df["sex"].astype("string").str.strip().str.lower()
+        male = sex.isin(["male", "m", "man", "men", "1"]).fillna(False).to_numpy()
+        bad = pregnant & male
+        if bad.any():
+            raise DataValidationError(
+                f"column 'pregnant' is yes for {describe_rows(bad)} of men; correct the sex or the pregnancy "
+                "of these rows (or map the codes with --code)"
+            )
+    if "age" in df.columns:
+        if params is None:
+            from rlsepi.parameters import DEFAULT as params
+        lo, hi = params.pregnancy.min_age, params.pregnancy.max_age
+        age = pd.to_numeric(df["age"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        bad = pregnant & ((age < lo) | (age > hi + 1 - 1e-9))
+        if bad.any():
+            raise DataValidationError(
+                f"column 'pregnant' is yes for {describe_rows(bad)} aged outside the reproductive ages {lo}-{hi} "
+                "(parameters pregnancy.min_age, pregnancy.max_age); correct these rows or change the ages with --params"
+            )
+    if "trimester" in df.columns:
+        tri = df["trimester"]
+        has_tri = tri.notna().to_numpy() & ~tri.map(_is_missing).to_numpy(dtype=bool)
+        bad = has_tri & known & ~pregnant
+        if bad.any():
+            raise DataValidationError(
+                f"column 'trimester' is given for {describe_rows(bad)} that are not pregnant; trimester must be "
+                "empty when 'pregnant' is no"
+            )
+        bad = pregnant & ~has_tri
+        if bad.any():
+            raise DataValidationError(
+                f"column 'trimester' is empty for {describe_rows(bad)} that are pregnant; give the trimester "
+                "(1, 2 or 3) of each pregnancy"
+            )
+
+
+MIN_ROWS = 2
+"""Fewest people an analysis command accepts (an implementation choice, not a published figure).
+Small cohorts are otherwise allowed: each estimator refuses or warns by name when its cells are
+too small; a cohort of one person cannot have both a case and a non-case."""
+
+
+def require_analysable(df: pd.DataFrame, *, outcome: str = "rls", min_rows: int = MIN_ROWS,
+                       report: DropReport | None = None) -> None:
+    """Refuse a cohort too small to analyse, or whose outcome has no cases or no non-cases.
+
+    Raises
+    ------
+    DataValidationError
+        Naming the count and the fix.
+    """
+    after = f" after dropping rows with missing values ({report.summary()})" if report and report.n_dropped else ""
+    if len(df) < min_rows:
+        raise DataValidationError(
+            f"the cohort has {len(df)} {'row' if len(df) == 1 else 'rows'}{after}; at least {min_rows} people are "
+            "needed for any estimate; give a larger cohort"
+        )
+    if outcome in df.columns:
+        y = df[outcome]
+        cases = int(y.astype(bool).sum()) if y.notna().all() else int(y.fillna(False).astype(bool).sum())
+        if cases == 0 or cases == len(df):
+            what = "no cases" if cases == 0 else "no non-cases (every row is a case)"
+            raise DataValidationError(
+                f"column '{outcome}' has {what} among {len(df)} rows{after}; prevalence intervals, odds ratios, the "
+                f"peak age and risk models need both; check the codes of '{outcome}' (map them with --code "
+                f"{outcome}:CODE=yes)"
+            )
 
 
 # --- harmonising a user's cohort -------------------------------------------------------
@@ -314,6 +453,9 @@ def harmonise(
     require: Sequence[str] = (),
     check: bool = True,
     boolean: Sequence[str] = (),
+    must_exist: Sequence[str] = (),
+    allow_duplicate_ids: bool = False,
+    params: Any = None,
 ) -> tuple[pd.DataFrame, DropReport]:
     """Bring a user's cohort to the cohort table: names, codes, types; drop incomplete rows.
 
@@ -333,6 +475,12 @@ def harmonise(
         Run :func:`validate` on the result (ages, ferritin, genotypes, ...).
     boolean : sequence of str
         Further columns to read as yes/no like ``rls`` (e.g. another outcome).
+    must_exist : sequence of str
+        Columns that must exist but may be empty in some rows (e.g. ``trimester``).
+    allow_duplicate_ids : bool
+        Count repeated ``person_id`` values as a warning instead of refusing them.
+    params : Parameters, optional
+        Source of the reproductive ages (default :data:`rlsepi.parameters.DEFAULT`).
 
     Returns
     -------
@@ -389,7 +537,7 @@ def harmonise(
                 f"code mapping for column '{col}': there is no such column; "
                 f"the columns are: {', '.join(map(str, out.columns))}"
             )
-    missing_cols = [c for c in require if c not in out.columns]
+    missing_cols = [c for c in (*require, *must_exist) if c not in out.columns]
     if missing_cols:
         raise DataValidationError(
             f"column '{missing_cols[0]}' is missing; the columns are: {', '.join(map(str, out.columns))}; "
@@ -441,13 +589,20 @@ def harmonise(
             out[col] = out[col].map(lambda v: explicit.get(str(v).strip(), v))
             recoded[name] = explicit
     if check:  # before dropping, so that row numbers are those of the file
-        validate(out)
+        validate(out, allow_duplicate_ids=allow_duplicate_ids, params=params)
     n_input = len(out)
+    if n_input == 0:
+        raise DataValidationError("the cohort file has a header but no rows; give a file with one row per person")
     missing: dict[str, int] = {}
     keep = np.ones(n_input, dtype=bool)
     for col in require:
         na = out[col].isna().to_numpy()
         missing[col] = int(na.sum())
+        if na.all():
+            raise DataValidationError(
+                f"column '{col}' is empty in all {n_input} rows; the analysis needs it; check that --column maps "
+                f"'{col}' to the right column of your file"
+            )
         keep &= ~na
     out = out.loc[keep].reset_index(drop=True)
     for col in require:
@@ -455,3 +610,48 @@ def harmonise(
             out[col] = out[col].astype(bool)
     report = DropReport(n_input, int(keep.sum()), missing, {v: k for k, v in renames.items()}, recoded)
     return out, report
+
+
+# --- what a model can estimate ---------------------------------------------------------
+
+
+def inestimable_terms(X: pd.DataFrame, *, tol: float = 1e-9) -> dict[str, str]:
+    """Terms of a design the data cannot estimate, in column order: term -> why.
+
+    A term is inestimable when it does not vary, or when it is (to within ``tol`` of its
+    centred sum of squares) a linear combination of the terms before it, i.e. the design
+    is not of full rank. The intercept ``const`` is always kept.
+
+    Examples
+    --------
+    >>> X = pd.DataFrame({"const": 1.0, "female": [1.0, 1, 1, 1], "a": [0.0, 1, 2, 3], "b": [0.0, 2, 4, 6]})
+    >>> inestimable_terms(X)
+    {'female': 'it does not vary (every row has female = 1)', 'b': 'it is a linear combination of a (the design is not of full rank)'}
+    """
+    A = X.to_numpy(dtype=float)
+    names = [str(c) for c in X.columns]
+    out: dict[str, str] = {}
+    kept: list[int] = []
+    gram = A.T @ A
+    for j, name in enumerate(names):
+        col = A[:, j]
+        if name == "const":
+            kept.append(j)
+            continue
+        if len(col) == 0 or np.all(col == col[0]):
+            value = f"{col[0]:g}" if len(col) else "nothing"
+            out[name] = f"it does not vary (every row has {name} = {value})"
+            continue
+        centred_ss = float(np.sum((col - col.mean()) ** 2))
+        if kept:
+            g_kk = gram[np.ix_(kept, kept)]
+            g_kj = gram[kept, j]
+            beta = np.linalg.lstsq(g_kk, g_kj, rcond=None)[0]
+            rss = float(gram[j, j] - g_kj @ beta)
+            if rss <= tol * centred_ss:
+                partners = [names[k] for k, b in zip(kept, beta) if names[k] != "const" and abs(b) > 1e-8]
+                text = ", ".join(partners) if partners else "the intercept"
+                out[name] = f"it is a linear combination of {text} (the design is not of full rank)"
+                continue
+        kept.append(j)
+    return out

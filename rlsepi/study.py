@@ -220,6 +220,8 @@ def read_study(path: str | Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise DataValidationError(f"study file '{p}' is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise DataValidationError(f"study file '{p}' is not UTF-8 text (byte {exc.start + 1}); save it as UTF-8") from None
     except OSError as exc:
         raise DataValidationError(f"cannot read study file '{p}': {exc.strerror}") from None
 

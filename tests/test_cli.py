@@ -153,3 +153,27 @@ def test_params_prints_loadable_toml_and_sources(tmp_path):
     assert run("params", "--params", str(tmp_path / "p.toml")).stdout == r.stdout
     r = run("params", "--sources")
     assert "Winkelmann" in r.stdout and "[A]" in r.stdout
+
+
+def test_fit_on_women_only_reports_no_sex_effect_and_risk_refuses_men(tmp_path):
+    """Issue 9 part 3: a term with no variation is dropped by name; the model keeps its data range."""
+    from rlsepi.cohort import simulate
+
+    df = simulate(3000, rng=5)
+    women = df[df["sex"] == "female"]
+    women.to_csv(tmp_path / "w.csv", index=False)
+    model = tmp_path / "m.json"
+    r = run("fit", str(tmp_path / "w.csv"), "--format", "json", "--out", str(model), "--cv-folds", "2")
+    assert r.returncode == 0, r.stderr
+    assert "rlsepi: warning: M0: term 'female' dropped from the model: it does not vary" in r.stderr
+    doc = json.loads(model.read_text())
+    for m in doc["models"]:
+        assert "female" not in [c["term"] for c in m["coefficients"]]
+        assert "female" in m["dropped_terms"]
+    assert doc["data_range"]["sexes"] == ["female"]
+    assert doc["data_range"]["age"] == [float(women["age"].min()), float(women["age"].max())]
+    r = run("risk", "--model", str(model), "--sex", "male", "--age", "50")
+    assert r.returncode == 2 and "fitted on women only" in r.stderr
+    r = run("risk", "--model", str(model), "--sex", "female", "--age", "50", "--json")
+    assert r.returncode == 0, r.stderr
+    assert 0 < json.loads(r.stdout)["probability"] < 1

@@ -254,8 +254,12 @@ def test_unreachable_peak_is_refused_by_name():
     # the higher maximum lies elsewhere: refused, naming the parameters, not silently wrong
     from rlsepi.errors import ParameterError
 
-    params = parameters_from_mapping({"age_curve": {"young_to_peak_ratio": 0.9}})
-    with pytest.raises(ParameterError, match="highest at age .* not at 'targets.peak_age.value' = 60"):
+    # (a nearly flat curve, young_to_peak_ratio 0.9, is now outside the parameter's range: refused by name)
+    with pytest.raises(ParameterError, match="young_to_peak_ratio"):
+        parameters_from_mapping({"age_curve": {"young_to_peak_ratio": 0.9}})
+    # a peak at 50 is within every range, but the covariates' own age trends put the maximum elsewhere
+    params = parameters_from_mapping({"targets": {"peak_age": {"value": 50, "low": 40, "high": 60}}})
+    with pytest.raises(ParameterError, match="highest at age .* not at 'targets.peak_age.value' = 50"):
         cohort.solve_model(params)
 
 

@@ -104,3 +104,75 @@ def test_other_yes_no_columns_on_request() -> None:
         harmonise(d, boolean=["dx2"])
     df, _ = harmonise(d, boolean=["dx2"], codes={"dx2": {"ja": "yes", "nein": "no"}}, require=["dx2"])
     assert df["dx2"].tolist() == [True, False]
+
+
+# --- plausibility rules between columns (issue 9, part 2); expected rows written by hand ---------
+
+
+def _cohort(**cols) -> pd.DataFrame:
+    base = {"person_id": [1, 2, 3, 4], "age": [30, 40, 50, 60], "sex": ["female", "male", "female", "male"],
+            "pregnant": [True, False, False, False], "trimester": [2, None, None, None]}
+    base.update(cols)
+    return pd.DataFrame(base)
+
+
+def test_a_plausible_cohort_passes() -> None:
+    from rlsepi.schema import check_plausible
+
+    check_plausible(_cohort())  # raises nothing
+
+
+@pytest.mark.parametrize("cols,message", [
+    ({"pregnant": [True, True, False, False], "trimester": [2, 1, None, None]},
+     r"column 'pregnant' is yes for 1 row \(row 2\) of men"),
+    ({"age": [55, 40, 50, 60]}, r"column 'pregnant' is yes for 1 row \(row 1\) aged outside the reproductive ages 18-49"),
+    ({"trimester": [2, None, 3, None]}, r"column 'trimester' is given for 1 row \(row 3\) that are not pregnant"),
+    ({"trimester": [None, None, None, None]}, r"column 'trimester' is empty for 1 row \(row 1\) that are pregnant"),
+    ({"person_id": [7, 7, 3, 7]}, r"column 'person_id' has 3 rows \(rows 1, 2, 4\) sharing 1 value"),
+    ({"pregnant": ["yes", "no", "perhaps", "no"]}, r"column 'pregnant' has 1 row \(row 3\) with codes not understood"),
+])
+def test_implausible_cohorts_are_refused_by_name(cols, message) -> None:
+    from rlsepi.schema import check_plausible
+
+    with pytest.raises(DataValidationError, match=message):
+        check_plausible(_cohort(**cols))
+
+
+def test_duplicate_ids_can_be_allowed_with_a_counted_warning() -> None:
+    from rlsepi.errors import DataQualityWarning
+    from rlsepi.schema import check_plausible
+
+    with pytest.warns(DataQualityWarning, match=r"column 'person_id' has 2 rows \(rows 1, 2\)"):
+        check_plausible(_cohort(person_id=[5, 5, 6, 8]), allow_duplicate_ids=True)
+
+
+def test_infinite_values_and_all_blank_required_columns_are_refused() -> None:
+    with pytest.raises(DataValidationError, match=r"column 'ferritin' has 1 row \(row 2\) that are infinite"):
+        validate(pd.DataFrame({"ferritin": [10.0, np.inf]}))
+    with pytest.raises(DataValidationError, match=r"column 'age' is empty in all 2 rows"):
+        harmonise(pd.DataFrame({"age": [None, None], "sex": ["F", "M"], "rls": [0, 1]}), require=["age", "sex", "rls"])
+
+
+def test_a_cohort_without_cases_or_with_one_row_is_not_analysable() -> None:
+    from rlsepi.schema import require_analysable
+
+    with pytest.raises(DataValidationError, match=r"column 'rls' has no cases among 3 rows"):
+        require_analysable(pd.DataFrame({"rls": [False, False, False]}))
+    with pytest.raises(DataValidationError, match=r"column 'rls' has no non-cases"):
+        require_analysable(pd.DataFrame({"rls": [True, True]}))
+    with pytest.raises(DataValidationError, match=r"the cohort has 1 row"):
+        require_analysable(pd.DataFrame({"rls": [True]}))
+    require_analysable(pd.DataFrame({"rls": [True, False]}))
+
+
+def test_inestimable_terms_constant_and_collinear() -> None:
+    from rlsepi.schema import inestimable_terms
+
+    X = pd.DataFrame({"const": 1.0, "female": [1.0, 1, 1, 1, 1], "age": [20.0, 30, 40, 50, 60],
+                      "t1": [1.0, 0, 0, 0, 0], "t2": [0.0, 1, 1, 1, 1], "age_years_x2": [40.0, 60, 80, 100, 120]})
+    out = inestimable_terms(X)
+    assert list(out) == ["female", "t2", "age_years_x2"]  # t2 = 1 - t1; the last is 2 x age
+    assert "does not vary" in out["female"]
+    assert "linear combination of t1" in out["t2"]
+    assert "linear combination of age" in out["age_years_x2"]
+    assert inestimable_terms(X[["const", "age", "t1"]]) == {}

@@ -91,13 +91,52 @@ def add_mapping_options(parser: argparse.ArgumentParser) -> None:
         "F/M, female/male, 1/2 (1 male, 2 female), 0/1, yes/no, true/false are understood without help; "
         "map a code to NA to treat it as missing",
     )
+    parser.add_argument(
+        "--allow-duplicate-ids", action="store_true",
+        help="count rows that repeat a person_id as separate people, with a warning (default: refuse them)",
+    )
 
 
-def read_mapped_cohort(path: Path, args: argparse.Namespace, require: tuple[str, ...]):
-    """Read a cohort file, apply --column/--code, drop (and count) incomplete rows."""
+def read_mapped_cohort(path: Path, args: argparse.Namespace, require: tuple[str, ...], *,
+                       must_exist: tuple[str, ...] = (), outcome: str | None = "rls", boolean: tuple[str, ...] = (),
+                       params=None):
+    """Read a cohort file through the schema (:mod:`rlsepi.schema`), the one validation layer of
+    every command that reads a cohort: apply --column/--code, check every plausibility rule,
+    drop (and count) incomplete rows, and refuse a cohort too small to analyse or whose
+    ``outcome`` has no cases or no non-cases."""
     from rlsepi.io import read_cohort
-    from rlsepi.schema import harmonise, parse_codes, parse_columns
+    from rlsepi.schema import harmonise, parse_codes, parse_columns, require_analysable
 
     require_file(path, "cohort file")
-    return harmonise(read_cohort(path), columns=parse_columns(args.column), codes=parse_codes(args.code),
-                     require=require)
+    columns, codes = parse_columns(args.column), parse_codes(args.code)  # before reading: cheap mistakes first
+    df, report = harmonise(read_cohort(path), columns=columns, codes=codes, require=require, must_exist=must_exist,
+                           boolean=boolean, allow_duplicate_ids=getattr(args, "allow_duplicate_ids", False),
+                           params=params)
+    require_analysable(df, outcome=outcome or "", report=report)
+    return df, report
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name the same file (resolving links; False when either does not exist)."""
+    try:
+        return a.exists() and b.exists() and a.samefile(b)
+    except OSError:
+        return False
+
+
+def check_outputs(outputs: list[Path | None], *, inputs: list[Path | None], force: bool) -> None:
+    """Refuse, before any analysis runs, outputs that exist (without --force), sit in a folder that
+    is missing or read-only, or name one of the inputs (even with --force)."""
+    from rlsepi.io import check_output_path
+
+    outs = [Path(o) for o in outputs if o is not None]
+    ins = [Path(i) for i in inputs if i is not None]
+    for o in outs:
+        for i in ins:
+            if same_file(o, i) or o.resolve() == i.resolve():
+                raise RLSEpiError(f"output '{o}' is the input file '{i}'; rlsepi never overwrites its input, "
+                                  "even with --force; choose another output name")
+        check_output_path(o, force=force)
+    resolved = [o.resolve() for o in outs]
+    if len(set(resolved)) != len(resolved):
+        raise RLSEpiError("two outputs of this command name the same file; give each its own name")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from rlsepi.commands import add_params_option, require_file
+from rlsepi.commands import add_mapping_options, add_params_option, read_mapped_cohort, require_file
 from rlsepi.distributed import parse_scheduler
 from rlsepi.parameters import Parameters, load_parameters, parameters_from_mapping
 
@@ -17,6 +17,8 @@ if TYPE_CHECKING:  # heavy imports happen in run(), so that --help stays fast
     from rlsepi.targets import TargetCheck
 
 NEEDED = ["age", "sex", "pregnant", "trimester", "rls", "rls_clinically_significant"]
+REQUIRED = ("age", "sex", "pregnant", "rls", "rls_clinically_significant")
+"""Columns with a value in every row used; ``trimester`` must exist but is empty when not pregnant."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("cohort", type=Path, help="cohort file (.parquet, .csv or .tsv) or Parquet dataset folder, "
                    "with the columns of the cohort table")
     add_params_option(p)
+    add_mapping_options(p)
     p.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     p.add_argument("--scheduler", type=parse_scheduler, default=None, metavar="local[:N]|tcp://HOST:PORT",
                    help="count out of core on a Dask cluster (local:N local worker processes, or a running "
@@ -62,16 +65,19 @@ def report(check: TargetCheck, as_json: bool) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlsepi.io import read_cohort
-    from rlsepi.schema import validate
+    import sys
+
     from rlsepi.targets import check_targets
 
     if args.scheduler is not None or args.cohort.is_dir():
         return run_counts(args)
     path = require_file(args.cohort, "cohort file")
     params = targets_for(path, args.params)
-    df = validate(read_cohort(path, columns=NEEDED if path.suffix.lower() == ".parquet" else None), require=tuple(NEEDED))
-    return report(check_targets(df, params), args.json)
+    df, dropped = read_mapped_cohort(path, args, REQUIRED, must_exist=("trimester",), params=params)
+    result = check_targets(df, params)
+    if dropped.n_dropped:  # after the check, so that a refusal stays one line
+        print(f"rlsepi check: {dropped.summary()}", file=sys.stderr)
+    return report(result, args.json)
 
 
 def run_counts(args: argparse.Namespace) -> int:

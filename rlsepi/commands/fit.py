@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from rlsepi.commands import (
     add_mapping_options,
     add_params_option,
+    check_outputs,
     positive_int,
     read_mapped_cohort,
     require_file,
@@ -77,23 +78,22 @@ def render(result: NestedFit, fmt: str, input_report: DropReport | None = None) 
 
 
 def run(args: argparse.Namespace) -> int:
+    from rlsepi.errors import InestimableTermWarning
     from rlsepi.risk_models import RiskModelWarning, fit_nested
 
     if args.scheduler is not None or args.cohort.is_dir():
         return run_out_of_core(args)
     path = require_file(args.cohort, "cohort file")
-    if args.out is not None:
-        check_output_path(args.out, force=args.force)
-        if args.out.resolve() == path.resolve():
-            raise RLSEpiError("--out would overwrite the input cohort; choose another file")
+    check_outputs([args.out], inputs=[path, args.params], force=args.force)
     params = load_parameters(args.params)
     need = ("rls", "age", "sex", "pregnant", "ferritin", *(locus.rsid for locus in params.loci))
-    df, report = read_mapped_cohort(path, args, need)
+    df, report = read_mapped_cohort(path, args, need, must_exist=("trimester",), params=params)
     if report.n_dropped:
         print(f"rlsepi: {report.summary()}", file=sys.stderr)
     with warnings.catch_warnings():
         # the warnings are part of the result (every format shows them); don't print them twice
         warnings.simplefilter("ignore", RiskModelWarning)
+        warnings.simplefilter("ignore", InestimableTermWarning)
         result = fit_nested(df, ferritin=args.ferritin, age=args.age, formula=args.formula, profile=args.profile,
                             cv_folds=args.cv_folds, random_state=args.seed, params=params)
     text = render(result, args.format, report)

@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rlsepi import __version__
-from rlsepi.commands import DEFAULT_SEED, add_mapping_options, fraction, nonnegative_int, require_file, seed_int
+from rlsepi.commands import (
+    DEFAULT_SEED,
+    add_mapping_options,
+    check_outputs,
+    fraction,
+    nonnegative_int,
+    read_mapped_cohort,
+    require_file,
+    seed_int,
+)
 from rlsepi.distributed import parse_scheduler
 from rlsepi.errors import DataValidationError
 
@@ -340,12 +349,11 @@ def to_markdown(res: dict[str, Any], report: Any, args: argparse.Namespace) -> s
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlsepi.io import atomic_output, check_output_path, read_cohort
-    from rlsepi.schema import harmonise, parse_codes, parse_columns
+    from rlsepi.io import atomic_output
 
-    if args.out is not None:
-        check_output_path(args.out, force=args.force)
     path = args.cohort if args.cohort.is_dir() else require_file(args.cohort, "cohort file")
+    standard_files = [Path(s) for s in (args.standard or []) if Path(s).exists()]
+    check_outputs([args.out], inputs=[path, *standard_files], force=args.force)
     by_specs = args.by if args.by is not None else ["sex", "age_band", "sex,age_band"]
     args.by_lists = [_split(s) for s in by_specs if _split(s)]
     args.adjust_list = _split(args.adjust)
@@ -358,11 +366,16 @@ def run(args: argparse.Namespace) -> int:
     if args.weights:
         need.append(args.weights)
     require = tuple(dict.fromkeys(need))
+    from rlsepi.prevalence import CI_METHODS
+
+    if args.ci not in CI_METHODS:  # before reading the cohort: cheap mistakes first
+        raise DataValidationError(f"unknown CI method '{args.ci}'; choose one of {', '.join(CI_METHODS)}")
     if args.scheduler is not None or path.is_dir():
         if args.weights:
             raise DataValidationError("--weights needs individual rows; it cannot be used with --scheduler "
                                       "or a dataset folder")
         from rlsepi.distributed import FREQ, cell_counts, connect, partitions
+        from rlsepi.schema import parse_codes, parse_columns
 
         partitions(path)  # refuse a CSV before starting a cluster
         with connect(args.scheduler, quiet=args.quiet) as client:
@@ -371,14 +384,13 @@ def run(args: argparse.Namespace) -> int:
                                  progress=client is not None and not args.quiet and sys.stderr.isatty())
         df, report = counts.cells, counts.report
         args.freq = FREQ
-    else:
-        df, report = harmonise(read_cohort(path), columns=parse_columns(args.column), codes=parse_codes(args.code),
-                               require=require, boolean=(args.outcome,))
-    if len(df) == 0:
-        raise DataValidationError(f"no rows left after dropping those with missing values ({report.summary()})")
-    if not args.quiet:
-        print(f"rlsepi prevalence: {report.summary()}", file=sys.stderr)
+        if len(df) == 0:
+            raise DataValidationError(f"no rows left after dropping those with missing values ({report.summary()})")
+    else:  # the schema's validation layer, as for every command reading a cohort
+        df, report = read_mapped_cohort(path, args, require, outcome=args.outcome, boolean=(args.outcome,))
     res = analyse(df, args)
+    if not args.quiet:  # after the analysis, so that a refusal stays one line
+        print(f"rlsepi prevalence: {report.summary()}", file=sys.stderr)
     if args.format == "json":
         text = to_json(res, report, args)
     elif args.format == "csv":

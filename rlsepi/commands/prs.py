@@ -60,13 +60,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+def _is_cohort(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith((".parquet", ".pq", ".csv", ".tsv", ".csv.gz", ".tsv.gz", ".txt"))
+
+
 def run(args: argparse.Namespace) -> int:
     from rlsepi import polygenic as pg
-    from rlsepi.io import check_output_path
 
     if args.out.suffix.lower() not in (".tsv", ".txt", ".parquet", ".pq"):
         raise RLSEpiError(f"output '{args.out}' must end in .tsv or .parquet")
-    check_output_path(args.out, force=args.force)
+    from rlsepi.commands import check_outputs
+
+    check_outputs([args.out], inputs=[args.genotypes, args.score, Path(args.reference) if args.reference else None],
+                  force=args.force)
+    if _is_cohort(args.genotypes):  # a cohort goes through the schema like in every other command
+        from rlsepi.commands import require_file
+        from rlsepi.io import read_cohort
+        from rlsepi.schema import validate
+
+        df = read_cohort(require_file(args.genotypes, "cohort file"))
+        if len(df) == 0:
+            raise RLSEpiError(f"cohort file '{args.genotypes}' has a header but no rows; give one row per person")
+        validate(df)
+        from rlsepi.schema import is_rsid
+
+        if not any(is_rsid(str(c)) for c in df.columns):
+            raise RLSEpiError(f"cohort file '{args.genotypes}' has no genotype columns (named by rsID, e.g. "
+                              "rs2300478, holding 0/1/2 copies of the effect allele); its columns are: "
+                              f"{', '.join(map(str, df.columns[:8]))}")
     if args.score is not None and args.extended:
         raise RLSEpiError("give either --score or --extended, not both")
     if args.score is not None:

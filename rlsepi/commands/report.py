@@ -7,7 +7,17 @@ import sys
 import time
 from pathlib import Path
 
-from rlsepi.commands import DEFAULT_SEED, REPORT_N, add_mapping_options, add_params_option, positive_int, read_mapped_cohort, seed_int
+from rlsepi.commands import (
+    DEFAULT_SEED,
+    REPORT_N,
+    add_mapping_options,
+    add_params_option,
+    positive_int,
+    read_mapped_cohort,
+    require_file,
+    seed_int,
+)
+from rlsepi.errors import RLSEpiError
 
 NEEDED = ("age", "sex", "rls")
 
@@ -40,9 +50,19 @@ def run(args: argparse.Namespace) -> int:
     from rlsepi.parameters import load_parameters
 
     start = time.perf_counter()
+    if args.cohort is not None:
+        require_file(args.cohort, "cohort file")
+        if args.cohort.resolve().parent == args.out.resolve() and args.cohort.name in report.REPORT_FILES:
+            raise RLSEpiError(f"the report would replace its input '{args.cohort}'; choose another --out folder")
+    report.check_report_dir(args.out, force=args.force)  # before the analysis, not after
+    if args.cohort is None:
+        from rlsepi.io import check_memory
+
+        # the simulated cohort is analysed in memory: about 400 bytes a person with the analyses' copies
+        check_memory(400 * args.n, what=f"a report on {args.n:,} simulated people")
     params = load_parameters(args.params)
     if args.cohort is not None:
-        df, dropped = read_mapped_cohort(args.cohort, args, NEEDED)
+        df, dropped = read_mapped_cohort(args.cohort, args, NEEDED, params=params)
         provenance = {"source": f"cohort file {args.cohort.name}", "input_file": args.cohort.name,
                       "input_sha256": file_sha256(args.cohort), "rows_used": len(df),
                       "rows_dropped": dropped.summary(), "bootstrap_seed": args.seed}

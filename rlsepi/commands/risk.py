@@ -61,9 +61,26 @@ def run(args: argparse.Namespace) -> int:
     params = load_parameters(args.params)
     model = None
     if args.model is not None:
-        from rlsepi.risk_models import load_risk_model
+        from rlsepi.errors import DataValidationError
+        from rlsepi.risk_models import check_within_range, load_risk_model
 
-        model = load_risk_model(require_file(args.model, "model file"), name=args.model_name)
+        path = require_file(args.model, "model file")
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            first = " ".join(str(exc).split())
+            raise DataValidationError(f"cannot read model file '{path}' as JSON: {first}; give a file written by "
+                                      "'rlsepi fit --format json'") from None
+        if not isinstance(doc, dict):
+            raise DataValidationError(f"model file '{path}' is not a model written by 'rlsepi fit --format json'")
+        model = load_risk_model(doc, name=args.model_name)
+        data = doc.get("data_range")
+        if not isinstance(data, dict):
+            raise DataValidationError(f"model file '{path}' does not record the range of the data it was fitted on; "
+                                      "write it again with this version of 'rlsepi fit --format json'")
+        check_within_range(data, age=args.age, sex=args.sex, pregnant=True if args.trimester is not None else args.pregnant,
+                           trimester=args.trimester, ferritin=args.ferritin,
+                           uses=getattr(model, "uses", frozenset()))
     elif args.model_name is not None:
         raise RLSEpiError("--model-name needs --model FILE")
     genotypes = _genotypes(args.genotype)

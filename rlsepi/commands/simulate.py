@@ -91,7 +91,8 @@ def run_dataset(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from rlsepi.cohort import write_cohort
-    from rlsepi.io import check_output_path, read_cohort
+    from rlsepi.commands import check_outputs
+    from rlsepi.io import check_free_space, estimated_cohort_bytes, output_group, read_cohort
 
     if is_dataset(args.out):
         return run_dataset(args)
@@ -102,17 +103,22 @@ def run(args: argparse.Namespace) -> int:
     args.out = Path(args.out)
     if args.out.suffix.lower() != ".parquet":
         raise RLSEpiError(f"output '{args.out}' must end in .parquet (or give a folder, DIR/, for a dataset)")
-    check_output_path(args.out, force=args.force)
+    plink = [Path(f"{args.plink}.{ext}") for ext in ("bed", "bim", "fam")] if args.plink is not None else []
+    check_outputs([args.out, *plink], inputs=[args.params], force=args.force)
     params = load_parameters(args.params)
+    check_free_space(args.out, estimated_cohort_bytes(args.n, len(params.loci))
+                     + (args.n * (1 + len(params.loci)) if plink else 0), what=f"a cohort of {args.n:,} people")
     start = time.perf_counter()
-    write_cohort(args.out, args.n, seed=args.seed, params=params, command=canonical_command(args),
-                 workers=args.workers, batch_blocks=args.batch_blocks, force=args.force)
-    seconds = time.perf_counter() - start
-    if args.plink is not None:
-        from rlsepi.polygenic import write_plink
+    with output_group(force=args.force) as group:  # the Parquet file and the PLINK files, or nothing
+        write_cohort(args.out, args.n, seed=args.seed, params=params, command=canonical_command(args),
+                     workers=args.workers, batch_blocks=args.batch_blocks, force=args.force)
+        seconds = time.perf_counter() - start
+        if args.plink is not None:
+            from rlsepi.polygenic import write_plink
 
-        write_plink(read_cohort(args.out, columns=["person_id", "sex", "rls", *(loc.rsid for loc in params.loci)]),
-                    args.plink, params.loci, force=args.force)
+            columns = ["person_id", "sex", "rls", *(loc.rsid for loc in params.loci)]
+            write_plink(read_cohort(group.staged_path(args.out), columns=columns, fmt="parquet"),
+                        args.plink, params.loci, force=args.force)
     if not args.quiet:
         print(f"wrote {args.n:,} people to {args.out} in {seconds:.1f} s (seed {args.seed})", file=sys.stderr)
     if args.check:

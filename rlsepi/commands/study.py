@@ -103,14 +103,14 @@ def to_markdown(res: Any, spec: dict[str, Any], path: Path) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from rlsepi import __version__
-    from rlsepi.io import atomic_output, check_output_path, to_jsonable
+    from rlsepi.io import atomic_output, to_jsonable
     from rlsepi.risk_models import strict_json
     from rlsepi.study import check_study, load_study, read_study, synthetic_data
 
-    for out in (args.out, args.synthetic):
-        if out is not None:
-            check_output_path(out, force=args.force)
+    from rlsepi.commands import check_outputs
+
     require_file(args.file, "study file")
+    check_outputs([args.out, args.synthetic], inputs=[args.file], force=args.force)
     spec = load_study(read_study(args.file))
     res = check_study(spec)
     if args.format == "json":

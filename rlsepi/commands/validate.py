@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from rlsepi.commands import add_params_option, positive_int, seed_int
-from rlsepi.io import atomic_output, check_output_path, to_jsonable
+from rlsepi.io import atomic_output, to_jsonable
 from rlsepi.parameters import load_parameters
 
 
@@ -36,8 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from rlsepi.risk_validate import simulation_study
 
-    if args.out is not None:
-        check_output_path(args.out, force=args.force)
+    from rlsepi.commands import check_outputs
+
+    check_outputs([args.out], inputs=[args.params], force=args.force)
     params = load_parameters(args.params)
     start = time.perf_counter()
     study = simulation_study(replicates=args.replicates, n=args.n, rng=args.seed, params=params,
