@@ -421,6 +421,10 @@ class CellCounts:
                 f" from {self.partitions} partition(s); {self.report.summary()}")
 
 
+PLAUSIBILITY_COLUMNS = ("person_id", "sex", "age", "pregnant", "trimester")
+"""Columns read with every count so that :func:`rlsepi.schema.check_plausible` sees them."""
+
+
 @dataclass(frozen=True)
 class _CountJob:
     part: Partition
@@ -490,7 +494,11 @@ def cell_counts(
     columns = dict(columns or {})
     keep = tuple(dict.fromkeys(keep))
     need = tuple(dict.fromkeys((*keep, *require)))
-    read = tuple(columns.get(c, c) for c in need)
+    # also read the columns of the rules between columns (pregnancy only in women of
+    # reproductive age, trimester exactly when pregnant) wherever the data has them, so that a
+    # dataset is refused for what an in-memory cohort is refused for; duplicate person_id is
+    # checked within each partition only
+    read = tuple(columns.get(c, c) for c in dict.fromkeys((*need, *PLAUSIBILITY_COLUMNS)))
     parts = partitions(path)
     jobs = [_CountJob(p, read, keep, columns, dict(codes or {}), tuple(dict.fromkeys(require)), tuple(boolean))
             for p in parts]

@@ -258,6 +258,25 @@ def test_cli_refuses_what_it_cannot_do(tmp_path: Path, single: Path):
     assert p.returncode == 2 and "convert" in p.stderr
 
 
+@pytest.mark.parametrize("command", ["check", "prevalence", "fit"])
+def test_dataset_is_refused_for_what_a_file_is_refused_for(tmp_path: Path, command: str):
+    # A pregnant man in the second partition: the file and the dataset folder give the same
+    # one-line refusal, even for `prevalence`, which counts only rls, sex and age.
+    df = cohort.simulate(3000, rng=1)
+    man = df.index[df["sex"] == "male"][-1]
+    df.loc[man, ["pregnant", "trimester"]] = [True, 2]
+    folder = tmp_path / "ds"
+    folder.mkdir()
+    df.iloc[:1500].to_parquet(folder / "part-0.parquet")
+    df.iloc[1500:].to_parquet(folder / "part-1.parquet")
+    df.to_parquet(tmp_path / "one.parquet")
+    for path in (tmp_path / "one.parquet", folder):
+        p = _cli(command, str(path), check=False)
+        assert p.returncode == 2, (path, p.stderr)
+        assert "column 'pregnant' is yes for 1 row" in p.stderr and "of men" in p.stderr
+        assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
 # --- a real scheduler and two worker processes on loopback --------------------------------------
 
 
