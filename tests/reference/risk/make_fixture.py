@@ -17,13 +17,19 @@ from rlsepi.parameters import DEFAULT
 N, SEED = 5000, 20261122
 HERE = Path(__file__).parent
 
-df = simulate(N, rng=SEED)
-df["ferritin"] = df["ferritin"].round(2)
-cols = ["person_id", "age", "sex", "pregnant", "trimester", "ferritin",
-        *[locus.rsid for locus in DEFAULT.loci], "rls"]
-df[cols].to_csv(HERE / "cohort.csv", index=False)
-pd.DataFrame({
-    "rsid": [locus.rsid for locus in DEFAULT.loci],
-    "effect_allele": [locus.effect_allele for locus in DEFAULT.loci],
-    "weight": [repr(locus.weight) for locus in DEFAULT.loci],
-}).to_csv(HERE / "weights.csv", index=False)
+
+def main() -> None:
+    df = simulate(N, rng=SEED)
+    df["ferritin"] = df["ferritin"].round(2)
+    cols = ["person_id", "age", "sex", "pregnant", "trimester", "ferritin",
+            *[locus.rsid for locus in DEFAULT.loci], "rls"]
+    df[cols].to_csv(HERE / "cohort.csv", index=False)
+    pd.DataFrame({
+        "rsid": [locus.rsid for locus in DEFAULT.loci],
+        "effect_allele": [locus.effect_allele for locus in DEFAULT.loci],
+        "weight": [repr(locus.weight) for locus in DEFAULT.loci],
+    }).to_csv(HERE / "weights.csv", index=False)
+
+
+if __name__ == "__main__":
+    main()
