@@ -1,0 +1,109 @@
+"""Value checks of prevalence's small-cell suppression and the peak bootstrap intervals.
+
+Suppression is checked on a table built by hand around the threshold. The bootstrap
+intervals are checked for their level without depending on how the package draws its
+resamples: an independent bootstrap written here (people resampled with replacement, the
+estimate recomputed with no interval) gives the distribution, and a (1 - alpha) interval
+must hold about (1 - alpha) of it.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rlsepi import prevalence
+from rlsepi.cohort import simulate
+from rlsepi.errors import DataValidationError
+
+
+def _table(rows: list[tuple[str, int, int]]) -> prevalence.PrevalenceTable:
+    """A stratified table with given (group, n, cases), built from people."""
+    people = [{"g": g, "rls": int(i < cases)} for g, n, cases in rows for i in range(n)]
+    return prevalence.stratified(pd.DataFrame(people), "g")
+
+
+def test_suppression_exactly_at_the_threshold() -> None:
+    # k = 5: a stratum is shown when n >= 5 and cases and non-cases are each 0 or >= 5
+    t = _table([
+        ("a_n5_c0", 5, 0),     # n = k, no cases: shown (0 is not suppressed)
+        ("b_n4_c0", 4, 0),     # n = k - 1: n and everything blanked
+        ("c_n10_c5", 10, 5),   # cases = k, non-cases = k: shown
+        ("d_n10_c4", 10, 4),   # cases = k - 1: blanked, n kept
+        ("e_n10_c6", 10, 6),   # non-cases = k - 1: blanked, n kept
+        ("f_n5_c5", 5, 5),     # all cases, n = k: shown
+        ("g_n9_c1", 9, 1),     # 1 case: blanked
+    ])
+    s = prevalence.suppress(t, 5).table.set_index("g")
+    shown = s["prevalence"].notna()
+    assert shown.to_dict() == {"a_n5_c0": True, "b_n4_c0": False, "c_n10_c5": True, "d_n10_c4": False,
+                               "e_n10_c6": False, "f_n5_c5": True, "g_n9_c1": False}
+    assert s["n"].isna().to_dict() == {g: g == "b_n4_c0" for g in s.index}
+    assert s.loc["c_n10_c5", "prevalence"] == 0.5 and s.loc["f_n5_c5", "cases"] == 5
+    assert (s.loc[~shown, "method"] == "suppressed (<5)").all()
+    assert (s.loc[shown, "method"] == "wilson").all()
+    for col in ("cases", "ci_lower", "ci_upper"):
+        assert s.loc[~shown, col].isna().all() and s.loc[shown, col].notna().all()
+    # k = 1 suppresses nothing; k = 0 is refused
+    assert prevalence.suppress(t, 1).table["prevalence"].notna().all()
+    with pytest.raises(DataValidationError, match="1 or more, got 0"):
+        prevalence.suppress(t, 0)
+
+
+@pytest.fixture(scope="module")
+def cohort() -> pd.DataFrame:
+    return simulate(20_000, rng=20261124)[["age", "sex", "rls"]]
+
+
+def _share_inside(values: np.ndarray, lo: float, hi: float) -> float:
+    return float(np.mean((values >= lo) & (values <= hi)))
+
+
+def test_peak_age_interval_has_its_level(cohort: pd.DataFrame) -> None:
+    gen = np.random.default_rng(1)
+    n = len(cohort)
+    mine = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(200):
+            d = cohort.iloc[gen.integers(0, n, n)]
+            try:
+                mine.append(prevalence.peak_age(d, n_boot=0).age)
+            except DataValidationError:  # a resample without a peak: left out, as the package does
+                continue
+        mine = np.asarray(mine)
+        # Monte Carlo: 200 of ours and 400 of the package's; the share inside a 50% interval
+        # has an SE of about 0.04, so 0.35-0.65 is > 3 SE either side. A 95% interval at the
+        # wrong level (hard-coded, or alpha instead of alpha/2) lands far outside these bands.
+        for alpha, low, high in ((0.5, 0.35, 0.65), (0.2, 0.70, 0.90), (0.05, 0.90, 0.995)):
+            pk = prevalence.peak_age(cohort, n_boot=400, alpha=alpha, rng=2)
+            share = _share_inside(mine, pk.ci_lower, pk.ci_upper)
+            assert low <= share <= high, (alpha, share, pk.ci_lower, pk.ci_upper)
+            assert pk.ci_lower <= pk.age <= pk.ci_upper
+
+
+def test_peak_band_interval_has_its_level(cohort: pd.DataFrame) -> None:
+    # the documented parametric bootstrap, written out: each band's cases ~ Binomial(n, p)
+    t = prevalence.stratified(cohort, "age_band").table
+    n, p = t["n"].to_numpy(), t["prevalence"].to_numpy()
+    mid = np.array([int(str(b).split("-")[0]) for b in t["age_band"]]) + 2.0
+    gen = np.random.default_rng(3)
+    mine = mid[np.argmax(gen.binomial(n, p, size=(20_000, n.size)) / n, axis=1)]
+    for alpha in (0.5, 0.2, 0.05):
+        pb = prevalence.peak_band(cohort, n_boot=2000, alpha=alpha, rng=4)
+        # the limits are the alpha/2 and 1 - alpha/2 quantiles of this discrete distribution:
+        # P(X < lo) <= alpha/2 <= P(X <= lo), and the same above hi, compared in probability
+        # (the quantiles themselves jump between bands 5 years apart). Slack 0.012: about 3 SE
+        # of the package's 2,000 draws at 2.5%.
+        eps = 0.012
+        below, below_eq = np.mean(mine < pb.ci_lower), np.mean(mine <= pb.ci_lower)
+        above, above_eq = np.mean(mine > pb.ci_upper), np.mean(mine >= pb.ci_upper)
+        assert below - eps <= alpha / 2 <= below_eq + eps, (alpha, below, below_eq, pb.ci_lower)
+        assert above - eps <= alpha / 2 <= above_eq + eps, (alpha, above, above_eq, pb.ci_upper)
+    # a 50% interval is strictly inside the 95% one here (the distribution spans bands)
+    wide = prevalence.peak_band(cohort, n_boot=2000, alpha=0.05, rng=4)
+    narrow = prevalence.peak_band(cohort, n_boot=2000, alpha=0.5, rng=4)
+    assert wide.ci_upper - wide.ci_lower > narrow.ci_upper - narrow.ci_lower
