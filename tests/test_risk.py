@@ -167,17 +167,30 @@ def test_refusals(kwargs, message):
         risk.individual_risk(**kwargs)
 
 
-def test_cli_risk_json(capsys):
+def test_cli_risk_json(capsys, truth):
+    # everything known: the answer is the generating model's linear predictor (cohort.py's
+    # OutcomeModel, a separate code path from risk.py), written out for this person
+    geno = {"rs2300478": "GT", "rs9357271": "TT", "rs1975197": "AG", "rs4626664": "GG"}
     code = cli.main(["risk", "--age", "34", "--sex", "female", "--pregnant", "--trimester", "3",
-                     "--ferritin", "20", "--genotype", "rs2300478=GT", "--json"])
+                     "--ferritin", "20", *[a for k, v in geno.items() for a in ("--genotype", f"{k}={v}")], "--json"])
     assert code == 0
     out = json.loads(capsys.readouterr().out)
-    direct = risk.individual_risk(age=34, sex="female", trimester=3, ferritin=20, genotypes={"rs2300478": "GT"})
-    assert out["probability"] == pytest.approx(direct.probability, rel=1e-12)
-    assert out["relative_risk"] == pytest.approx(direct.probability / direct.average_probability)
-    assert "genotypes of rs9357271, rs1975197, rs4626664" in out["averaged_over"]
-    assert out["prs"] is None
-    assert "out of 100" in out["statement"] and len(out["caveats"]) == 3
+    counts = {}
+    for locus in DEFAULT.loci:
+        counts[locus.rsid] = geno[locus.rsid].count(locus.effect_allele)
+    person = pd.DataFrame([{"age": 34, "sex": "female", "pregnant": True, "trimester": 3, "ferritin": 20.0, **counts}])
+    eta = float(truth.linear_predictor(person)[0])
+    assert out["probability"] == pytest.approx(1 / (1 + math.exp(-eta)), rel=1e-12)
+    assert out["relative_risk"] == pytest.approx(out["probability"] / out["average_probability"], rel=1e-12)
+    weights = {locus.rsid: locus.weight for locus in DEFAULT.loci}
+    assert out["prs"] == pytest.approx(sum(weights[k] * v for k, v in counts.items()), rel=1e-13)
+    assert out["averaged_over"] == []
+    # genotypes partly unknown: the average over the unknown ones is named
+    assert cli.main(["risk", "--age", "34", "--sex", "female", "--genotype", "rs2300478=GT", "--json"]) == 0
+    part = json.loads(capsys.readouterr().out)
+    assert "genotypes of rs9357271, rs1975197, rs4626664" in part["averaged_over"]
+    assert part["prs"] is None
+    assert "out of 100" in part["statement"] and len(part["caveats"]) == 3
 
 
 def test_cli_risk_refuses_with_one_line(capsys):
@@ -399,8 +412,16 @@ def test_cli_fit_formats(tmp_path, capsys):
     assert [m["name"] for m in doc["models"]] == ["M0", "M1", "M2", "M3"]
     m3 = doc["models"][3]
     assert m3["formula"].startswith("rls ~ female + age10")
-    assert {"estimate", "se", "odds_ratio", "or_lower", "or_upper", "p_value"} <= set(m3["coefficients"][0])
-    assert {"auc", "auc_lower", "brier", "cv_auc", "calibration_slope"} <= set(m3["metrics"])
+    # the written numbers are R's (the default coding is quadratic age, log2 ferritin)
+    r_out = pd.read_csv(REF / "r_output.csv")
+    est = _r(r_out, "quadratic", "log2", "M3", "estimate")
+    got = {c["term"]: c for c in m3["coefficients"]}
+    np.testing.assert_allclose([got[t]["estimate"] for t in est.index], est, rtol=RT_EST, atol=0)
+    pv = _r(r_out, "quadratic", "log2", "M3", "p_value")
+    np.testing.assert_allclose([got[t]["p_value"] for t in pv.index], pv, rtol=RT_P, atol=0)
+    metric = _r(r_out, "quadratic", "log2", "M3", "metric")
+    assert m3["metrics"]["auc"] == pytest.approx(metric["auc"], rel=RT)
+    assert m3["metrics"]["brier"] == pytest.approx(metric["brier"], rel=RT)
     assert len(doc["comparisons"]) == 3
     assert cli.main(["fit", str(src), "--format", "json", "--out", str(out)]) == 2  # exists, no --force
     assert cli.main(["risk", "--model", str(out), "--age", "50", "--sex", "female", "--json"]) == 0
