@@ -107,3 +107,74 @@ def test_peak_band_interval_has_its_level(cohort: pd.DataFrame) -> None:
     wide = prevalence.peak_band(cohort, n_boot=2000, alpha=0.05, rng=4)
     narrow = prevalence.peak_band(cohort, n_boot=2000, alpha=0.5, rng=4)
     assert wide.ci_upper - wide.ci_lower > narrow.ci_upper - narrow.ci_lower
+
+
+def test_summaries_state_the_level_and_the_numbers() -> None:
+    # 20 women (5 cases) and 20 men (2 cases) at ages 30 and 60; worked by hand
+    rows = []
+    for sex, age, n, k in (("female", 30, 10, 2), ("female", 60, 10, 3), ("male", 30, 10, 1), ("male", 60, 10, 1)):
+        rows += [{"sex": sex, "age": age, "rls": int(i < k)} for i in range(n)]
+    d = pd.DataFrame(rows)
+    pb = prevalence.peak_band(d, n_boot=200, alpha=0.1, rng=1)
+    assert pb.band == "60-64" and pb.prevalence == pytest.approx(4 / 20, rel=1e-15)
+    assert "90% bootstrap interval" in pb.summary()
+    assert "no bootstrap interval" in prevalence.peak_band(d, n_boot=0).summary()
+    st = prevalence.standardised(d, standard={30: 1, 60: 3})
+    # bands 30-34 and 60-64: prevalences 3/20 and 4/20, weights 1:3 -> (0.15 + 3 * 0.2) / 4
+    assert st.adjusted == pytest.approx((0.15 + 3 * 0.2) / 4, rel=1e-14)
+    assert st.summary().startswith(f"age-standardised to user weights: {100 * st.adjusted:.2f}% ")
+    mh = prevalence.mantel_haenszel(d, strata="age", width=5)
+    # MH OR = sum(a d / n) / sum(b c / n): age 30: a=2,b=8,c=1,d=9; age 60: a=3,b=7,c=1,d=9; n = 20
+    want = (2 * 9 / 20 + 3 * 9 / 20) / (8 * 1 / 20 + 7 * 1 / 20)
+    assert mh.estimate == pytest.approx(want, rel=1e-13)
+    assert f"{want:.3f}" in mh.summary() and "95% CI" in mh.summary()
+    lo = prevalence.adjusted_odds_ratio(d, adjust=("age",))
+    assert f"{lo.estimate:.3f}" in lo.summary() and "adjusted for age" in lo.summary()
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda d: prevalence.crude(d, alpha=1.5), "alpha must lie between 0 and 1, got 1.5"),
+    (lambda d: prevalence.crude(d, outcome="dx"), "column 'dx' is missing"),
+    (lambda d: prevalence.crude(d.assign(rls=["maybe"] * len(d))), "rls"),
+    (lambda d: prevalence.crude(d, weights="w"), "weights column 'w' is missing"),
+    (lambda d: prevalence.crude(d.iloc[:0]), "no rows to estimate a prevalence from"),
+    (lambda d: prevalence.age_band(d["age"], width=0), "age band width must be 1 year or more, got 0"),
+    (lambda d: prevalence.age_band(d["age"], breaks=[]), "age breaks are empty"),
+    (lambda d: prevalence.stratified(d.drop(columns="age"), "age_band"), "column 'age' is missing"),
+    (lambda d: prevalence.stratified(d, []), "give at least one column to stratify by"),
+    (lambda d: prevalence.stratified(d, "nonesuch"), "nonesuch"),
+    (lambda d: prevalence.standard_population("mars2000"), "unknown standard population 'mars2000'"),
+    (lambda d: prevalence.standard_population({30: -1}), "not a number >= 0"),
+    (lambda d: prevalence.standard_population(pd.DataFrame({"age_lower": [30]})), "has no column 'weight'"),
+    (lambda d: prevalence.standard_population(pd.DataFrame({"age_lower": [30, 30], "weight": [1, 1]})),
+     "repeating an age band"),
+    (lambda d: prevalence.standard_population(pd.DataFrame({"age_lower": [30], "weight": [1], "sex": ["x"]})),
+     "column 'sex' must hold female or male"),
+    (lambda d: prevalence.read_standard("/nonexistent/w.csv"), "does not exist"),
+    (lambda d: prevalence.standardised(d.drop(columns="age"), standard="esp2013"), "column 'age' is missing"),
+    (lambda d: prevalence.standardised(d.assign(age=np.nan), standard="esp2013"), "column 'age' has"),
+    (lambda d: prevalence.standardised(d.drop(columns="sex"), standard="esp2013", by_sex=True),
+     "column 'sex' is missing"),
+    (lambda d: prevalence.standardised(d, standard={0: 0.0, 70: 1.0}), "gives no weight to the cohort"),
+    (lambda d: prevalence.odds_ratio(d, exposure="smoker"), "column 'smoker' is missing"),
+    (lambda d: prevalence.odds_ratio(d, method="magic"), "unknown odds-ratio method 'magic'"),
+    (lambda d: prevalence.mantel_haenszel(d, strata="region"), "column 'region' is missing"),
+    (lambda d: prevalence.adjusted_odds_ratio(d, age_terms="cubic"), "age_terms must be linear or quadratic"),
+    (lambda d: prevalence.adjusted_odds_ratio(d, adjust=("bmi",)), "column 'bmi' is missing"),
+    (lambda d: prevalence.adjusted_odds_ratio(d, adjust=("sex",)), "column 'sex' is the exposure"),
+    (lambda d: prevalence.peak_age(d, model="cubic"), "peak model must be quadratic or spline"),
+    (lambda d: prevalence.peak_age(d, model="spline", spline_df=2), "at least 3 degrees of freedom, got 2"),
+    (lambda d: prevalence.peak_age(d.drop(columns="age")), "column 'age' is missing"),
+    (lambda d: prevalence.peak_age(d.assign(age=np.nan)), "column 'age' has"),
+])
+def test_refusals_name_the_problem(call, message) -> None:
+    d = pd.DataFrame({"age": [30, 30, 60, 60] * 5, "sex": ["female", "male"] * 10, "rls": [1, 0, 0, 0, 1] * 4})
+    with pytest.raises(DataValidationError, match=message):
+        call(d)
+
+
+def test_no_peak_when_prevalence_only_rises() -> None:
+    d = pd.DataFrame({"age": np.repeat([20, 40, 60, 80], 50),
+                      "rls": np.concatenate([np.arange(50) < k for k in (2, 6, 15, 30)]).astype(int)})
+    with pytest.raises(DataValidationError, match="does not rise and fall with age"):
+        prevalence.peak_age(d, n_boot=0)
