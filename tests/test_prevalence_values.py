@@ -9,6 +9,7 @@ must hold about (1 - alpha) of it.
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -178,3 +179,18 @@ def test_no_peak_when_prevalence_only_rises() -> None:
                       "rls": np.concatenate([np.arange(50) < k for k in (2, 6, 15, 30)]).astype(int)})
     with pytest.raises(DataValidationError, match="does not rise and fall with age"):
         prevalence.peak_age(d, n_boot=0)
+
+
+def test_woolf_p_value_in_the_far_tail_by_hand() -> None:
+    # women 400 cases / 600 non-cases, men 100 / 900: OR = 400*900/(600*100) = 6,
+    # SE(log OR) = sqrt(1/400 + 1/600 + 1/100 + 1/900), z = ln 6 / SE ~ 15.3, and the
+    # two-sided p = erfc(|z| / sqrt 2) ~ 1e-52 (libm's erfc, not scipy's normal): a p-value
+    # computed as 2 * (1 - cdf) would be 0 here
+    d = pd.DataFrame({"sex": ["female"] * 1000 + ["male"] * 1000,
+                      "rls": [1] * 400 + [0] * 600 + [1] * 100 + [0] * 900})
+    o = prevalence.odds_ratio(d)
+    se = math.sqrt(1 / 400 + 1 / 600 + 1 / 100 + 1 / 900)
+    z = math.log(6) / se
+    assert o.estimate == pytest.approx(6, rel=1e-14)
+    assert o.pvalue == pytest.approx(math.erfc(z / math.sqrt(2)), rel=1e-12)
+    assert 1e-60 < o.pvalue < 1e-45
