@@ -109,6 +109,7 @@ def test_table_one_small_by_hand() -> None:
     assert frame.loc["rs1 effect allele"].tolist() == ["frequency", "0.500", "1.000", "0.750"]
     s = t.summary()
     assert s.splitlines()[0].split() == ["characteristic", "statistic", "no", "RLS", "RLS", "overall"]
+    assert s.splitlines()[1].split()[:2] == ["people", "n"]  # no index column
     assert "2 (66.7%)" in s
 
 
@@ -132,6 +133,11 @@ def test_quantile_groups_by_hand() -> None:
     assert g.astype(str).tolist() == ["Q1 (0 to 1)"] * 2 + ["Q2 (2 to 3)"] * 2 + ["Q3 (4 to 5)"] * 2 + \
         ["Q4 (6 to 7)"] * 2 + ["Q5 (8 to 9)"] * 2
     assert g.cat.ordered
+    # the input's index is kept (people stay matched to their group)
+    idx = pd.Index([7, 3, 9, 1], name="person")
+    kept = quantile_groups(pd.Series([4.0, 1.0, 3.0, 2.0], index=idx), q=2, name="g")
+    assert kept.index.equals(idx) and kept.name == "g"
+    assert kept.astype(str).tolist() == ["Q2 (3 to 4)", "Q1 (1 to 2)", "Q2 (3 to 4)", "Q1 (1 to 2)"]
     # ties merge groups: values 0,0,0,0,1 have one cut point between 0 and 1 at most
     tied = quantile_groups(pd.Series([0, 0, 0, 0, 1]), q=5)
     assert list(tied.cat.categories) == ["Q1 (0 to 0)", "Q2 (1 to 1)"]
