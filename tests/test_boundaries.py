@@ -1,0 +1,97 @@
+"""Refusals at the boundary (parameters, files) and small conversions, each checked by its
+message or value: paths no other test reached."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rlsepi import io
+from rlsepi.errors import DataValidationError, OutputExistsError, ParameterError, RLSEpiError
+from rlsepi.parameters import load_parameters, parameters_from_mapping
+
+
+@pytest.mark.parametrize(("mapping", "message"), [
+    ({"targets": {"prevalence": {"kind": "median"}}}, "'targets.prevalence.kind' = 'median' is not allowed"),
+    ({"targets": {"clinically_significant": {"value": 0.09, "low": 0.05, "high": 0.1}}},
+     "'targets.clinically_significant.value' = 0.09 must be below 'targets.prevalence.value' = 0.08"),
+    ({"population": {"standard": "mars"}}, "'population.standard' = 'mars' is not allowed"),
+    ({"population": {"min_age": 18, "max_age": 30}}, "leave fewer than 20 years of age"),
+    ({"pregnancy": {"trimester_weeks": [13, 14]}}, "'pregnancy.trimester_weeks' must have 3 values, got 2"),
+    ({"pregnancy": {"min_age": 45, "max_age": 40}}, "'pregnancy.min_age' = 45 exceeds 'pregnancy.max_age' = 40"),
+    ({"ferritin": {"clinical_cuts": [75.0, 50.0]}}, "'ferritin.clinical_cuts' must be two increasing values"),
+    ({"ferritin": {"pregnancy_deficiency": [0.1, 0.2]}}, "'ferritin.pregnancy_deficiency' must have 3 values"),
+    ({"targets": 5}, "parameter 'targets' must be a table, got 5"),
+    ({"targets": {"prevalence": {"value": [0.1]}}}, "'targets.prevalence.value' must be a single value"),
+    ({"targets": {"prevalence": {"value": "high"}}}, "'targets.prevalence.value' must be a number, got 'high'"),
+    ({"targets": {"prevalence": {"source": 3}}}, "'targets.prevalence.source' must be text, got 3"),
+    ({"pregnancy": {"trimester_weeks": 13}}, "'pregnancy.trimester_weeks' must be a list, got 13"),
+    ({"loci": [1, 2]}, "'loci' must be a table of tables keyed by rsID"),
+    ({"loci": {"rs999": 5}}, "parameter 'loci.rs999' must be a table"),
+    ({"targets": {"peak_age": {"value": 10}}}, "peak_age"),
+])
+def test_parameter_refusals_name_the_key(mapping, message) -> None:
+    with pytest.raises(ParameterError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parameters_from_mapping(mapping)
+
+
+def test_parameter_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(ParameterError, match="does not exist"):
+        load_parameters(tmp_path / "none.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[targets\n")
+    with pytest.raises(ParameterError, match="is not valid TOML"):
+        load_parameters(bad)
+    with pytest.raises(ParameterError, match="cannot be read"):
+        load_parameters(tmp_path)  # a folder
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text("[targets.prevalence]\nvalue = 1.5\n")
+    with pytest.raises(ParameterError, match=r"^.*wrong\.toml: .*targets\.prevalence\.value"):
+        load_parameters(wrong)
+
+
+def test_output_path_refusals(tmp_path: Path) -> None:
+    with pytest.raises(OutputExistsError, match="is a folder; give a file name"):
+        io.check_output_path(tmp_path)
+    f = tmp_path / "x.txt"
+    f.write_text("old")
+    with pytest.raises(OutputExistsError, match="already exists; use --force"):
+        io.check_output_path(f)
+    with pytest.raises(RLSEpiError, match="does not exist; create it first"):
+        io.check_output_path(tmp_path / "nope" / "x.txt")
+    # a failing block leaves neither the old file changed nor a temporary file behind
+    with pytest.raises(ValueError, match="boom"):
+        with io.atomic_output(f, force=True, mode="w") as fh:
+            fh.write("new")
+            raise ValueError("boom")
+    assert f.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["x.txt"]
+    if os.geteuid() != 0:  # root may write anywhere
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        with pytest.raises(RLSEpiError, match="is not writable"):
+            io.check_output_path(ro / "x.txt")
+
+
+def test_read_cohort_paths(tmp_path: Path) -> None:
+    with pytest.raises(DataValidationError, match="input file .* does not exist"):
+        io.read_cohort(tmp_path / "none.csv")
+    gz = tmp_path / "c.csv.gz"
+    with gzip.open(gz, "wt") as fh:
+        fh.write("age,rls\n30,1\n40,0\n")
+    assert io.read_cohort(gz)["age"].tolist() == [30, 40]
+    broken = tmp_path / "c.parquet"
+    broken.write_bytes(b"not parquet at all")
+    with pytest.raises(DataValidationError, match="cannot read"):
+        io.read_cohort(broken)
+
+
+def test_to_jsonable_converts_numpy() -> None:
+    out = io.to_jsonable({"a": np.int64(3), "b": np.array([1.5, 2.0]), "c": (np.float32(0.5),)})
+    assert out == {"a": 3, "b": [1.5, 2.0], "c": [0.5]}
+    assert type(out["a"]) is int and type(out["b"][0]) is float
