@@ -95,3 +95,62 @@ def test_to_jsonable_converts_numpy() -> None:
     out = io.to_jsonable({"a": np.int64(3), "b": np.array([1.5, 2.0]), "c": (np.float32(0.5),)})
     assert out == {"a": 3, "b": [1.5, 2.0], "c": [0.5]}
     assert type(out["a"]) is int and type(out["b"][0]) is float
+
+
+# --- models, simulation study, simulator --------------------------------------------------
+
+from rlsepi import cohort, risk_models, risk_validate  # noqa: E402
+
+REF = Path(__file__).parent / "reference" / "risk"
+
+
+@pytest.fixture(scope="module")
+def fixture_cohort() -> pd.DataFrame:
+    return io.read_cohort(REF / "cohort.csv")
+
+
+@pytest.mark.parametrize(("kwargs", "edit", "message"), [
+    ({"ferritin": "cubic"}, None, "ferritin coding must be 'log2' or 'cut', got 'cubic'"),
+    ({"age": "linear"}, None, "age coding must be 'quadratic' or 'spline', got 'linear'"),
+    ({"alpha": 2.0}, None, "alpha must lie between 0 and 1, got 2.0"),
+    ({"cv_folds": 1}, None, "cv_folds must be at least 2, got 1"),
+    ({}, lambda d: d.drop(columns="trimester"), "column 'trimester' is missing"),
+    ({}, lambda d: d.assign(ferritin=np.nan), "no complete rows are left"),
+    ({"age": "spline"}, lambda d: d.assign(age=40 + (d.index % 2)), "too few distinct values for a 4-knot spline"),
+])
+def test_model_refusals(fixture_cohort, kwargs, edit, message) -> None:
+    df = fixture_cohort if edit is None else edit(fixture_cohort.copy())
+    with pytest.raises(DataValidationError, match=message):
+        risk_models.fit_nested(df, **kwargs)
+
+
+def test_nested_fit_lookup_and_comparison_text(fixture_cohort) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = risk_models.fit_nested(fixture_cohort.iloc[:3000], cv_folds=2)
+    with pytest.raises(KeyError):
+        res["M7"]
+    c = res.comparisons[0]
+    assert c.summary().startswith(f"{c.larger} vs {c.smaller}: LR chi2 {c.lr_statistic:.2f} on {c.df} df")
+    assert c.to_frame()["lr_statistic"].iloc[0] == c.lr_statistic
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: risk_validate.simulation_study(replicates=1, n=1000), "replicates must be at least 2, got 1"),
+    (lambda: risk_validate.simulation_study(replicates=2, n=50), "n must be at least 100, got 50"),
+    (lambda: risk_validate.performance(np.array([0.1]), np.array([0.1]), 0.0), "at least 2 replicates"),
+    (lambda: cohort.simulate(100, rng=-1), "seed must be a non-negative integer"),
+    (lambda: cohort.simulate(100, rng=1, workers=0), "workers must be at least 1, got 0"),
+])
+def test_study_and_simulator_refusals(call, message) -> None:
+    with pytest.raises(RLSEpiError, match=message):
+        call()
+
+
+def test_simulation_study_with_two_workers_equals_one() -> None:
+    a = risk_validate.simulation_study(replicates=2, n=2000, rng=3)
+    b = risk_validate.simulation_study(replicates=2, n=2000, rng=3, workers=2)
+    pd.testing.assert_frame_equal(a.estimates, b.estimates)
+    pd.testing.assert_frame_equal(a.to_frame(), a.table)
