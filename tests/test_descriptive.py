@@ -103,6 +103,8 @@ def test_table_one_small_by_hand() -> None:
     assert v["rs1 effect allele"] == {"no RLS": (0.5,), "RLS": (1.0,), "overall": (0.75,)}
     assert v["IRLS score (cases)"] == {"no RLS": (), "RLS": (20.0, 15.0, 25.0), "overall": (20.0, 15.0, 25.0)}
     frame = t.to_frame().set_index("characteristic")
+    assert frame["statistic"].tolist() == ["n", "mean (SD)", "n (%)", "n (%)", "median [IQR]", "n (%)",
+                                           "frequency", "median [IQR]"]
     assert frame.loc["women"].tolist() == ["n (%)", "2 (66.7%)", "1 (33.3%)", "3 (50.0%)"]
     assert frame.loc["IRLS score (cases)"].tolist() == ["median [IQR]", "-", "20 [15-25]", "20 [15-25]"]
     assert frame.loc["serum ferritin, µg/L", "RLS"] == "50 [35-125]"
@@ -138,6 +140,10 @@ def test_quantile_groups_by_hand() -> None:
     kept = quantile_groups(pd.Series([4.0, 1.0, 3.0, 2.0], index=idx), q=2, name="g")
     assert kept.index.equals(idx) and kept.name == "g"
     assert kept.astype(str).tolist() == ["Q2 (3 to 4)", "Q1 (1 to 2)", "Q2 (3 to 4)", "Q1 (1 to 2)"]
+    # ten groups: the categories are in numeric order (Q10 last, not after Q1)
+    deciles = quantile_groups(np.arange(20.0), q=10)
+    assert [c.split()[0] for c in deciles.cat.categories] == [f"Q{i}" for i in range(1, 11)]
+    assert str(deciles.max()).startswith("Q10 ")
     # ties merge groups: values 0,0,0,0,1 have one cut point between 0 and 1 at most
     tied = quantile_groups(pd.Series([0, 0, 0, 0, 1]), q=5)
     assert list(tied.cat.categories) == ["Q1 (0 to 0)", "Q2 (1 to 1)"]
