@@ -154,3 +154,46 @@ def test_simulation_study_with_two_workers_equals_one() -> None:
     b = risk_validate.simulation_study(replicates=2, n=2000, rng=3, workers=2)
     pd.testing.assert_frame_equal(a.estimates, b.estimates)
     pd.testing.assert_frame_equal(a.to_frame(), a.table)
+
+
+# --- the user's columns and codes; the command line's argument types -----------------------
+
+from rlsepi.cli import main  # noqa: E402
+from rlsepi.schema import harmonise  # noqa: E402
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"columns": {"age": "Age", "sex": "Age"}}, "column mapping 'sex=Age': the file already has a column 'sex'"),
+    ({"columns": {"age": "Years"}}, "column mapping 'age=Years': the file has no column 'Years'"),
+    ({"codes": {"smoker": {"y": True}}}, "code mapping for column 'smoker': there is no such column"),
+    ({"codes": {"rls": {"yes": "maybe"}}}, "column 'rls' must be yes/no; code mapping gives 'maybe'"),
+])
+def test_harmonise_refusals(kwargs, message) -> None:
+    raw = pd.DataFrame({"Age": [30, 40], "sex": ["F", "M"], "rls": ["yes", "no"]})
+    with pytest.raises(DataValidationError, match=message):
+        harmonise(raw, **kwargs)
+
+
+def test_harmonise_explicit_codes_for_numbers_and_other_columns() -> None:
+    raw = pd.DataFrame({"age": ["30", "forty"], "sex": ["F", "M"], "rls": [1, 0], "site": ["a", "b"]})
+    df, _ = harmonise(raw, codes={"age": {"forty": 40}, "site": {"a": "Aarhus"}})
+    assert df["age"].tolist() == [30, 40] and df["site"].tolist() == ["Aarhus", "b"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["prevalence", "x.csv", "--alpha", "1"], "must lie between 0 and 1 (exclusive), got 1"),
+    (["prevalence", "x.csv", "--alpha", "lots"], "expected a number between 0 and 1, got 'lots'"),
+    (["prevalence", "x.csv", "--n-boot", "-3"], "must be 0 or more, got -3"),
+    (["prevalence", "x.csv", "--seed", "one"], "expected a whole number, got 'one'"),
+])
+def test_cli_argument_types(args, message, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_refuses_a_folder_as_the_cohort(tmp_path: Path, capsys) -> None:
+    assert main(["check", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"rlsepi: error: cohort file '{tmp_path}' is a folder; give a file\n"
