@@ -197,3 +197,29 @@ def test_cli_refuses_a_folder_as_the_cohort(tmp_path: Path, capsys) -> None:
     assert main(["check", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err == f"rlsepi: error: cohort file '{tmp_path}' is a folder; give a file\n"
+
+
+def test_targets_with_an_empty_trimester_are_not_judged_as_passed() -> None:
+    from rlsepi.targets import check_targets
+
+    df = cohort.simulate(3000, rng=8)
+    df.loc[df["trimester"] == 2, ["pregnant", "trimester"]] = [False, pd.NA]
+    res = {r.name: r for r in check_targets(df, rng=1).results}
+    t2 = res["pregnancy_trimester2"]
+    assert t2.n == 0 and np.isnan(t2.estimate) and not t2.passed
+    t1 = res["pregnancy_trimester1"]
+    sub = df[df["pregnant"].astype(bool) & (df["trimester"] == 1)]
+    assert t1.n == len(sub) and t1.estimate == pytest.approx(sub["rls"].mean(), rel=1e-15)
+
+
+@pytest.mark.parametrize(("error", "code", "err"), [(KeyboardInterrupt, 130, "rlsepi: interrupted\n"),
+                                                     (BrokenPipeError, 0, "")])
+def test_cli_interrupt_and_broken_pipe(monkeypatch, capsys, error, code, err) -> None:
+    import rlsepi.commands.params as params_command
+
+    def boom(args):
+        raise error()
+
+    monkeypatch.setattr(params_command, "run", boom)
+    assert main(["params"]) == code
+    assert capsys.readouterr().err == err
