@@ -106,6 +106,9 @@ def test_table_one_small_by_hand() -> None:
     assert frame["statistic"].tolist() == ["n", "mean (SD)", "n (%)", "n (%)", "median [IQR]", "n (%)",
                                            "frequency", "median [IQR]"]
     assert frame.loc["women"].tolist() == ["n (%)", "2 (66.7%)", "1 (33.3%)", "3 (50.0%)"]
+    assert frame.loc["pregnant (women 18-49)"].tolist() == ["n (%)", "1 (100.0%)", "0 (0.0%)", "1 (50.0%)"]
+    assert frame.loc["ferritin <= 50 µg/L"].tolist() == ["n (%)", "1 (33.3%)", "2 (66.7%)", "3 (50.0%)"]
+    assert t.by == "rls"
     assert frame.loc["IRLS score (cases)"].tolist() == ["median [IQR]", "-", "20 [15-25]", "20 [15-25]"]
     assert frame.loc["serum ferritin, µg/L", "RLS"] == "50 [35-125]"
     assert frame.loc["rs1 effect allele"].tolist() == ["frequency", "0.500", "1.000", "0.750"]
@@ -157,6 +160,16 @@ def test_roc_and_calibration_points_by_hand() -> None:
     fpr, tpr = roc_points(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]))
     np.testing.assert_allclose(fpr, [0, 0, 0.5, 0.5, 1])
     np.testing.assert_allclose(tpr, [0, 0.5, 0.5, 1, 1])
+    # a perfect score: 7 thresholds give 7 points on two straight runs; points inside a run
+    # are dropped (fewer than 7 remain) and the corners (0,0), (0,1), (1,1) stay
+    fpr, tpr = roc_points(np.array([0, 0, 0, 1, 1, 1]), np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6]))
+    corners = set(zip(fpr.tolist(), tpr.tolist()))
+    assert len(fpr) < 7 and {(0.0, 0.0), (0.0, 1.0), (1.0, 1.0)} <= corners
+    assert not {(1 / 3, 1.0), (2 / 3, 1.0)} & corners
+    # quantile groups, not equal-width bins: {.1, .2} and {.3, .9}
+    pred, obs = calibration_points(np.array([0, 0, 1, 1]), np.array([0.1, 0.2, 0.3, 0.9]), groups=2)
+    np.testing.assert_allclose(pred, [0.15, 0.6], rtol=1e-15)
+    np.testing.assert_allclose(obs, [0.0, 1.0], rtol=1e-15)
     # two quantile groups of 2: predicted means (0.1+0.2)/2 and (0.7+0.9)/2, observed 0.5 and 1
     pred, obs = calibration_points(np.array([0, 1, 1, 1]), np.array([0.1, 0.2, 0.7, 0.9]), groups=2)
     np.testing.assert_allclose(pred, [0.15, 0.8], rtol=1e-15)
