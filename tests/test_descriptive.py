@@ -138,6 +138,9 @@ def test_quantile_groups_by_hand() -> None:
     assert g.astype(str).tolist() == ["Q1 (0 to 1)"] * 2 + ["Q2 (2 to 3)"] * 2 + ["Q3 (4 to 5)"] * 2 + \
         ["Q4 (6 to 7)"] * 2 + ["Q5 (8 to 9)"] * 2
     assert g.cat.ordered
+    # defaults: quintiles, named "quantile"
+    d = quantile_groups(np.arange(10.0))
+    assert d.name == "quantile" and len(d.cat.categories) == 5
     # the input's index is kept (people stay matched to their group)
     idx = pd.Index([7, 3, 9, 1], name="person")
     kept = quantile_groups(pd.Series([4.0, 1.0, 3.0, 2.0], index=idx), q=2, name="g")
@@ -170,6 +173,9 @@ def test_roc_and_calibration_points_by_hand() -> None:
     pred, obs = calibration_points(np.array([0, 0, 1, 1]), np.array([0.1, 0.2, 0.3, 0.9]), groups=2)
     np.testing.assert_allclose(pred, [0.15, 0.6], rtol=1e-15)
     np.testing.assert_allclose(obs, [0.0, 1.0], rtol=1e-15)
+    # default: ten groups (deciles of 20 distinct predictions, two each)
+    pred10, _ = calibration_points(np.tile([0, 1], 10), np.linspace(0.01, 0.2, 20))
+    assert len(pred10) == 10
     # two quantile groups of 2: predicted means (0.1+0.2)/2 and (0.7+0.9)/2, observed 0.5 and 1
     pred, obs = calibration_points(np.array([0, 1, 1, 1]), np.array([0.1, 0.2, 0.7, 0.9]), groups=2)
     np.testing.assert_allclose(pred, [0.15, 0.8], rtol=1e-15)
