@@ -1197,6 +1197,7 @@ class PeakBand:
     prevalence: float
     n_boot: int
     table: pd.DataFrame
+    alpha: float = 0.05
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame([{"peak_band": self.band, "midpoint": self.midpoint, "ci_lower": self.ci_lower,
@@ -1205,8 +1206,8 @@ class PeakBand:
     def summary(self) -> str:
         if not np.isfinite(self.ci_lower):
             return f"peak prevalence in ages {self.band} ({100 * self.prevalence:.2f}%); no bootstrap interval"
-        return (f"peak prevalence in ages {self.band} ({100 * self.prevalence:.2f}%); 95% bootstrap interval of the "
-                f"peak band's midpoint {self.ci_lower:g}-{self.ci_upper:g}")
+        return (f"peak prevalence in ages {self.band} ({100 * self.prevalence:.2f}%); {_level(self.alpha)} bootstrap "
+                f"interval of the peak band's midpoint {self.ci_lower:g}-{self.ci_upper:g}")
 
 
 def peak_band(
@@ -1246,7 +1247,7 @@ def peak_band(
     else:  # no bootstrap asked for: no interval
         lo = hi = float("nan")
     return PeakBand(str(table["age_band"].iloc[best]), int(lower[best]), int(lower[best] + width - 1),
-                    float(mid[best]), float(lo), float(hi), float(p[best]), n_boot, table)
+                    float(mid[best]), float(lo), float(hi), float(p[best]), n_boot, table, alpha)
 
 
 @dataclass(frozen=True)

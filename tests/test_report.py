@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import os
 import re
 import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from rlsepi import cohort, report
 from rlsepi.cli import main
 from rlsepi.parameters import DEFAULT, load_parameters
+from rlsepi.parameters import STANDARD_POPULATIONS as DEFAULT_STANDARDS
 
 N, SEED = 20_000, 5
 TEMPLATE = Path(report.__file__).parent / "templates" / "report.html.j2"
@@ -34,9 +37,11 @@ def built(tmp_path_factory) -> dict[str, Path]:
 
 
 def test_report_files(built):
-    assert built["html"].stat().st_size > 10_000
     summary = json.loads(built["summary"].read_text())
     assert summary["prevalence"]["crude"]["n"] == N
+    # the headline card shows the crude prevalence of the summary
+    crude = summary["prevalence"]["crude"]["prevalence"]
+    assert re.search(rf"RLS, crude\s+{100 * crude:.2f}%", _visible_text(built["html"].read_text()))
     names = {p.stem for p in built["figures"].glob("*.png")}
     assert names >= {"prevalence_by_age_sex", "pregnancy", "prs_distribution", "prs_quintiles", "forest", "roc",
                      "calibration"}
@@ -161,3 +166,100 @@ def test_report_in_headless_chromium(built, tmp_path, width, height):
         assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
     finally:
         driver.quit()
+
+
+# --- the summary's numbers, recomputed here from the cohort by hand ---------------------
+
+
+@pytest.fixture(scope="module")
+def cohort_df():
+    return cohort.simulate(N, rng=SEED)
+
+
+def _wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return centre - half, centre + half
+
+
+def test_summary_prevalences_recomputed(built, cohort_df):
+    s = json.loads(built["summary"].read_text())
+    df = cohort_df
+    rls = df["rls"].astype(bool)
+    crude = s["prevalence"]["crude"]
+    assert (crude["n"], crude["cases"]) == (len(df), int(rls.sum()))
+    assert crude["prevalence"] == pytest.approx(rls.mean(), rel=1e-15)
+    assert (crude["ci_lower"], crude["ci_upper"]) == pytest.approx(_wilson(int(rls.sum()), len(df)), rel=1e-12)
+    by_sex = {r["sex"]: r for r in s["prevalence"]["by_sex"]}
+    for sex in ("female", "male"):
+        sub = rls[df["sex"] == sex]
+        assert (by_sex[sex]["n"], by_sex[sex]["cases"]) == (len(sub), int(sub.sum()))
+        assert (by_sex[sex]["ci_lower"], by_sex[sex]["ci_upper"]) == pytest.approx(
+            _wilson(int(sub.sum()), len(sub)), rel=1e-12)
+    cs = s["prevalence"]["clinically_significant"]
+    assert cs["cases"] == int(df["rls_clinically_significant"].sum())
+    preg = df[df["pregnant"].astype(bool)]
+    for row in s["pregnancy"]:
+        sub = preg.loc[preg["trimester"] == row["trimester"], "rls"].astype(bool)
+        assert (row["n"], row["cases"]) == (len(sub), int(sub.sum()))
+    assert [r["published"] for r in s["pregnancy"]] == [t.value for t in DEFAULT.targets.pregnancy]
+
+
+def test_summary_odds_ratio_and_standardised_recomputed(built, cohort_df):
+    s = json.loads(built["summary"].read_text())
+    df = cohort_df
+    rls, fem = df["rls"].astype(bool), df["sex"] == "female"
+    a, b = int((rls & fem).sum()), int((~rls & fem).sum())
+    c, d = int((rls & ~fem).sum()), int((~rls & ~fem).sum())
+    w = s["sex_odds_ratio"]["crude_woolf"]
+    assert (w["exposed_cases"], w["exposed_noncases"], w["unexposed_cases"], w["unexposed_noncases"]) == (a, b, c, d)
+    or_ = a * d / (b * c)
+    se = math.sqrt(1 / a + 1 / b + 1 / c + 1 / d)
+    assert w["estimate"] == pytest.approx(or_, rel=1e-13)
+    assert (w["ci_lower"], w["ci_upper"]) == pytest.approx(
+        (or_ * math.exp(-1.959963984540054 * se), or_ * math.exp(1.959963984540054 * se)), rel=1e-12)
+    # direct standardisation to ESP 2013: 5-year bands present in the data, weights renormalised
+    esp = dict(DEFAULT_STANDARDS["esp2013"]["bands"])
+    band = (df["age"] // 5) * 5
+    prev = rls.groupby(band).mean()
+    weights = prev.index.map(esp).to_numpy(dtype=float)
+    expected = float((prev.to_numpy() * weights).sum() / weights.sum())
+    assert s["prevalence"]["standardised"]["esp2013"]["adjusted"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_summary_peak_band_and_table_one_columns(built, cohort_df):
+    s = json.loads(built["summary"].read_text())
+    df = cohort_df
+    rls = df["rls"].astype(bool)
+    band = (df["age"] // 5) * 5
+    prev = rls.groupby(band).mean()
+    assert s["peak"]["band"]["lower"] == int(prev.idxmax())
+    assert s["peak"]["band"]["prevalence"] == pytest.approx(prev.max(), rel=1e-15)
+    t1 = {r["characteristic"]: r for r in s["table_one"]}
+    # the RLS column holds the cases and the no-RLS column the rest (not swapped)
+    assert t1["people"]["values"] == {"RLS": [int(rls.sum())], "no RLS": [int((~rls).sum())], "overall": [len(df)]}
+    freq_cases = df.loc[rls, "rs2300478"].mean() / 2
+    freq_non = df.loc[~rls, "rs2300478"].mean() / 2
+    assert t1["rs2300478 effect allele"]["values"]["RLS"][0] == pytest.approx(freq_cases, rel=1e-13)
+    assert t1["rs2300478 effect allele"]["values"]["no RLS"][0] == pytest.approx(freq_non, rel=1e-13)
+
+
+def test_page_columns_and_prs_means_not_swapped(built, cohort_df):
+    s = json.loads(built["summary"].read_text())
+    df = cohort_df
+    rls = df["rls"].astype(bool).to_numpy()
+    page = _visible_text(built["html"].read_text())
+    # Table 1's first row on the page: people, n, then no RLS, RLS, overall in that order
+    n_case, n_non = int(rls.sum()), int((~rls).sum())
+    assert re.search(rf"people\s+n\s+{n_non:,}\s+{n_case:,}\s+{len(df):,}", page)
+    # the PRS means: z is an affine function of the raw weighted allele count, so the ratio
+    # (case mean - overall mean) / (non-case mean - overall mean) does not depend on the
+    # standardisation; recompute it from ln(OR) x effect-allele counts
+    raw = sum(np.log(locus.odds_ratio) * df[locus.rsid].to_numpy(dtype=float) for locus in DEFAULT.loci)
+    ratio_raw = (raw[rls].mean() - raw.mean()) / (raw[~rls].mean() - raw.mean())
+    mz = s["prs"]["mean_z"]
+    overall = (n_case * mz["RLS"] + n_non * mz["no RLS"]) / len(df)
+    assert (mz["RLS"] - overall) / (mz["no RLS"] - overall) == pytest.approx(ratio_raw, rel=1e-9)
+    assert mz["RLS"] > mz["no RLS"]
+    assert f"{mz['RLS']:.3f} SD in cases, {mz['no RLS']:.3f} SD in non-cases" in page

@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -38,7 +39,9 @@ from rlsepi.web import app as webapp  # noqa: E402
 from rlsepi.web import create_app  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-ARTEFACTS = Path(os.environ.get("RLSEPI_ARTEFACTS", ROOT / "tests" / "artefacts"))
+# screenshots are test artefacts: kept where RLSEPI_SCREENSHOTS says (make test: test-artifacts/), else
+# in a temporary folder, so the tests never write into the work tree
+ARTEFACTS = Path(os.environ.get("RLSEPI_SCREENSHOTS") or tempfile.mkdtemp(prefix="rlsepi-web-"))
 RSIDS = ["rs2300478", "rs9357271", "rs1975197", "rs4626664"]
 
 # a 23andMe-layout file: comments, a no-call, a variant on the other strand (CT = AG of A/G)

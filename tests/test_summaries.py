@@ -1,0 +1,134 @@
+"""The default text output of risk, validate and fit, and other paths no test reached.
+
+Each number checked in a text is formatted here from an independent value (the generating
+model, R's glm, a hand count), not from the object that printed it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rlsepi import cli, cohort, prevalence, risk, risk_models, risk_validate
+from rlsepi.errors import DataValidationError
+from rlsepi.io import read_cohort, to_jsonable
+from rlsepi.parameters import DEFAULT
+
+REF = Path(__file__).parent / "reference" / "risk"
+
+
+@pytest.fixture(scope="module")
+def truth() -> cohort.OutcomeModel:
+    return cohort.solve_model(DEFAULT)
+
+
+def test_individual_risk_summary_and_frame(truth, capsys) -> None:
+    geno = {"rs2300478": 2, "rs9357271": 0, "rs1975197": 1, "rs4626664": 0}
+    person = pd.DataFrame([{"age": 60, "sex": "male", "pregnant": False, "trimester": None, "ferritin": 40.0, **geno}])
+    p = 1 / (1 + math.exp(-float(truth.linear_predictor(person)[0])))
+    assert cli.main(["risk", "--age", "60", "--sex", "male", "--ferritin", "40",
+                     *[a for k, v in geno.items() for a in ("--genotype", f"{k}={v}")]]) == 0
+    text = capsys.readouterr().out
+    assert f"this person:          {100 * p:.1f}%" in text
+    assert "men aged 60:" in text
+    weights = {locus.rsid: locus.weight for locus in DEFAULT.loci}
+    prs = sum(weights[k] * v for k, v in geno.items())
+    assert f"polygenic score:      {prs:.3f}" in text
+    assert f"About {round(100 * p)} out of 100 people like this would have RLS" in text
+    assert "Please note:" in text and "Not given" not in text
+    r = risk.individual_risk(age=60, sex="male", ferritin=40.0, genotypes=geno)
+    frame = r.to_frame().set_index("quantity")["value"]
+    assert frame["probability"] == pytest.approx(p, rel=1e-12)
+    assert frame["prs"] == pytest.approx(prs, rel=1e-13)
+    # nothing known: the text names what was averaged over and that the score was not computed
+    u = risk.individual_risk().summary()
+    assert "adults of all adult ages:" in u and "not computed (not every genotype was given)" in u
+    assert "Not given, so averaged over the population (given what was known): age, sex" in u
+
+
+def test_individual_risk_ignores_inputs_the_model_lacks() -> None:
+    # a fitted M0 (sex and age only): ferritin and genotypes are given but not part of it
+    df = read_cohort(REF / "cohort.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = risk_models.fit_nested(df, cv_folds=3)
+    lm = risk_models.load_risk_model(to_jsonable(res.to_dict()), name="M0")
+    r = risk.individual_risk(age=50, sex="female", ferritin=30.0, genotypes={"rs2300478": 1}, model=lm)
+    coef = res["M0"].coefficients.set_index("term")["estimate"]
+    age10 = (50 - 50) / 10  # the spec centres age at 50 in decades (checked by the value below)
+    eta = coef["const"] + coef["female"] + coef["age10"] * age10 + coef["age10_sq"] * age10 ** 2
+    assert r.probability == pytest.approx(1 / (1 + math.exp(-eta)), rel=1e-10)
+    assert "ferritin" in " ".join(r.ignored) and "Given but not part of this model" in r.summary()
+    with pytest.raises(DataValidationError, match="choose one of M0, M1, M2, M3"):
+        risk_models.load_risk_model(to_jsonable(res.to_dict()), name="M9")
+    with pytest.raises(DataValidationError, match="holds no model M0-M3"):
+        risk_models.load_risk_model({"models": []})
+
+
+def test_load_risk_model_refuses_bad_files(tmp_path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(DataValidationError, match="cannot read model file"):
+        risk_models.load_risk_model(bad)
+
+
+def test_nested_model_summary_shows_r_numbers() -> None:
+    df = read_cohort(REF / "cohort.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = risk_models.fit_nested(df, cv_folds=3)
+    r_out = pd.read_csv(REF / "r_output.csv")
+    sel = (r_out.age == "quadratic") & (r_out.ferritin == "log2") & (r_out.model == "M1") & (r_out.kind == "estimate")
+    est = r_out[sel].set_index("name")["value"]
+    text = res["M1"].summary()
+    assert text.splitlines()[0].startswith("M1: rls ~ female + age10")
+    assert f"OR {math.exp(est['female']):8.3f}" in text
+    metric = r_out[(r_out.age == "quadratic") & (r_out.ferritin == "log2") & (r_out.model == "M1")
+                   & (r_out.kind == "metric")].set_index("name")["value"]
+    assert f"AUC {metric['auc']:.3f}" in text and f"Brier {metric['brier']:.4f}" in text
+    assert res["M1"].odds_ratios()["female"] == pytest.approx(math.exp(est["female"]), rel=1e-10)
+    n, events = len(df), int(df["rls"].sum())
+    assert res.summary().splitlines()[0] == f"# Nested logistic models for RLS (n = {n:,}, events = {events:,})"
+
+
+def test_cli_fit_default_markdown_and_formula_errors(capsys) -> None:
+    assert cli.main(["fit", str(REF / "cohort.csv"), "--cv-folds", "3"]) == 0
+    out = capsys.readouterr().out
+    r_out = pd.read_csv(REF / "r_output.csv")
+    sel = (r_out.age == "quadratic") & (r_out.ferritin == "log2") & (r_out.model == "M3") & (r_out.kind == "estimate")
+    est = r_out[sel].set_index("name")["value"]
+    assert f"{math.exp(est['female']):.3f}" in out
+    df = read_cohort(REF / "cohort.csv")
+    with pytest.raises(DataValidationError, match="has no '~'"):
+        risk_models.fit_nested(df, formula="female + age10")
+    with pytest.raises(DataValidationError, match="cannot use formula 'rls ~ nonesuch'"):
+        risk_models.fit_nested(df, formula="rls ~ nonesuch")
+
+
+def test_simulation_study_summary_and_cli_default(capsys) -> None:
+    study = risk_validate.simulation_study(replicates=2, n=3000, rng=5)
+    text = study.summary()
+    lines = text.splitlines()
+    assert lines[0] == "# Simulation study of the logistic fit (ADEMP; 2 replicates of 3,000 people, seed 5)"
+    # each row: bias = mean estimate - truth, formatted; computed here from the estimates
+    est = study.estimates[study.estimates["usable"]]
+    row = study.table.set_index("term").loc["female"]
+    bias = est[est["term"] == "female"]["estimate"].mean() - row["true_log_or"]
+    assert f"| female | {math.exp(row['true_log_or']):.3f} | 2 | {bias:+.4f} (" in text
+    assert cli.main(["validate", "--replicates", "2", "--n", "3000", "--seed", "5"]) == 0
+    assert capsys.readouterr().out.strip() == text.strip()
+
+
+def test_prevalence_table_summary_by_hand() -> None:
+    d = pd.DataFrame({"sex": ["female"] * 4 + ["male"] * 4, "rls": [1, 0, 0, 0, 1, 1, 0, 0]})
+    s = prevalence.stratified(d, "sex").summary()
+    assert "25.00%" in s and "50.00%" in s and "95% CI" in s
+    lines = [ln.split() for ln in s.splitlines()]
+    assert lines[1][:4] == ["female", "4", "1", "25.00%"]

@@ -1,0 +1,66 @@
+"""check_targets: every row's estimate, interval, label and method, recomputed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+from scipy import stats
+
+from rlsepi import cohort
+from rlsepi.parameters import DEFAULT
+from rlsepi.targets import check_targets
+
+
+def _wilson(k: int, n: int, alpha: float) -> tuple[float, float]:
+    z = stats.norm.ppf(1 - alpha / 2)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return centre - half, centre + half
+
+
+@pytest.fixture(scope="module")
+def df() -> pd.DataFrame:
+    return cohort.simulate(8000, rng=77)
+
+
+def test_every_row_recomputed(df) -> None:
+    alpha = 0.1  # not the default: a dropped alpha shows
+    res = {r.name: r for r in check_targets(df, alpha=alpha, rng=3).results}
+    rls, cs = df["rls"].astype(bool), df["rls_clinically_significant"].astype(bool)
+    for name, flag, label in (("prevalence", rls, "RLS prevalence"),
+                              ("clinically_significant", cs, "clinically significant RLS")):
+        r = res[name]
+        assert (r.label, r.method, r.n) == (label, "wilson", len(df))
+        assert r.estimate == pytest.approx(flag.mean(), rel=1e-15)
+        assert (r.ci_lower, r.ci_upper) == pytest.approx(_wilson(int(flag.sum()), len(df), alpha), rel=1e-12)
+        t = getattr(DEFAULT.targets, name)
+        assert (r.target, r.low, r.high) == (t.value, t.low, t.high)
+        assert r.passed == (t.low <= r.estimate <= t.high)
+    fem = df["sex"] == "female"
+    a, b, c, d = [int(x.sum()) for x in (rls & fem, ~rls & fem, rls & ~fem, ~rls & ~fem)]
+    o = res["female_male_or"]
+    assert (o.label, o.method, o.kind) == ("female:male odds ratio (crude)", "woolf", "odds_ratio")
+    assert o.estimate == pytest.approx(a * d / (b * c), rel=1e-13)
+    se, z = math.sqrt(1 / a + 1 / b + 1 / c + 1 / d), stats.norm.ppf(0.95)
+    assert o.ci_lower == pytest.approx(a * d / (b * c) * math.exp(-z * se), rel=1e-12)
+    preg = df[df["pregnant"].astype(bool)]
+    for k in (1, 2, 3):
+        r = res[f"pregnancy_trimester{k}"]
+        sub = preg.loc[preg["trimester"] == k, "rls"].astype(bool)
+        assert (r.label, r.n) == (f"prevalence in trimester {k}", len(sub))
+        assert (r.ci_lower, r.ci_upper) == pytest.approx(_wilson(int(sub.sum()), len(sub), alpha), rel=1e-12)
+
+
+def test_summary_rows_and_verdict(df) -> None:
+    check = check_targets(df, rng=3)
+    text = check.summary()
+    r = {x.name: x for x in check.results}["prevalence"]
+    line = next(ln for ln in text.splitlines() if ln.strip().startswith("RLS prevalence"))
+    assert line.split()[2:5] == [f"{r.target:.2%}", f"{r.low:.2%}-{r.high:.2%}", f"{r.estimate:.2%}"]
+    assert line.split()[-1] == ("pass" if r.passed else "FAIL")
+    verdict = text.splitlines()[-1]
+    assert verdict == ("all targets reproduced" if check.passed else f"targets missed: {', '.join(check.failed)}")
+    assert check.failed == [x.name for x in check.results if not x.passed]
