@@ -4,6 +4,7 @@ cohort against the targets, recovery of the true coefficients, and determinism."
 from __future__ import annotations
 
 import itertools
+import dataclasses
 import math
 import os
 
@@ -264,8 +265,15 @@ def test_unreachable_peak_is_refused_by_name():
 
 
 def test_conditional_effects_differ_from_marginal_targets():
-    # ferritin and pregnancy carry part of the female excess: the conditional sex OR is smaller
-    assert 1.0 < math.exp(MODEL.female) < DEFAULT.targets.female_male_or.value
+    # ferritin and pregnancy carry part of the female excess: with the conditional sex effect set
+    # to 0, the expected crude OR is still above 1 (women have lower ferritin and can be pregnant),
+    # but below the target; the solved conditional effect supplies exactly the rest
+    no_sex = dataclasses.replace(MODEL, female=0.0)
+    crude_without = cohort.expected_figures(no_sex)["female_male_or"]
+    assert 1.0 < crude_without < DEFAULT.targets.female_male_or.value
+    assert cohort.expected_figures(MODEL)["female_male_or"] == pytest.approx(
+        DEFAULT.targets.female_male_or.value, rel=1e-9)
+    assert 0.0 < MODEL.female < math.log(DEFAULT.targets.female_male_or.value)
 
 
 # --- simulated cohorts against the targets --------------------------------------------
