@@ -47,7 +47,7 @@ def test_parameter_file_errors(tmp_path: Path) -> None:
     bad.write_text("[targets\n")
     with pytest.raises(ParameterError, match="is not valid TOML"):
         load_parameters(bad)
-    with pytest.raises(ParameterError, match="cannot be read"):
+    with pytest.raises(ParameterError, match="is a folder; give a TOML file"):
         load_parameters(tmp_path)  # a folder
     wrong = tmp_path / "wrong.toml"
     wrong.write_text("[targets.prevalence]\nvalue = 1.5\n")
@@ -115,7 +115,7 @@ def fixture_cohort() -> pd.DataFrame:
     ({"alpha": 2.0}, None, "alpha must lie between 0 and 1, got 2.0"),
     ({"cv_folds": 1}, None, "cv_folds must be at least 2, got 1"),
     ({}, lambda d: d.drop(columns="trimester"), "column 'trimester' is missing"),
-    ({}, lambda d: d.assign(ferritin=np.nan), "no complete rows are left"),
+    ({}, lambda d: d.assign(ferritin=np.nan), "column 'ferritin' is empty in all 5000 rows"),
     ({"age": "spline"}, lambda d: d.assign(age=40 + (d.index % 2)), "too few distinct values for a 4-knot spline"),
 ])
 def test_model_refusals(fixture_cohort, kwargs, edit, message) -> None:
@@ -193,10 +193,12 @@ def test_cli_argument_types(args, message, capsys) -> None:
     assert message in capsys.readouterr().err
 
 
-def test_cli_refuses_a_folder_as_the_cohort(tmp_path: Path, capsys) -> None:
+def test_cli_refuses_a_folder_without_parquet_files_as_the_cohort(tmp_path: Path, capsys) -> None:
+    # a folder is read as a Parquet dataset (one file per partition); an empty one is refused
     assert main(["check", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err == f"rlsepi: error: cohort file '{tmp_path}' is a folder; give a file\n"
+    assert err == (f"rlsepi: error: folder '{tmp_path}' holds no .parquet files; give a Parquet dataset folder "
+                   "or a file\n")
 
 
 def test_targets_with_an_empty_trimester_are_not_judged_as_passed() -> None:
@@ -212,7 +214,7 @@ def test_targets_with_an_empty_trimester_are_not_judged_as_passed() -> None:
     assert t1.n == len(sub) and t1.estimate == pytest.approx(sub["rls"].mean(), rel=1e-15)
 
 
-@pytest.mark.parametrize(("error", "code", "err"), [(KeyboardInterrupt, 130, "rlsepi: interrupted\n"),
+@pytest.mark.parametrize(("error", "code", "err"), [(KeyboardInterrupt, 130, "rlsepi: interrupted; nothing was written\n"),
                                                      (BrokenPipeError, 0, "")])
 def test_cli_interrupt_and_broken_pipe(monkeypatch, capsys, error, code, err) -> None:
     import rlsepi.commands.params as params_command

@@ -163,7 +163,7 @@ def test_summaries_state_the_level_and_the_numbers() -> None:
     (lambda d: prevalence.adjusted_odds_ratio(d, age_terms="cubic"), "age_terms must be linear or quadratic"),
     (lambda d: prevalence.adjusted_odds_ratio(d, adjust=("bmi",)), "column 'bmi' is missing"),
     (lambda d: prevalence.adjusted_odds_ratio(d, adjust=("sex",)), "column 'sex' is the exposure"),
-    (lambda d: prevalence.peak_age(d, model="cubic"), "peak model must be quadratic or spline"),
+    (lambda d: prevalence.peak_age(d, model="cubic"), "peak model must be one of local, quadratic, spline, got 'cubic'"),
     (lambda d: prevalence.peak_age(d, model="spline", spline_df=2), "at least 3 degrees of freedom, got 2"),
     (lambda d: prevalence.peak_age(d.drop(columns="age")), "column 'age' is missing"),
     (lambda d: prevalence.peak_age(d.assign(age=np.nan)), "column 'age' has"),
