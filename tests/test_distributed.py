@@ -35,6 +35,8 @@ BS = cohort.BLOCK_SIZE
 N = 3 * BS + 1234  # four blocks, the last one short
 SEED = 77
 NEEDED = ["age", "sex", "pregnant", "trimester", "rls", "rls_clinically_significant"]
+PLINK2 = ROOT / "tests" / "reference" / "plink2"  # the committed plink2 known answers
+REAL = PLINK2 / "real"
 
 
 def column_digests(table: pa.Table) -> dict[str, str]:
@@ -338,6 +340,17 @@ def test_real_scheduler_simulate_and_prevalence(cluster, tmp_path: Path, single:
     local = distributed.fit_nested(out)
     for a, b in zip(remote.models, local.models):
         np.testing.assert_allclose(a.params, b.params, rtol=0, atol=1e-9)
+    # prs: worker processes open the same PLINK file (a shared file system) and return partial sums
+    prs = ["prs", str(PLINK2 / "geno.bed"), "--score", str(PLINK2 / "rlsepi_score.txt.gz"), "--min-overlap", "0.5",
+           "--quiet"]
+    _cli(*prs, "--out", str(tmp_path / "one.tsv"), env=env)
+    _cli(*prs, "--out", str(tmp_path / "dist.tsv"), "--scheduler", address, env=env)
+    one = pd.read_csv(tmp_path / "one.tsv", sep="\t", comment="#")
+    dist = pd.read_csv(tmp_path / "dist.tsv", sep="\t", comment="#")
+    assert dist.columns.tolist() == one.columns.tolist() and len(dist) == 80
+    np.testing.assert_allclose(dist.drop(columns="IID").to_numpy(float), one.drop(columns="IID").to_numpy(float),
+                               rtol=0, atol=1e-9)
+    assert (tmp_path / "dist.matchlog.tsv").read_text() == (tmp_path / "one.matchlog.tsv").read_text()
 
 
 def test_killing_a_worker_mid_run_gives_the_same_dataset(cluster, tmp_path: Path):
@@ -372,10 +385,6 @@ def test_killing_a_worker_mid_run_gives_the_same_dataset(cluster, tmp_path: Path
 
 
 # --- prs: variants in blocks across workers -------------------------------------------------------
-
-PLINK2 = ROOT / "tests" / "reference" / "plink2"
-REAL = PLINK2 / "real"
-
 
 def _plain(name: str):
     from rlsepi import polygenic as pg
