@@ -51,6 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,7 +98,12 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=10_000_000, help="people for the in-memory runs (default 10M)")
     parser.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--prs-samples", type=int, default=20_000, help="people in the PLINK file for prs (20k)")
+    parser.add_argument("--prs-variants", type=int, default=100_000, help="variants in the PLINK file for prs (100k)")
+    parser.add_argument("--steps", default="simulate,prs",
+                        help="comma-separated: simulate (with prevalence and fit on its dataset), prs")
     args = parser.parse_args()
+    steps = {s.strip() for s in args.steps.split(",")}
     exe = [sys.executable, "-m", "rlsepi.cli"]
     sched = ["--scheduler", f"local:{args.workers}"]
     rows = []
@@ -112,6 +118,10 @@ def main() -> None:
           f"{'max child MiB':>9}")
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
         t = Path(tmp)
+        if "prs" in steps:
+            prs_rows(t, args, exe, sched, row)
+        if "simulate" not in steps:
+            return
         one, ds, small = t / "one.parquet", t / "ds", t / "sample.parquet"
         sim = ["simulate", "--n", str(args.n), "--seed", str(args.seed), "--quiet"]
         row("simulate", args.n, "1 process, one file", [*exe, *sim, "--out", str(one)])
@@ -127,6 +137,28 @@ def main() -> None:
         row("fit", args.n, f"local:{args.workers}, dataset", [*exe, "fit", "--format", "json", str(ds), *sched])
         row("fit", args.sample, "pandas in memory", [*exe, "fit", "--format", "json", "--cv-folds", "2", str(small)])
         shutil.rmtree(ds, ignore_errors=True)
+
+
+def prs_rows(t: Path, args: argparse.Namespace, exe: list[str], sched: list[str], row: Callable[..., None]) -> None:
+    """``prs`` on a seeded PLINK 1 file (made as ``bench_prs.py`` makes it), one process against local:W."""
+    import numpy as np
+    import pandas as pd
+
+    start = time.perf_counter()
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_prs.py"), "--generate-only", str(t),
+                    "--samples", str(args.prs_samples), "--variants", str(args.prs_variants), "--seed", str(args.seed)],
+                   check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    print(f"  prs data: {args.prs_samples:,} x {args.prs_variants:,} "
+          f"({(t / 'bench.bed').stat().st_size / 2**20:,.0f} MiB .bed) in {time.perf_counter() - start:.0f} s")
+    cmd = [*exe, "prs", str(t / "bench.bed"), "--score", str(t / "score.tsv"), "--quiet"]
+    row("prs", args.prs_samples, "1 process", [*cmd, "--out", str(t / "one.parquet")])
+    row("prs", args.prs_samples, f"{sched[1]}, variant blocks", [*cmd, "--out", str(t / "dist.parquet"), *sched])
+    one, dist = (pd.read_parquet(t / f) for f in ("one.parquet", "dist.parquet"))  # full precision
+    same = (one["ALLELE_CT"].equals(dist["ALLELE_CT"]) and one["DENOM"].equals(dist["DENOM"]))
+    print(f"  prs: max |SUM difference| {np.abs(one['SUM'] - dist['SUM']).max():.1e}, "
+          f"max |AVG difference| {np.abs(one['AVG'] - dist['AVG']).max():.1e}, ALLELE_CT and DENOM identical: {same}")
+    for f in t.glob("bench.*"):
+        f.unlink()
 
 
 if __name__ == "__main__":

@@ -940,7 +940,8 @@ def _a1_freq_block(job: _FreqJob) -> np.ndarray:
     out = np.full(idx.size, np.nan)
     step = max(1, int(job.block_bytes // (8 * max(n, 1))))
     for lo in range(0, idx.size, step):
-        x = _as_float(g.read(idx[lo:lo + step], None))[founders]
+        with _SCORE_LOCK:  # a VCF reader streams through one open file: one reader call at a time per process
+            x = _as_float(g.read(idx[lo:lo + step], None))[founders]
         called = np.isfinite(x).sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             out[lo:lo + step] = np.nansum(x, axis=0) / (2.0 * called)
@@ -1105,7 +1106,10 @@ def score_genotypes(
             f"--palindromic frequency would resolve strands from allele frequencies of only {int(founders.sum())} "
             f"founders (at least {pg.MIN_FOUNDERS_FOR_FREQ} are needed); use --palindromic exclude (or keep)"
         )
-    n_workers = max(1, len(client.scheduler_info().get("workers", {}))) if client is not None else 1
+    n_workers = 1
+    if client is not None:
+        info = client.scheduler_info(n_workers=-1) if _accepts_n_workers(client) else client.scheduler_info()
+        n_workers = max(1, len(info.get("workers", {})))
     block_variants = max(1, int(block_variants))
 
     def blocks_of(m: int) -> list[slice]:
