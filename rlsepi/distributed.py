@@ -1072,9 +1072,10 @@ def score_genotypes(
     score = score or pg.default_score()
     if not isinstance(score, pg.ScoringFile):
         score = pg.read_scoring_file(score)
-    opts: dict[str, Any] = dict(client=client, imputation=imputation, palindromic=palindromic,
-                                duplicates=duplicates, min_overlap=min_overlap, build=build, vcf_field=vcf_field,
-                                freq=freq, block_variants=block_variants, block_bytes=block_bytes, progress=progress)
+    opts: dict[str, Any] = {"client": client, "imputation": imputation, "palindromic": palindromic,
+                            "duplicates": duplicates, "min_overlap": min_overlap, "build": build,
+                            "vcf_field": vcf_field, "freq": freq, "block_variants": block_variants,
+                            "block_bytes": block_bytes, "progress": progress}
     if "accession" in score.variants.columns and score.variants["accession"].nunique() > 1:
         # a combined long-format file: each accession scored on its own, as polygenic does
         parts, logs, covs, refs = [], [], [], {}

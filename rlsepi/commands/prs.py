@@ -104,9 +104,9 @@ def run(args: argparse.Namespace) -> int:
         score = pg.read_scoring_file(args.score, weights=weights)
     else:
         score = pg.extended_score() if args.extended else pg.default_score()
-    options = dict(reference_file=args.reference, vcf_field=args.vcf_field, build=args.build,
-                   imputation=args.imputation, palindromic=args.palindromic, duplicates=args.duplicates,
-                   min_overlap=args.min_overlap, freq=pg.read_afreq(args.read_freq) if args.read_freq else None)
+    options = {"reference_file": args.reference, "vcf_field": args.vcf_field, "build": args.build,
+               "imputation": args.imputation, "palindromic": args.palindromic, "duplicates": args.duplicates,
+               "min_overlap": args.min_overlap, "freq": pg.read_afreq(args.read_freq) if args.read_freq else None}
     if args.scheduler is None:
         result = pg.score_file(args.genotypes, score, **options)
     else:
