@@ -10,6 +10,7 @@ Side by side, in one run:
 
 - ``simulate`` of ``--n`` people: the single-process writer to one file, and ``--scheduler
   local:W`` writing a dataset;
+- ``prs`` on a ``--prs-samples`` x ``--prs-variants`` PLINK 1 file, one process against ``local:W``;
 - ``prevalence`` and ``fit`` on that dataset with ``local:W``, against pandas in memory on a
   ``--sample``-person cohort (the in-memory fit also computes AUCs and cross-validation,
   which the out-of-core fit leaves out, so its time is not like for like).
@@ -27,6 +28,22 @@ local:2 cannot beat one process here; memory is the meaningful number):
     fit         10,000,000   local:2, dataset        423.4    23,618        227          799
     fit          1,000,000   pandas in memory         75.3    13,280       3043            0
 
+``prs`` on a 20,000 x 100,000 PLINK 1 file (477 MiB ``.bed``, 1% missing, 90,000 matched
+variants; made as ``bench_prs.py`` makes it), measured 2026-11-24 with ``--steps prs``, twice
+(load average about 2-3, then 3-6):
+
+    step        people       how                   seconds  people/s  client MiB  max child MiB
+    prs             20,000   1 process                10.7     1,863        389            0
+    prs             20,000   local:2, variant blocks  14.5     1,384        316          407
+    prs             20,000   1 process                17.3     1,157        389            0
+    prs             20,000   local:2, variant blocks  31.0       645        330          415
+
+    max |SUM difference| 2.0e-13, max |AVG difference| 1.1e-18, ALLELE_CT and DENOM identical
+
+On 2 cores local:2 is slower: the single process's compiled kernels already use both cores,
+and the cluster adds its start-up (about 3 s), a second read of the ``.bim`` by each worker and
+two processes competing for two cores. The scores are the same.
+
 Worker memory depends on the partition size (1M people by default), not on N; the client holds
 only counts and p x p matrices.
 
@@ -40,6 +57,14 @@ partition each time. Work per partition is independent, so wall time should fall
 1/W with W workers until the shared file system's read bandwidth or the scheduler's
 per-task overhead (about 1 ms per task) limits it; with 1M-person partitions that overhead is
 negligible below tens of thousands of partitions.
+
+For ``prs``, a block of variants (20,000 by default) sends the worker its scoring-file rows
+(about 100 bytes each: 2 MB) and returns 8 bytes x (weights + 3) per person (for 500,000
+people and one weight, 16 MB); the genotypes never cross the network, and each worker reads
+only its own rows of the file. The scoring is linear in the genotypes read, so W workers on W
+machines (each with its own cores and disk bandwidth from the shared file system) should
+score close to W times as many variants per second, less the client's matching (one pass over
+the variant table) and the reduction (one (n, k + 3) addition per block).
 """
 
 from __future__ import annotations
@@ -51,6 +76,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,7 +123,12 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=10_000_000, help="people for the in-memory runs (default 10M)")
     parser.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--prs-samples", type=int, default=20_000, help="people in the PLINK file for prs (20k)")
+    parser.add_argument("--prs-variants", type=int, default=100_000, help="variants in the PLINK file for prs (100k)")
+    parser.add_argument("--steps", default="simulate,prs",
+                        help="comma-separated: simulate (with prevalence and fit on its dataset), prs")
     args = parser.parse_args()
+    steps = {s.strip() for s in args.steps.split(",")}
     exe = [sys.executable, "-m", "rlsepi.cli"]
     sched = ["--scheduler", f"local:{args.workers}"]
     rows = []
@@ -112,6 +143,10 @@ def main() -> None:
           f"{'max child MiB':>9}")
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
         t = Path(tmp)
+        if "prs" in steps:
+            prs_rows(t, args, exe, sched, row)
+        if "simulate" not in steps:
+            return
         one, ds, small = t / "one.parquet", t / "ds", t / "sample.parquet"
         sim = ["simulate", "--n", str(args.n), "--seed", str(args.seed), "--quiet"]
         row("simulate", args.n, "1 process, one file", [*exe, *sim, "--out", str(one)])
@@ -127,6 +162,28 @@ def main() -> None:
         row("fit", args.n, f"local:{args.workers}, dataset", [*exe, "fit", "--format", "json", str(ds), *sched])
         row("fit", args.sample, "pandas in memory", [*exe, "fit", "--format", "json", "--cv-folds", "2", str(small)])
         shutil.rmtree(ds, ignore_errors=True)
+
+
+def prs_rows(t: Path, args: argparse.Namespace, exe: list[str], sched: list[str], row: Callable[..., None]) -> None:
+    """``prs`` on a seeded PLINK 1 file (made as ``bench_prs.py`` makes it), one process against local:W."""
+    import numpy as np
+    import pandas as pd
+
+    start = time.perf_counter()
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_prs.py"), "--generate-only", str(t),
+                    "--samples", str(args.prs_samples), "--variants", str(args.prs_variants), "--seed", str(args.seed)],
+                   check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    print(f"  prs data: {args.prs_samples:,} x {args.prs_variants:,} "
+          f"({(t / 'bench.bed').stat().st_size / 2**20:,.0f} MiB .bed) in {time.perf_counter() - start:.0f} s")
+    cmd = [*exe, "prs", str(t / "bench.bed"), "--score", str(t / "score.tsv"), "--quiet"]
+    row("prs", args.prs_samples, "1 process", [*cmd, "--out", str(t / "one.parquet")])
+    row("prs", args.prs_samples, f"{sched[1]}, variant blocks", [*cmd, "--out", str(t / "dist.parquet"), *sched])
+    one, dist = (pd.read_parquet(t / f) for f in ("one.parquet", "dist.parquet"))  # full precision
+    same = (one["ALLELE_CT"].equals(dist["ALLELE_CT"]) and one["DENOM"].equals(dist["DENOM"]))
+    print(f"  prs: max |SUM difference| {np.abs(one['SUM'] - dist['SUM']).max():.1e}, "
+          f"max |AVG difference| {np.abs(one['AVG'] - dist['AVG']).max():.1e}, ALLELE_CT and DENOM identical: {same}")
+    for f in t.glob("bench.*"):
+        f.unlink()
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ BS = cohort.BLOCK_SIZE
 N = 3 * BS + 1234  # four blocks, the last one short
 SEED = 77
 NEEDED = ["age", "sex", "pregnant", "trimester", "rls", "rls_clinically_significant"]
+PLINK2 = ROOT / "tests" / "reference" / "plink2"  # the committed plink2 known answers
+REAL = PLINK2 / "real"
 
 
 def column_digests(table: pa.Table) -> dict[str, str]:
@@ -338,6 +340,17 @@ def test_real_scheduler_simulate_and_prevalence(cluster, tmp_path: Path, single:
     local = distributed.fit_nested(out)
     for a, b in zip(remote.models, local.models):
         np.testing.assert_allclose(a.params, b.params, rtol=0, atol=1e-9)
+    # prs: worker processes open the same PLINK file (a shared file system) and return partial sums
+    prs = ["prs", str(PLINK2 / "geno.bed"), "--score", str(PLINK2 / "rlsepi_score.txt.gz"), "--min-overlap", "0.5",
+           "--quiet"]
+    _cli(*prs, "--out", str(tmp_path / "one.tsv"), env=env)
+    _cli(*prs, "--out", str(tmp_path / "dist.tsv"), "--scheduler", address, env=env)
+    one = pd.read_csv(tmp_path / "one.tsv", sep="\t", comment="#")
+    dist = pd.read_csv(tmp_path / "dist.tsv", sep="\t", comment="#")
+    assert dist.columns.tolist() == one.columns.tolist() and len(dist) == 80
+    np.testing.assert_allclose(dist.drop(columns="IID").to_numpy(float), one.drop(columns="IID").to_numpy(float),
+                               rtol=0, atol=1e-9)
+    assert (tmp_path / "dist.matchlog.tsv").read_text() == (tmp_path / "one.matchlog.tsv").read_text()
 
 
 def test_killing_a_worker_mid_run_gives_the_same_dataset(cluster, tmp_path: Path):
@@ -369,3 +382,127 @@ def test_killing_a_worker_mid_run_gives_the_same_dataset(cluster, tmp_path: Path
     assert pq.read_metadata(out / "_metadata").num_rows == n
     assert column_digests(pq.read_table(out)) == column_digests(pq.read_table(expect))
     assert not list(out.glob(".*"))  # no leftover temporary partition
+
+
+# --- prs: variants in blocks across workers -------------------------------------------------------
+
+def _plain(name: str):
+    from rlsepi import polygenic as pg
+
+    return pg.read_scoring_file(REAL / name, weights=["W"])
+
+
+def _prs_cases():
+    """(genotypes, scoring file, options, plink2 .sscore, prefix of the score columns): the committed
+    plink2 known answers (tests/reference/plink2/make_reference.sh and real/make_reference.sh)."""
+    from rlsepi import polygenic as pg
+
+    bed = pg.read_scoring_file(PLINK2 / "rlsepi_score.txt.gz")
+    return {
+        "bed-mean": (PLINK2 / "geno", bed, {"min_overlap": 0.5}, PLINK2 / "plink2_mean.sscore"),
+        "bed-nomi": (PLINK2 / "geno", bed, {"min_overlap": 0.5, "imputation": "none"}, PLINK2 / "plink2_nomi.sscore"),
+        "pgen-multiallelic": (REAL / "multi.pgen", _plain("multi_alt.tsv"), {"palindromic": "keep", "min_overlap": 0},
+                              REAL / "multi_alt.sscore"),
+        "vcf-nocall": (REAL / "multi.vcf", _plain("multi_ref.tsv"), {"palindromic": "keep", "min_overlap": 0},
+                       REAL / "multi_ref.sscore"),
+        "bgen": (REAL / "multi2.bgen", _plain("multi_alt.tsv"), {"palindromic": "keep", "min_overlap": 0},
+                 REAL / "multi2_bgen_alt.sscore"),
+        "pgen-read-freq": (REAL / "small20.pgen", _plain("multi_ref.tsv"),
+                           {"palindromic": "keep", "min_overlap": 0, "freq": pg.read_afreq(REAL / "multi.afreq")},
+                           REAL / "small20_ref.sscore"),
+    }
+
+
+def _assert_same_scores(dist, single) -> None:
+    """Identical columns, IDs, ALLELE_CT and DENOM; sums and averages to 1e-9; identical match logs."""
+    a, b = dist.scores, single.scores
+    assert a.columns.tolist() == b.columns.tolist()
+    assert a.iloc[:, 0].tolist() == b.iloc[:, 0].tolist()
+    for c in a.columns[1:]:
+        if c.endswith(("ALLELE_CT", "DENOM")):
+            np.testing.assert_array_equal(a[c], b[c], err_msg=c)
+        else:
+            np.testing.assert_allclose(a[c], b[c], rtol=0, atol=1e-9, err_msg=c)
+    pd.testing.assert_frame_equal(dist.match_log, single.match_log)
+    pd.testing.assert_frame_equal(dist.coverage, single.coverage)
+    assert dist.references.keys() == single.references.keys()
+    for w, r in dist.references.items():
+        assert (r.kind, r.description) == (single.references[w].kind, single.references[w].description)
+        np.testing.assert_allclose([r.mean, r.sd], [single.references[w].mean, single.references[w].sd],
+                                   rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", ["bed-mean", "bed-nomi", "pgen-multiallelic", "vcf-nocall", "bgen", "pgen-read-freq"])
+def test_prs_on_a_cluster_equals_one_process_and_plink2(case: str, client):
+    from rlsepi import polygenic as pg
+
+    geno, score, opts, sscore = _prs_cases()[case]
+    single = pg.score_genotypes(pg.read_genotypes(geno), score, **opts)
+    # blocks of 2 variants: several blocks per worker, so the partial sums really are added
+    dist = distributed.score_genotypes(geno, score, client=client, block_variants=2, **opts)
+    _assert_same_scores(dist, single)
+    # and the independent known answer: plink2 --score on the same files (6 significant digits)
+    ref = pd.read_csv(sscore, sep="\t")
+    names = [c[:-4] for c in ref.columns if c.endswith("_SUM") and c != "NAMED_ALLELE_DOSAGE_SUM"]
+    ours = [n if len(names) > 1 else "" for n in names]
+    for theirs, mine in zip(names, ours):
+        pre = f"{mine}_" if mine else ""
+        np.testing.assert_allclose(dist.scores[f"{pre}SUM"], ref[f"{theirs}_SUM"], rtol=2e-5, atol=1e-5)
+        np.testing.assert_allclose(dist.scores[f"{pre}AVG"], ref[f"{theirs}_AVG"], rtol=2e-5, atol=1e-5)
+    np.testing.assert_array_equal(dist.scores["ALLELE_CT"], ref["ALLELE_CT"])
+    np.testing.assert_array_equal(dist.scores["DENOM"], ref["DENOM"])
+
+
+def test_prs_combined_file_on_a_cluster(client):
+    from rlsepi import polygenic as pg
+
+    score = pg.read_scoring_file(REAL / "combined.txt.gz")
+    single = pg.score_genotypes(pg.read_genotypes(REAL / "combined37.vcf"), score, palindromic="keep")
+    dist = distributed.score_genotypes(REAL / "combined37.vcf", score, client=client, palindromic="keep",
+                                       block_variants=3)
+    _assert_same_scores(dist, single)
+    for acc in ("PGS000001", "PGS000002"):  # plink2 scored each accession on its own
+        ref = pd.read_csv(REAL / f"combined_{acc}.sscore", sep="\t")
+        np.testing.assert_allclose(dist.scores[f"{acc}_SUM"], ref["SCORE1_SUM"], rtol=2e-5, atol=1e-5)
+        np.testing.assert_array_equal(dist.scores[f"{acc}_DENOM"], ref["DENOM"])
+
+
+def test_prs_palindromes_by_frequency_and_duplicates_on_a_cluster(tmp_path: Path, client):
+    from rlsepi import polygenic as pg
+    from rlsepi.genotypes import write_bed
+
+    # 50 founders (the fewest whose frequencies are used). rs1 is A/T with A frequency 0.2 in the sample
+    # (counts 0,0,1,1,0 of A, ten times); the score says effect A at 0.8, so its A is the sample's T:
+    # dosage = 2 - count(A). rs2 is C/G with C frequency 0.2 and a score frequency of 0.5: strand cannot
+    # be told, excluded. rs3 is an ordinary G/A variant, scored twice in the file: the second row is a
+    # duplicate and left out. Hand calculation: SUM = 1 * (2 - a) + 0.5 * c for counts a (rs1), c (rs3).
+    a = np.tile([0, 0, 1, 1, 0], 10).astype(float)
+    c = np.tile([2, 1, 0, 1, 1], 10).astype(float)
+    g = np.column_stack([a, a, c])
+    variants = pd.DataFrame({"chrom": "1", "id": ["rs1", "rs2", "rs3"], "pos": [100, 200, 300],
+                             "a1": ["A", "C", "G"], "a2": ["T", "G", "A"]})
+    write_bed(tmp_path / "t", g, variants, pd.DataFrame({"IID": [f"p{i}" for i in range(50)]}))
+    (tmp_path / "s.tsv").write_text(
+        "rsID\teffect_allele\tother_allele\teffect_weight\tallelefrequency_effect\n"
+        "rs1\tA\tT\t1\t0.8\nrs2\tC\tG\t2\t0.5\nrs3\tG\tA\t0.5\t0.3\nrs3\tG\tA\t0.5\t0.3\n")
+    score = pg.read_scoring_file(tmp_path / "s.tsv")
+    dist = distributed.score_genotypes(tmp_path / "t.bed", score, client=client, palindromic="frequency",
+                                       min_overlap=0, block_variants=1)
+    np.testing.assert_allclose(dist.scores["SUM"], (2 - a) + 0.5 * c, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(dist.scores["DENOM"], np.full(50, 4))
+    assert dist.match_log["status"].tolist() == ["used", "excluded", "used", "excluded"]
+    single = pg.score_genotypes(pg.read_genotypes(tmp_path / "t.bed"), score, palindromic="frequency", min_overlap=0)
+    _assert_same_scores(dist, single)
+
+
+def test_prs_on_a_cluster_refuses_what_one_process_refuses(client):
+    from rlsepi import polygenic as pg
+    from rlsepi.errors import DataValidationError
+
+    # 20 founders: the sample's frequencies cannot impute (raised on a worker, the same error here)
+    with pytest.raises(DataValidationError, match="only 20 founders"):
+        distributed.score_genotypes(REAL / "small20.pgen", _plain("multi_ref.tsv"), client=client,
+                                    palindromic="keep", min_overlap=0)
+    with pytest.raises(DataValidationError, match="below --min-overlap"):
+        distributed.score_genotypes(PLINK2 / "geno", pg.read_scoring_file(PLINK2 / "rlsepi_score.txt.gz"),
+                                    client=client, min_overlap=0.99)

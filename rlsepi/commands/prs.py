@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from rlsepi.commands import fraction
+from rlsepi.distributed import parse_scheduler
 from rlsepi.errors import RLSEpiError
 
 
@@ -56,6 +57,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "else unknown: positions of a harmonised score are then not compared, only IDs)")
     p.add_argument("--vcf-field", choices=["auto", "GT", "DS"], default="auto",
                    help="VCF genotype field (default: DS where present, else GT)")
+    p.add_argument("--scheduler", type=parse_scheduler, default=None, metavar="local[:N]|tcp://HOST:PORT",
+                   help="score on a Dask cluster (local:N local worker processes, or a running 'dask scheduler'): "
+                   "the variants are split into blocks across the workers and their partial sums added, giving the "
+                   "same scores as one process. Matching, coverage and the reference run here; with tcp:// the "
+                   "workers open the genotype file at the same path (a shared file system)")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.set_defaults(run=run)
 
@@ -98,11 +104,18 @@ def run(args: argparse.Namespace) -> int:
         score = pg.read_scoring_file(args.score, weights=weights)
     else:
         score = pg.extended_score() if args.extended else pg.default_score()
-    result = pg.score_file(
-        args.genotypes, score, reference_file=args.reference, vcf_field=args.vcf_field, build=args.build,
-        imputation=args.imputation, palindromic=args.palindromic, duplicates=args.duplicates,
-        min_overlap=args.min_overlap, freq=pg.read_afreq(args.read_freq) if args.read_freq else None,
-    )
+    options = {"reference_file": args.reference, "vcf_field": args.vcf_field, "build": args.build,
+               "imputation": args.imputation, "palindromic": args.palindromic, "duplicates": args.duplicates,
+               "min_overlap": args.min_overlap, "freq": pg.read_afreq(args.read_freq) if args.read_freq else None}
+    if args.scheduler is None:
+        result = pg.score_file(args.genotypes, score, **options)
+    else:
+        from rlsepi import distributed
+
+        pg.read_genotypes(args.genotypes, build=args.build, vcf_field=args.vcf_field)  # bad input: before a cluster
+        with distributed.connect(args.scheduler, quiet=args.quiet) as client:
+            result = distributed.score_file(args.genotypes, score, client=client,
+                                            progress=not args.quiet and sys.stderr.isatty(), **options)
     out, log = pg.write_scores(result, args.out, force=args.force)
     if not args.quiet:
         print(result.summary(), file=sys.stderr)
