@@ -103,7 +103,8 @@ def check_targets(
     interval; the age of peak prevalence is the age at which a local quadratic logistic
     fit on single years of age is highest (:func:`rlsepi.prevalence.peak_age`, consistent
     for the target's definition: the age at which the expected single-year prevalence is
-    highest), with a bootstrap percentile interval. The label also names the 5-year band
+    highest), with a normal interval from the bootstrap SE (its coverage over seeds: that
+    function's Notes). The label also names the 5-year band
     with the highest crude prevalence, for display only.
     """
     t = params.targets
@@ -122,7 +123,7 @@ def check_targets(
     band = prevalence.peak_band(df, outcome="rls", alpha=alpha, n_boot=0, freq=freq)
     pk = prevalence.peak_age(df, outcome="rls", alpha=alpha, n_boot=n_boot, rng=gen, freq=freq)
     out.append(_result("peak_age", f"age of peak prevalence (top band {band.band})", t.peak_age, pk.age,
-                       pk.ci_lower, pk.ci_upper, n_all, f"{pk.model}, bootstrap ({pk.n_boot})"))
+                       pk.ci_lower, pk.ci_upper, n_all, f"{pk.model}, {pk.interval} bootstrap ({pk.n_boot})"))
     pregnant = df[df["pregnant"].astype(bool)]
     for k, target in enumerate(t.pregnancy, start=1):
         sub = pregnant[pregnant["trimester"] == k]

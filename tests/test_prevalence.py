@@ -310,7 +310,8 @@ def test_peak_bootstrap_is_seeded_and_brackets_the_estimate(sim: pd.DataFrame) -
 # below confirms it on a full simulated cohort (and the slow run on five cohorts of 1,000,000).
 
 
-def _peak_seed_loop(seeds: int, n: int, n_boot: int, entropy: int) -> dict[str, float]:
+def _peak_seed_loop(seeds: int, n: int, n_boot: int, entropy: int, interval: str = "normal"
+                    ) -> dict[str, float]:
     from rlsepi import cohort
     from rlsepi.parameters import DEFAULT
 
@@ -318,17 +319,21 @@ def _peak_seed_loop(seeds: int, n: int, n_boot: int, entropy: int) -> dict[str, 
     truth = cohort.expected_figures(model, DEFAULT)["peak_age"]
     ages, prob = cohort.age_distribution(DEFAULT)
     _, p = cohort.expected_prevalence_by_age(model, DEFAULT)
-    est, covered = [], []
+    est, centre, se, width, covered = [], [], [], [], []
     for ss in np.random.SeedSequence(entropy).spawn(seeds):
         g = np.random.default_rng(ss)
         n_a = g.multinomial(n, prob)
-        k = prevalence.peak_age_from_counts(ages, g.binomial(n_a, p), n_a, n_boot=n_boot, rng=g)
+        k = prevalence.peak_age_from_counts(ages, g.binomial(n_a, p), n_a, n_boot=n_boot, rng=g, interval=interval)
         est.append(k.age)
+        centre.append(k.age - k.bias if interval == "bias-corrected" else k.age)
+        se.append(k.boot_se)
+        width.append(k.ci_upper - k.ci_lower)
         covered.append(k.ci_lower <= truth <= k.ci_upper)
-    e, c = np.array(est), float(np.mean(covered))
+    e, m, c = np.array(est), np.array(centre), float(np.mean(covered))
     return {"truth": truth, "bias": float(e.mean() - truth), "bias_mcse": float(e.std(ddof=1) / math.sqrt(seeds)),
-            "sd": float(e.std(ddof=1)), "coverage": c, "coverage_mcse": math.sqrt(0.95 * 0.05 / seeds),
-            "seeds": seeds}
+            "sd": float(e.std(ddof=1)), "centre_bias": float(m.mean() - truth), "centre_sd": float(m.std(ddof=1)),
+            "mean_boot_se": float(np.mean(se)), "mean_width": float(np.mean(width)),
+            "coverage": c, "coverage_mcse": math.sqrt(0.95 * 0.05 / seeds), "seeds": seeds}
 
 
 def test_local_peak_is_consistent_and_covers_over_seeds_fast() -> None:
@@ -337,6 +342,7 @@ def test_local_peak_is_consistent_and_covers_over_seeds_fast() -> None:
     assert r["truth"] == pytest.approx(60.0, abs=1e-8)
     assert abs(r["bias"]) < 0.25
     assert abs(r["coverage"] - 0.95) <= 3.5 * r["coverage_mcse"]
+    assert r["mean_boot_se"] == pytest.approx(r["sd"], rel=0.3)  # 60 seeds: each SD within about 10%
 
 
 @pytest.mark.slow
@@ -391,6 +397,46 @@ def test_local_peak_recovers_a_known_logistic_parabola() -> None:
     k = prevalence.peak_age_from_counts(ages, n * prob, n, n_boot=0)
     assert k.age == pytest.approx(47.3, abs=1e-8)
     assert k.prevalence == pytest.approx(1 / (1 + math.exp(2)), abs=1e-10)
+    # no smoothing bias at either bandwidth, so the Richardson correction is 0 as well
+    assert k.bias == pytest.approx(0.0, abs=1e-8)
+
+
+def test_local_peak_bias_correction_cancels_an_h_squared_bias() -> None:
+    # logit p = -2 - 0.5 v^2 + 0.05 v^3 - 0.02 v^4 with v = (age - 50) / 10 (the vertex of the
+    # log-odds, by hand: the root of -v + 0.15 v^2 - 0.08 v^3 = 0 at v = 0, so the peak is 50).
+    # The quartic and cubic terms bias the local quadratic's vertex by O(h^2); Richardson across h and
+    # h/sqrt 2 cancels that term, leaving O(h^4).
+    ages = np.arange(18, 100, dtype=float)
+    v = (ages - 50) / 10
+    prob = 1 / (1 + np.exp(2 + 0.5 * v ** 2 - 0.05 * v ** 3 + 0.02 * v ** 4))
+    n = np.full(ages.size, 10_000.0)
+    for h in (3.0, 5.0):
+        k = prevalence.peak_age_from_counts(ages, n * prob, n, n_boot=0, bandwidth=h)
+        corrected = k.age - k.bias
+        assert abs(corrected - 50) < abs(k.age - 50) / 4
+    # from h = 5 to h = 3 the raw bias shrinks by about (5/3)^2, the corrected one by about (5/3)^4
+    fits = [prevalence.peak_age_from_counts(ages, n * prob, n, n_boot=0, bandwidth=h) for h in (3.0, 5.0)]
+    raw = [k.age - 50 for k in fits]
+    corrected = [k.age - k.bias - 50 for k in fits]
+    assert raw[1] / raw[0] == pytest.approx((5 / 3) ** 2, rel=0.25)  # measured 2.37
+    assert corrected[1] / corrected[0] == pytest.approx((5 / 3) ** 4, rel=0.3)  # measured 6.7
+
+
+def test_local_peak_interval_kinds() -> None:
+    ages = np.arange(18, 100, dtype=float)
+    prob = 1 / (1 + np.exp(2 + 0.5 * ((ages - 47.3) / 10) ** 2))
+    n = np.full(ages.size, 10_000.0)
+    cases = np.round(n * prob)
+    bc = prevalence.peak_age_from_counts(ages, cases, n, n_boot=50, rng=4, interval="bias-corrected")
+    nm = prevalence.peak_age_from_counts(ages, cases, n, n_boot=50, rng=4)
+    assert bc.age == nm.age  # the estimate is the same; only the interval differs
+    assert bc.interval == "bias-corrected" and nm.interval == "normal" and nm.bias == bc.bias
+    assert (bc.ci_lower + bc.ci_upper) / 2 == pytest.approx(bc.age - bc.bias, abs=1e-9)
+    assert (nm.ci_lower + nm.ci_upper) / 2 == pytest.approx(nm.age, abs=1e-9)
+    assert bc.boot_se > nm.boot_se  # the correction's own variance is in the interval
+    assert "bias-corrected" in bc.summary() and "bias-corrected" in bc.to_frame()["method"].iloc[0]
+    with pytest.raises(DataValidationError, match="peak interval"):
+        prevalence.peak_age_from_counts(ages, cases, n, interval="percentile")
 
 
 def test_peak_from_counts_refuses_bad_counts() -> None:
