@@ -103,6 +103,13 @@ def _ci(cases: Any, n: Any, method: str, alpha: float) -> tuple[np.ndarray, np.n
     # lower limit of 2.8e-17 above an estimate of 0), so set them exactly.
     lo = np.where(cases == 0, 0.0, lo)
     hi = np.where(cases == n, 1.0, hi)
+    # With survey weights the counts are effective (Kish) counts and need not be whole. Below
+    # one effective case the Jeffreys lower limit can lie above the estimate (0.000242 for an
+    # estimate of 0.000129 with 0.0002 effective cases), which no whole count gives: extend the
+    # x = 0 rule to x < 1, and likewise at the upper end, so an interval always holds its estimate.
+    if method == "jeffreys":
+        lo = np.where(cases < 1, 0.0, lo)
+        hi = np.where(n - cases < 1, 1.0, hi)
     return np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0)
 
 
@@ -1647,6 +1654,13 @@ def peak_age_from_counts(
     curve = pd.DataFrame({"age": grid, "prevalence": curve_p})
     boundary = bool(est <= ages_u[0] + 1e-9 or est >= ages_u[-1] - 1e-9) if model == "local" else \
         bool(est <= grid[0] or est >= grid[-1])
+    if boundary and model == "local":
+        # the local fit ran into the youngest or oldest age: the curve only falls or only rises
+        # over the ages observed, and a bootstrap interval around an edge would be a confident
+        # wrong number (it would even reach past the ages observed)
+        raise DataValidationError(
+            f"prevalence does not rise and fall with age in these data: the fitted curve is highest at the "
+            f"{'youngest' if est <= ages_u[0] + 1e-9 else 'oldest'} age observed ({est:g}); there is no peak age")
     if boundary:
         warnings.warn("the fitted peak lies at the edge of the ages observed", SmallCellWarning, stacklevel=2)
     name = {"quadratic": "quadratic", "local": f"local quadratic (kernel SD {bandwidth:g} years)",

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from rlsepi import prevalence
+from rlsepi.errors import DataValidationError
 from rlsepi.parameters import DEFAULT, Parameters, Target
 
 __all__ = ["TargetResult", "TargetCheck", "check_targets"]
@@ -121,9 +122,17 @@ def check_targets(
                        o.ci_lower, o.ci_upper, n_all, "woolf"))
     gen = np.random.default_rng(rng)
     band = prevalence.peak_band(df, outcome="rls", alpha=alpha, n_boot=0, freq=freq)
-    pk = prevalence.peak_age(df, outcome="rls", alpha=alpha, n_boot=n_boot, rng=gen, freq=freq)
-    out.append(_result("peak_age", f"age of peak prevalence (top band {band.band})", t.peak_age, pk.age,
-                       pk.ci_lower, pk.ci_upper, n_all, f"{pk.model}, {pk.interval} bootstrap ({pk.n_boot})"))
+    try:
+        pk = prevalence.peak_age(df, outcome="rls", alpha=alpha, n_boot=n_boot, rng=gen, freq=freq)
+    except DataValidationError as exc:
+        # no peak inside the ages observed: the target is missed (exit 1), not bad input
+        if "does not rise and fall with age" not in str(exc):
+            raise
+        out.append(_result("peak_age", f"age of peak prevalence (top band {band.band}; no peak inside the ages "
+                           "observed)", t.peak_age, np.nan, np.nan, np.nan, n_all, "local quadratic", judged=-1.0))
+    else:
+        out.append(_result("peak_age", f"age of peak prevalence (top band {band.band})", t.peak_age, pk.age,
+                           pk.ci_lower, pk.ci_upper, n_all, f"{pk.model}, {pk.interval} bootstrap ({pk.n_boot})"))
     pregnant = df[df["pregnant"].astype(bool)]
     for k, target in enumerate(t.pregnancy, start=1):
         sub = pregnant[pregnant["trimester"] == k]

@@ -527,6 +527,23 @@ def test_weighted_prevalence_in_unit_interval_and_inside_ci(d: pd.DataFrame, w: 
     assert 1 - 1e-9 <= p.n_effective <= len(d) + 1e-9
 
 
+def test_weighted_jeffreys_below_one_effective_case_holds_its_estimate() -> None:
+    # found by the property test above: 1 case of 5 with a tiny weight is 0.0002 effective
+    # cases; the Jeffreys lower limit beta.ppf(0.025, x + 0.5, n - x + 0.5) is then above the
+    # estimate, so below one effective case it is 0 (the x = 0 rule of Brown, Cai & DasGupta 2001)
+    from scipy import stats
+
+    d = pd.DataFrame({"rls": [False, False, False, True, False], "w": [36.13324759644008, 83.29146865689036, 0.44,
+                                                                   0.015625, 1.0]})
+    p = prevalence.crude(d, weights="w", method="jeffreys")
+    est = 0.015625 / sum(d["w"])
+    assert p.prevalence == pytest.approx(est, rel=1e-14)
+    x = est * p.n_effective
+    assert x < 1 and stats.beta.ppf(0.025, x + 0.5, p.n_effective - x + 0.5) > est  # the defect, by hand
+    assert p.ci_lower == 0.0 and p.ci_upper == pytest.approx(stats.beta.ppf(0.975, x + 0.5, p.n_effective - x + 0.5),
+                                                             rel=1e-12)
+
+
 @settings(max_examples=40, deadline=None)
 @given(d=cohorts, breaks=st.lists(st.integers(19, 90), max_size=4))
 def test_stratified_counts_add_up(d: pd.DataFrame, breaks: list[int]) -> None:

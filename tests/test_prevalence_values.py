@@ -177,8 +177,24 @@ def test_refusals_name_the_problem(call, message) -> None:
 def test_no_peak_when_prevalence_only_rises() -> None:
     d = pd.DataFrame({"age": np.repeat([20, 40, 60, 80], 50),
                       "rls": np.concatenate([np.arange(50) < k for k in (2, 6, 15, 30)]).astype(int)})
-    with pytest.raises(DataValidationError, match="does not rise and fall with age"):
-        prevalence.peak_age(d, n_boot=0)
+    for model in ("local", "quadratic"):
+        with pytest.raises(DataValidationError, match="does not rise and fall with age"):
+            prevalence.peak_age(d, model=model, n_boot=0)
+    # the local fit names the edge it ran into, and gives no interval reaching past the ages observed
+    with pytest.raises(DataValidationError, match=r"highest at the oldest age observed \(80\)"):
+        prevalence.peak_age(d, n_boot=50, rng=1)
+
+
+def test_target_check_misses_the_peak_when_prevalence_only_rises() -> None:
+    # a cohort whose prevalence only rises with age does not reproduce a peak between 50 and 70:
+    # the target is missed (not passed, and not a crash)
+    from rlsepi.targets import check_targets
+
+    df = simulate(4000, rng=3)
+    df["rls"] = df["age"] >= 75
+    res = {r.name: r for r in check_targets(df, rng=1, n_boot=20).results}
+    peak = res["peak_age"]
+    assert not peak.passed and np.isnan(peak.estimate) and "no peak inside the ages observed" in peak.label
 
 
 def test_woolf_p_value_in_the_far_tail_by_hand() -> None:
