@@ -603,6 +603,28 @@ def _vcf_counts(rec: Any, k: int, n: int, field_: str, p: Path) -> np.ndarray:
     return copies
 
 
+def _pgen_hardcalls_only(path: Path) -> bool:
+    """Whether a ``.pgen`` can hold no dosages, from its header (PGEN format, plink2's pgenlib).
+
+    Byte 2 is the storage mode: 0x01 (PLINK 1 layout) and 0x02 (fixed-width hard calls) hold
+    none. In the variable-width modes 0x10/0x11, the low 4 bits of byte 11 say how variant
+    record types are stored: values below 4 (4-bit types) and 8-11 (fixed tables without the
+    dosage bits) cannot mark a dosage track. Anything else may hold dosages (answer False).
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+    except OSError:
+        return False
+    if len(head) < 3 or head[:2] != b"\x6c\x1b":
+        return False
+    if head[2] in (0x01, 0x02):
+        return True
+    if head[2] in (0x10, 0x11) and len(head) == 12:
+        return (head[11] & 15) < 4 or 8 <= (head[11] & 15) <= 11
+    return False
+
+
 def pgen_genotypes(path: str | Path, *, build: str | None = None, dosages: bool = True) -> Genotypes:
     """A PLINK 2 fileset (``.pgen``/``.pvar``/``.psam``, path to any of them or the prefix) read with
     ``pgenlib``, the PLINK authors' reader: hard calls and dosages, multi-allelic sites.
@@ -686,20 +708,28 @@ def pgen_genotypes(path: str | Path, *, build: str | None = None, dosages: bool 
             out[out < 0] = np.nan  # -9 marks a missing dosage
         return out
 
+    # A file that cannot hold dosages is read as int8 hard calls: pgenlib then skips the dosage
+    # decoding, and the rows are a quarter of the float32 ones.
+    hard_only = _pgen_hardcalls_only(files["pgen"])
+
     def read_rows(idx: np.ndarray, count_a2: np.ndarray | None = None) -> np.ndarray:
         idx = np.asarray(idx, dtype=np.intp)
         a2 = np.zeros(idx.size, bool) if count_a2 is None else np.asarray(count_a2, dtype=bool)
         allele = np.where(a2, 0, allele_of[idx])
         # float32 holds hard calls and plink2's 1/16384 dosage steps exactly, at half the memory traffic
-        out = np.empty((idx.size, n), dtype=np.float32)
+        dtype = np.int8 if hard_only else np.float32
+        out = np.empty((idx.size, n), dtype=dtype)
         for k in np.unique(allele):
             rows_k = np.flatnonzero(allele == k)
-            buf = out if rows_k.size == idx.size else np.empty((rows_k.size, n), dtype=np.float32)
+            buf = out if rows_k.size == idx.size else np.empty((rows_k.size, n), dtype=dtype)
             with lock:
-                r.read_dosages_list(site_of[idx[rows_k]].astype(np.uint32), buf, allele_idx=int(k))
+                if hard_only:
+                    r.read_list(site_of[idx[rows_k]].astype(np.uint32), buf, allele_idx=int(k))
+                else:
+                    r.read_dosages_list(site_of[idx[rows_k]].astype(np.uint32), buf, allele_idx=int(k))
             if buf is not out:
                 out[rows_k] = buf
-        return out  # -9 marks a missing dosage
+        return out  # -9 marks a missing call or dosage
 
     founders = np.ones(n, dtype=bool)
     if "PAT" in psam.columns and "MAT" in psam.columns:

@@ -656,7 +656,7 @@ def _score_rows(kernels: Any, genotypes: Genotypes, vidx: np.ndarray, eff_a1: np
         sel = order[lo:lo + block]
         b = sel.size
         rows = genotypes.read_rows(vidx[sel], count_a2[sel])
-        if rows.dtype not in (np.float32, np.float64) or not rows.flags.c_contiguous:
+        if rows.dtype not in (np.int8, np.float32, np.float64) or not rows.flags.c_contiguous:
             rows = np.ascontiguousarray(rows, dtype=np.float64)
         tot, called_f, miss = kernels.dosage_counts(rows, founder)
         with np.errstate(invalid="ignore", divide="ignore"):
