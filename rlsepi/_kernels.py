@@ -207,9 +207,13 @@ def bed_accumulate3(packed, table, n, out, n_chunks, tile):  # pragma: no cover 
 
 
 @njit(parallel=True, cache=True)
-def dosage_accumulate3(rows, knots, miss, out, n_chunks, tile):  # pragma: no cover - compiled
-    """:func:`dosage_accumulate` for one weight (``knots`` (variants, 3, 3)), summing a tile of
-    variants per person in registers before adding to ``out``."""
+def dosage_accumulate3(rows, coef, out, n_chunks, tile):  # pragma: no cover - compiled
+    """:func:`dosage_accumulate` for one weight, without branches and summing a tile of variants per
+    person in registers before adding to ``out``.
+
+    ``coef`` (variants, 4, 3) holds per output the value at 0 copies, the slopes on [0, 1] and
+    [1, 2], and the missing value: f(x) = c0 + s01 min(x, 1) + s12 max(x - 1, 0).
+    """
     b = rows.shape[0]
     n = rows.shape[1]
     step = (n + n_chunks - 1) // n_chunks
@@ -223,19 +227,16 @@ def dosage_accumulate3(rows, knots, miss, out, n_chunks, tile):  # pragma: no co
                 s1 = 0.0
                 s2 = 0.0
                 for j in range(j0, j1):
-                    x = rows[j, i]
-                    if x < 0.0 or x != x:
-                        s0 += miss[j, 0]
-                        s1 += miss[j, 1]
-                        s2 += miss[j, 2]
-                    elif x <= 1.0:
-                        s0 += knots[j, 0, 0] + (knots[j, 1, 0] - knots[j, 0, 0]) * x
-                        s1 += knots[j, 0, 1] + (knots[j, 1, 1] - knots[j, 0, 1]) * x
-                        s2 += knots[j, 0, 2] + (knots[j, 1, 2] - knots[j, 0, 2]) * x
-                    else:
-                        s0 += knots[j, 1, 0] + (knots[j, 2, 0] - knots[j, 1, 0]) * (x - 1.0)
-                        s1 += knots[j, 1, 1] + (knots[j, 2, 1] - knots[j, 1, 1]) * (x - 1.0)
-                        s2 += knots[j, 1, 2] + (knots[j, 2, 2] - knots[j, 1, 2]) * (x - 1.0)
+                    x = np.float64(rows[j, i])
+                    bad = not (x >= 0.0)  # negative or NaN: missing
+                    lo = min(x, 1.0)
+                    hi = max(x - 1.0, 0.0)
+                    v0 = coef[j, 0, 0] + coef[j, 1, 0] * lo + coef[j, 2, 0] * hi
+                    v1 = coef[j, 0, 1] + coef[j, 1, 1] * lo + coef[j, 2, 1] * hi
+                    v2 = coef[j, 0, 2] + coef[j, 1, 2] * lo + coef[j, 2, 2] * hi
+                    s0 += coef[j, 3, 0] if bad else v0
+                    s1 += coef[j, 3, 1] if bad else v1
+                    s2 += coef[j, 3, 2] if bad else v2
                 out[i, 0] += s0
                 out[i, 1] += s1
                 out[i, 2] += s2

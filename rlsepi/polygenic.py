@@ -698,7 +698,8 @@ def _score_rows(kernels: Any, genotypes: Genotypes, vidx: np.ndarray, eff_a1: np
             kernels.hardcall_accumulate3(rows, np.concatenate([knots, missrow[:, None, :]], axis=1), acc, n_chunks,
                                          _TILE)
         elif kw == 1:
-            kernels.dosage_accumulate3(rows, knots, missrow, acc, n_chunks, _TILE)
+            coef = np.stack([knots[:, 0], knots[:, 1] - knots[:, 0], knots[:, 2] - knots[:, 1], missrow], axis=1)
+            kernels.dosage_accumulate3(rows, coef, acc, n_chunks, _TILE)
         else:
             kernels.dosage_accumulate(rows, knots, missrow, acc, n_chunks)
     sums += acc[:, :kw]
