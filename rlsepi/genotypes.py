@@ -50,6 +50,13 @@ def _norm_chr(x: Any) -> str:
     return {"23": "X", "24": "Y", "25": "XY", "26": "MT", "M": "MT"}.get(s, s)
 
 
+def _norm_chr_all(values: Sequence[Any]) -> np.ndarray:
+    """:func:`_norm_chr` of every value, computed once per distinct value."""
+    arr = pd.Series(list(values), dtype=object).astype(str)
+    table = {u: _norm_chr(u) for u in arr.unique()}
+    return arr.map(table).to_numpy(dtype=object)
+
+
 def _build_name(text: str | None) -> str | None:
     if not text:
         return None
@@ -281,7 +288,7 @@ def plink_genotypes(path: str | Path, *, build: str | None = None) -> Genotypes:
             f"{expected:,}; the .bed, .bim and .fam files do not belong together"
         )
     variants = pd.DataFrame({
-        "id": bim["id"].to_numpy(), "chrom": bim["chrom"].map(_norm_chr).to_numpy(),
+        "id": bim["id"].to_numpy(), "chrom": _norm_chr_all(bim["chrom"]),
         "pos": _positions(bim["pos"], files["bim"]),
         "a1": bim["a1"].str.upper().replace({"0": "", ".": ""}).to_numpy(),
         "a2": bim["a2"].str.upper().replace({"0": "", ".": ""}).to_numpy(),
@@ -346,6 +353,23 @@ def _positions(col: pd.Series, path: Path | str) -> np.ndarray:
 def _split_sites(chrom: Sequence[str], pos: np.ndarray, ids: Sequence[str], ref: Sequence[str],
                  alt: Sequence[str]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """One variant per alternate allele: (variants table, site index, allele index of a1)."""
+    alt_u = pd.Series(list(alt), dtype=object).astype(str).str.upper()
+    if not alt_u.str.contains(",", regex=False).any():  # all biallelic: the same table, built column-wise
+        m = len(alt_u)
+        chroms = _norm_chr_all(chrom)
+        id_s = pd.Series(list(ids), dtype=object).astype(str)
+        no_id = id_s.isin([".", ""]).to_numpy()
+        pos64 = np.asarray(pos, dtype=np.int64)
+        id_arr = id_s.to_numpy(dtype=object)
+        if no_id.any():
+            id_arr[no_id] = [f"{c}:{p}" for c, p in zip(np.asarray(list(chrom), dtype=object)[no_id], pos64[no_id])]
+        variants = pd.DataFrame({
+            "id": id_arr, "chrom": chroms, "pos": pos64,
+            "a1": alt_u.where(~alt_u.isin([".", "*"]), "").to_numpy(dtype=object),
+            "a2": pd.Series(list(ref), dtype=object).astype(str).str.upper().to_numpy(dtype=object),
+            "multiallelic": np.zeros(m, dtype=bool),
+        })
+        return variants, np.arange(m, dtype=np.int64), np.ones(m, dtype=np.int64)
     rows, site, allele = [], [], []
     for s, (c, p, vid, r, a) in enumerate(zip(chrom, pos, ids, ref, alt)):
         alts = [x for x in str(a).upper().split(",")]
