@@ -142,3 +142,155 @@ def dosage_accumulate(rows, knots, miss, out, n_chunks):  # pragma: no cover - c
                 else:
                     for k in range(kk):
                         out[i, k] += knots[j, 1, k] + (knots[j, 2, k] - knots[j, 1, k]) * (x - 1.0)
+
+
+@njit(parallel=True, cache=True)
+def bed_accumulate3(packed, table, n, out, n_chunks, tile):  # pragma: no cover - compiled
+    """:func:`bed_accumulate` for one weight (``table`` (variants, 4, 3)): each thread sums a
+    tile of variants for four people in registers and adds them to ``out`` once per tile,
+    instead of a load and a store of ``out`` per variant."""
+    b = packed.shape[0]
+    nb = packed.shape[1]
+    step = (nb + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        q0 = c * step
+        q1 = min(nb, q0 + step)
+        for j0 in range(0, b, tile):
+            j1 = min(b, j0 + tile)
+            for q in range(q0, q1):
+                a0 = 0.0
+                a1 = 0.0
+                a2 = 0.0
+                b0 = 0.0
+                b1 = 0.0
+                b2 = 0.0
+                c0 = 0.0
+                c1 = 0.0
+                c2 = 0.0
+                d0 = 0.0
+                d1 = 0.0
+                d2 = 0.0
+                for j in range(j0, j1):
+                    byte = packed[j, q]
+                    x = byte & 3
+                    a0 += table[j, x, 0]
+                    a1 += table[j, x, 1]
+                    a2 += table[j, x, 2]
+                    x = (byte >> 2) & 3
+                    b0 += table[j, x, 0]
+                    b1 += table[j, x, 1]
+                    b2 += table[j, x, 2]
+                    x = (byte >> 4) & 3
+                    c0 += table[j, x, 0]
+                    c1 += table[j, x, 1]
+                    c2 += table[j, x, 2]
+                    x = byte >> 6
+                    d0 += table[j, x, 0]
+                    d1 += table[j, x, 1]
+                    d2 += table[j, x, 2]
+                base = 4 * q
+                out[base, 0] += a0
+                out[base, 1] += a1
+                out[base, 2] += a2
+                if base + 1 < n:
+                    out[base + 1, 0] += b0
+                    out[base + 1, 1] += b1
+                    out[base + 1, 2] += b2
+                if base + 2 < n:
+                    out[base + 2, 0] += c0
+                    out[base + 2, 1] += c1
+                    out[base + 2, 2] += c2
+                if base + 3 < n:
+                    out[base + 3, 0] += d0
+                    out[base + 3, 1] += d1
+                    out[base + 3, 2] += d2
+
+
+@njit(parallel=True, cache=True)
+def dosage_accumulate3(rows, coef, out, n_chunks, tile):  # pragma: no cover - compiled
+    """:func:`dosage_accumulate` for one weight, without branches and summing a tile of variants per
+    person in registers before adding to ``out``.
+
+    ``coef`` (variants, 4, 3) holds per output the value at 0 copies, the slopes on [0, 1] and
+    [1, 2], and the missing value: f(x) = c0 + s01 min(x, 1) + s12 max(x - 1, 0).
+    """
+    b = rows.shape[0]
+    n = rows.shape[1]
+    step = (n + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        i0 = c * step
+        i1 = min(n, i0 + step)
+        for j0 in range(0, b, tile):
+            j1 = min(b, j0 + tile)
+            for i in range(i0, i1):
+                s0 = 0.0
+                s1 = 0.0
+                s2 = 0.0
+                for j in range(j0, j1):
+                    x = np.float64(rows[j, i])
+                    bad = not (x >= 0.0)  # negative or NaN: missing
+                    lo = min(x, 1.0)
+                    hi = max(x - 1.0, 0.0)
+                    v0 = coef[j, 0, 0] + coef[j, 1, 0] * lo + coef[j, 2, 0] * hi
+                    v1 = coef[j, 0, 1] + coef[j, 1, 1] * lo + coef[j, 2, 1] * hi
+                    v2 = coef[j, 0, 2] + coef[j, 1, 2] * lo + coef[j, 2, 2] * hi
+                    s0 += coef[j, 3, 0] if bad else v0
+                    s1 += coef[j, 3, 1] if bad else v1
+                    s2 += coef[j, 3, 2] if bad else v2
+                out[i, 0] += s0
+                out[i, 1] += s1
+                out[i, 2] += s2
+
+
+@njit(parallel=True, cache=True)
+def hardcall_accumulate3(rows, table, out, n_chunks, tile):  # pragma: no cover - compiled
+    """Variant-major int8 hard calls (0, 1, 2; negative = missing) for one weight:
+    ``out[i, :] += table[j, x_ij, :]`` with ``table`` (variants, 4, 3), row 3 for missing;
+    a table lookup, without the branches of the piecewise-linear kernel."""
+    b = rows.shape[0]
+    n = rows.shape[1]
+    step = (n + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        i0 = c * step
+        i1 = min(n, i0 + step)
+        for j0 in range(0, b, tile):
+            j1 = min(b, j0 + tile)
+            for i in range(i0, i1):
+                s0 = 0.0
+                s1 = 0.0
+                s2 = 0.0
+                for j in range(j0, j1):
+                    x = np.int64(rows[j, i])
+                    x = (x & 3) | ((x >> 7) & 3)  # 0, 1, 2 stay; a negative code becomes 3
+                    s0 += table[j, x, 0]
+                    s1 += table[j, x, 1]
+                    s2 += table[j, x, 2]
+                out[i, 0] += s0
+                out[i, 1] += s1
+                out[i, 2] += s2
+
+
+@njit(parallel=True, cache=True)
+def hardcall_counts(rows, founder):  # pragma: no cover - compiled
+    """:func:`dosage_counts` for int8 hard calls (negative = missing), without branches."""
+    b = rows.shape[0]
+    n = rows.shape[1]
+    f = founder.astype(np.int64)
+    total = np.zeros(b)
+    called_f = np.zeros(b)
+    missing = np.zeros(b, dtype=np.int64)
+    for j in prange(b):
+        t = 0
+        c = 0
+        mi = 0
+        for i in range(n):
+            x = np.int64(rows[j, i])
+            code = (x & 3) | ((x >> 7) & 3)
+            m = (code + 1) >> 2  # 1 for missing (code 3)
+            t += (code - 3 * m) * f[i]
+            c += (1 - m) * f[i]
+            mi += m
+        total[j] = t
+        called_f[j] = c
+        missing[j] = mi
+    return total, called_f, missing

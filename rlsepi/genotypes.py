@@ -50,6 +50,13 @@ def _norm_chr(x: Any) -> str:
     return {"23": "X", "24": "Y", "25": "XY", "26": "MT", "M": "MT"}.get(s, s)
 
 
+def _norm_chr_all(values: Sequence[Any]) -> np.ndarray:
+    """:func:`_norm_chr` of every value, computed once per distinct value."""
+    arr = pd.Series(list(values), dtype=object).astype(str)
+    table = {u: _norm_chr(u) for u in arr.unique()}
+    return arr.map(table).to_numpy(dtype=object)
+
+
 def _build_name(text: str | None) -> str | None:
     if not text:
         return None
@@ -281,7 +288,7 @@ def plink_genotypes(path: str | Path, *, build: str | None = None) -> Genotypes:
             f"{expected:,}; the .bed, .bim and .fam files do not belong together"
         )
     variants = pd.DataFrame({
-        "id": bim["id"].to_numpy(), "chrom": bim["chrom"].map(_norm_chr).to_numpy(),
+        "id": bim["id"].to_numpy(), "chrom": _norm_chr_all(bim["chrom"]),
         "pos": _positions(bim["pos"], files["bim"]),
         "a1": bim["a1"].str.upper().replace({"0": "", ".": ""}).to_numpy(),
         "a2": bim["a2"].str.upper().replace({"0": "", ".": ""}).to_numpy(),
@@ -346,6 +353,23 @@ def _positions(col: pd.Series, path: Path | str) -> np.ndarray:
 def _split_sites(chrom: Sequence[str], pos: np.ndarray, ids: Sequence[str], ref: Sequence[str],
                  alt: Sequence[str]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """One variant per alternate allele: (variants table, site index, allele index of a1)."""
+    alt_u = pd.Series(list(alt), dtype=object).astype(str).str.upper()
+    if not alt_u.str.contains(",", regex=False).any():  # all biallelic: the same table, built column-wise
+        m = len(alt_u)
+        chroms = _norm_chr_all(chrom)
+        id_s = pd.Series(list(ids), dtype=object).astype(str)
+        no_id = id_s.isin([".", ""]).to_numpy()
+        pos64 = np.asarray(pos, dtype=np.int64)
+        id_arr = id_s.to_numpy(dtype=object)
+        if no_id.any():
+            id_arr[no_id] = [f"{c}:{p}" for c, p in zip(np.asarray(list(chrom), dtype=object)[no_id], pos64[no_id])]
+        variants = pd.DataFrame({
+            "id": id_arr, "chrom": chroms, "pos": pos64,
+            "a1": alt_u.where(~alt_u.isin([".", "*"]), "").to_numpy(dtype=object),
+            "a2": pd.Series(list(ref), dtype=object).astype(str).str.upper().to_numpy(dtype=object),
+            "multiallelic": np.zeros(m, dtype=bool),
+        })
+        return variants, np.arange(m, dtype=np.int64), np.ones(m, dtype=np.int64)
     rows, site, allele = [], [], []
     for s, (c, p, vid, r, a) in enumerate(zip(chrom, pos, ids, ref, alt)):
         alts = [x for x in str(a).upper().split(",")]
@@ -603,6 +627,28 @@ def _vcf_counts(rec: Any, k: int, n: int, field_: str, p: Path) -> np.ndarray:
     return copies
 
 
+def _pgen_hardcalls_only(path: Path) -> bool:
+    """Whether a ``.pgen`` can hold no dosages, from its header (PGEN format, plink2's pgenlib).
+
+    Byte 2 is the storage mode: 0x01 (PLINK 1 layout) and 0x02 (fixed-width hard calls) hold
+    none. In the variable-width modes 0x10/0x11, the low 4 bits of byte 11 say how variant
+    record types are stored: values below 4 (4-bit types) and 8-11 (fixed tables without the
+    dosage bits) cannot mark a dosage track. Anything else may hold dosages (answer False).
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+    except OSError:
+        return False
+    if len(head) < 3 or head[:2] != b"\x6c\x1b":
+        return False
+    if head[2] in (0x01, 0x02):
+        return True
+    if head[2] in (0x10, 0x11) and len(head) == 12:
+        return (head[11] & 15) < 4 or 8 <= (head[11] & 15) <= 11
+    return False
+
+
 def pgen_genotypes(path: str | Path, *, build: str | None = None, dosages: bool = True) -> Genotypes:
     """A PLINK 2 fileset (``.pgen``/``.pvar``/``.psam``, path to any of them or the prefix) read with
     ``pgenlib``, the PLINK authors' reader: hard calls and dosages, multi-allelic sites.
@@ -686,20 +732,28 @@ def pgen_genotypes(path: str | Path, *, build: str | None = None, dosages: bool 
             out[out < 0] = np.nan  # -9 marks a missing dosage
         return out
 
+    # A file that cannot hold dosages is read as int8 hard calls: pgenlib then skips the dosage
+    # decoding, and the rows are a quarter of the float32 ones.
+    hard_only = _pgen_hardcalls_only(files["pgen"])
+
     def read_rows(idx: np.ndarray, count_a2: np.ndarray | None = None) -> np.ndarray:
         idx = np.asarray(idx, dtype=np.intp)
         a2 = np.zeros(idx.size, bool) if count_a2 is None else np.asarray(count_a2, dtype=bool)
         allele = np.where(a2, 0, allele_of[idx])
         # float32 holds hard calls and plink2's 1/16384 dosage steps exactly, at half the memory traffic
-        out = np.empty((idx.size, n), dtype=np.float32)
+        dtype = np.int8 if hard_only else np.float32
+        out = np.empty((idx.size, n), dtype=dtype)
         for k in np.unique(allele):
             rows_k = np.flatnonzero(allele == k)
-            buf = out if rows_k.size == idx.size else np.empty((rows_k.size, n), dtype=np.float32)
+            buf = out if rows_k.size == idx.size else np.empty((rows_k.size, n), dtype=dtype)
             with lock:
-                r.read_dosages_list(site_of[idx[rows_k]].astype(np.uint32), buf, allele_idx=int(k))
+                if hard_only:
+                    r.read_list(site_of[idx[rows_k]].astype(np.uint32), buf, allele_idx=int(k))
+                else:
+                    r.read_dosages_list(site_of[idx[rows_k]].astype(np.uint32), buf, allele_idx=int(k))
             if buf is not out:
                 out[rows_k] = buf
-        return out  # -9 marks a missing dosage
+        return out  # -9 marks a missing call or dosage
 
     founders = np.ones(n, dtype=bool)
     if "PAT" in psam.columns and "MAT" in psam.columns:

@@ -564,6 +564,10 @@ def _coverage(score: ScoringFile, log: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+_TILE = 64
+"""Variants summed in registers before a person's accumulator is updated (compiled kernels)."""
+
+
 def _packed_kernels() -> Any:
     try:
         from rlsepi import _kernels
@@ -625,7 +629,10 @@ def _score_packed(kernels: Any, genotypes: Genotypes, vidx: np.ndarray, eff_a1: 
         if f_imp is not None:
             hwe = np.stack([(1 - f_imp) ** 2, 2 * f_imp * (1 - f_imp), f_imp**2])  # (3, b)
             table[:, 1, :kw] = np.einsum("kbd,db->bk", v, hwe)
-        kernels.bed_accumulate(packed, table, n, acc, n_chunks)
+        if kw == 1:  # the usual single weight: four people's sums stay in registers over a tile of variants
+            kernels.bed_accumulate3(packed, table, n, acc, n_chunks, _TILE)
+        else:
+            kernels.bed_accumulate(packed, table, n, acc, n_chunks)
     sums += acc[:, :kw]
     dosage_sum += acc[:, kw]
     nonmiss += m - np.rint(acc[:, kw + 1]).astype(np.int64)
@@ -656,9 +663,12 @@ def _score_rows(kernels: Any, genotypes: Genotypes, vidx: np.ndarray, eff_a1: np
         sel = order[lo:lo + block]
         b = sel.size
         rows = genotypes.read_rows(vidx[sel], count_a2[sel])
-        if rows.dtype not in (np.float32, np.float64) or not rows.flags.c_contiguous:
+        if rows.dtype not in (np.int8, np.float32, np.float64) or not rows.flags.c_contiguous:
             rows = np.ascontiguousarray(rows, dtype=np.float64)
-        tot, called_f, miss = kernels.dosage_counts(rows, founder)
+        if rows.dtype == np.int8:
+            tot, called_f, miss = kernels.hardcall_counts(rows, founder)
+        else:
+            tot, called_f, miss = kernels.dosage_counts(rows, founder)
         with np.errstate(invalid="ignore", divide="ignore"):
             f_cnt = tot / (2.0 * called_f)  # frequency of the counted allele among founders
         sw = ~eff_a1[sel]
@@ -684,7 +694,14 @@ def _score_rows(kernels: Any, genotypes: Genotypes, vidx: np.ndarray, eff_a1: np
         if f_imp is not None:
             hwe = np.stack([(1 - f_imp) ** 2, 2 * f_imp * (1 - f_imp), f_imp**2])  # (3, b)
             missrow[:, :kw] = np.einsum("kbd,db->bk", v, hwe)
-        kernels.dosage_accumulate(rows, knots, missrow, acc, n_chunks)
+        if kw == 1 and rows.dtype == np.int8:  # hard calls: a lookup in the knots (row 3: missing)
+            kernels.hardcall_accumulate3(rows, np.concatenate([knots, missrow[:, None, :]], axis=1), acc, n_chunks,
+                                         _TILE)
+        elif kw == 1:
+            coef = np.stack([knots[:, 0], knots[:, 1] - knots[:, 0], knots[:, 2] - knots[:, 1], missrow], axis=1)
+            kernels.dosage_accumulate3(rows, coef, acc, n_chunks, _TILE)
+        else:
+            kernels.dosage_accumulate(rows, knots, missrow, acc, n_chunks)
     sums += acc[:, :kw]
     dosage_sum += acc[:, kw]
     nonmiss += m - np.rint(acc[:, kw + 1]).astype(np.int64)

@@ -354,6 +354,12 @@ def test_vcf_gt_and_ds_agree_with_plink2(tmp_path: Path) -> None:
         theirs = _read_sscore(tmp_path / f"v{fld}.sscore")
         res = pg.score_file(tmp_path / "geno.vcf", tmp_path / "rlsepi_score.txt.gz", vcf_field=fld, min_overlap=0.5)
         _assert_agrees(res.scores, theirs)
+        # the same pgen plink2 scored: hard calls are read as such only when its header rules dosages out
+        from rlsepi.genotypes import _pgen_hardcalls_only
+
+        assert _pgen_hardcalls_only(tmp_path / f"v{fld}.pgen") is (fld == "GT")
+        res = pg.score_file(tmp_path / f"v{fld}.pgen", tmp_path / "rlsepi_score.txt.gz", min_overlap=0.5)
+        _assert_agrees(res.scores, theirs)
 
 
 # --- committed plink2 answers (run without plink2) ---------------------------------------
