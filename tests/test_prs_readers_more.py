@@ -410,3 +410,231 @@ def test_pgen_refusals(pfile, tmp_path):
     Path(f"{p}.pgen").write_bytes(b"not a pgen file at all")
     with pytest.raises(DataValidationError, match=rf"^cannot read '{p}\.pgen': "):
         gt.pgen_genotypes(p)
+
+
+# --- scoring files ------------------------------------------------------------------------------
+
+def test_written_scoring_file_reads_back_with_parameters_weights(tmp_path):
+    p = sf.write_scoring_file(tmp_path / "mine.txt.gz", DEFAULT_LOCI)
+    assert p.read_bytes()[:2] == b"\x1f\x8b"  # gzip by the name
+    s = sf.read_scoring_file(p)
+    assert s.n_variants == len(DEFAULT_LOCI) and s.name == "mine"
+    assert s.variants["rsID"].tolist() == [locus.rsid for locus in DEFAULT_LOCI]
+    np.testing.assert_allclose(s.variants["effect_weight"], [math.log(locus.odds_ratio) for locus in DEFAULT_LOCI],
+                               rtol=1e-12)
+    frame = s.to_frame()
+    frame.loc[0, "rsID"] = "changed"
+    assert s.variants.loc[0, "rsID"] == DEFAULT_LOCI[0].rsid  # to_frame is a copy
+    text = s.summary()
+    assert text.startswith(f"score 'mine': {len(DEFAULT_LOCI)} variants, trait ") and text.endswith(f"(from {p})")
+    assert "weights effect_weight" in text
+
+
+def test_extended_score_has_the_extended_loci():
+    from rlsepi.parameters import EXTENDED_LOCI
+
+    s = sf.extended_score()
+    assert s.variants["rsID"].tolist() == [locus.rsid for locus in EXTENDED_LOCI]
+    np.testing.assert_allclose(s.variants["effect_weight"], [math.log(locus.odds_ratio) for locus in EXTENDED_LOCI],
+                               rtol=1e-12)
+
+
+def test_plain_tables_beta_alias_and_or_column(tmp_path):
+    b = _write(tmp_path / "b.tsv", "SNP\tA1\tA2\tBETA\nrs1\tc\tA\t0.5\nrs2\tT\tG\t-0.25\n")
+    s = sf.read_scoring_file(b)
+    assert s.weight_names == ("effect_weight",)
+    assert s.variants[["rsID", "effect_allele", "other_allele"]].values.tolist() == [["rs1", "C", "A"], ["rs2", "T", "G"]]
+    np.testing.assert_array_equal(s.variants["effect_weight"], [0.5, -0.25])
+    o = _write(tmp_path / "o.tsv", "rsid\teffect_allele\tOR\nrs1\tC\t2\nrs2\tT\t0.5\n")
+    np.testing.assert_allclose(sf.read_scoring_file(o).variants["effect_weight"], [math.log(2), math.log(0.5)])
+    z = _write(tmp_path / "z.tsv", "rsid\teffect_allele\tOR\nrs1\tC\t2\nrs2\tT\t0\n")
+    with pytest.raises(DataValidationError) as e:
+        sf.read_scoring_file(z)
+    assert str(e.value) == f"scoring file '{z}' column 'OR' has values <= 0; odds ratios must be positive"
+
+
+@pytest.mark.parametrize("text,message", [
+    ("effect_allele\teffect_weight\nA\t1\n",
+     "scoring file '{p}' has neither an rsID column nor chr_name/chr_position columns; the columns are: "
+     "effect_allele, effect_weight"),
+    ("rsID\teffect_allele\teffect_weight\teffect_type\nrs1\tA\t1\tadditive\nrs2\tC\t1\tcodominant\n",
+     "scoring file '{p}' column 'effect_type' has 1 values other than additive, dominant or recessive "
+     "(data row 2: 'codominant')"),
+    ("rsID\teffect_allele\teffect_weight\taccession\nrs1\tA\t1\tPGS1\nrs2\tC\t1\t \n",
+     "scoring file '{p}' data row 2 has an empty 'accession'"),
+    ("chr_name\tchr_position\teffect_allele\teffect_weight\n1\t100\tA\t1\n1\t1e2x\tC\t1\n",
+     "scoring file '{p}' column 'chr_position' has 1 non-numeric positions (data row 2)"),
+])
+def test_scoring_file_refusals(tmp_path, text, message):
+    p = _write(tmp_path / "s.tsv", text)
+    with pytest.raises(DataValidationError) as e:
+        sf.read_scoring_file(p)
+    assert str(e.value) == message.format(p=p)
+
+
+def test_missing_scoring_file_refused(tmp_path):
+    with pytest.raises(DataValidationError) as e:
+        sf.read_scoring_file(tmp_path / "none.txt")
+    assert str(e.value) == f"scoring file '{tmp_path / 'none.txt'}' does not exist"
+
+
+# --- consumer raw-data files --------------------------------------------------------------------
+
+def test_consumer_header_without_hash_and_path_refusals(tmp_path):
+    text = b"rsid\tchromosome\tposition\tgenotype\nrs2300478\t2\t66554321\tGT\nrs9357271\t6\t38473851\tTT\n"
+    got = read_consumer_genotypes(text, rsids=["rs2300478", "rs9357271"])
+    assert got.layout == "23andMe" and got.genotypes == {"rs2300478": "GT", "rs9357271": "TT"}
+    p = tmp_path / "g.txt"
+    p.write_bytes(text)
+    with pytest.raises(DataValidationError) as e:
+        read_consumer_genotypes(p, rsids=["rs1"], max_bytes=10)
+    assert str(e.value) == f"the genotype file has {len(text):,} bytes, more than the limit of 10"
+    with pytest.raises(DataValidationError) as e:
+        read_consumer_genotypes(tmp_path / "absent.txt", rsids=["rs1"])
+    assert str(e.value) == f"cannot read genotype file '{tmp_path / 'absent.txt'}': No such file or directory"
+    # a UTF-16 byte-order mark on an odd number of bytes is not UTF-16, and not UTF-8 either
+    with pytest.raises(DataValidationError) as e:
+        read_consumer_genotypes(b"\xff\xfers1", rsids=["rs1"])
+    assert str(e.value) == "the genotype file is not UTF-8 text (byte 0); give the raw-data .txt file of the test"
+
+
+# --- matching and scoring -----------------------------------------------------------------------
+
+def _two_variant_bed(tmp_path: Path) -> gt.Genotypes:
+    """4 people; rsA A/? (second allele unknown, '0' in the .bim), rsB A/G.
+    A1 counts: rsA = 0, 1, 2, 1; rsB = 2, 1, 0, 0."""
+    g = np.array([[0, 2], [1, 1], [2, 0], [1, 0]], dtype=np.int8)
+    v = pd.DataFrame({"chrom": ["1", "1"], "id": ["rsA", "rsB"], "pos": [10, 20], "a1": ["A", "A"],
+                      "a2": ["", "G"]})
+    gt.write_bed(tmp_path / "two", g, v, pd.DataFrame({"IID": ["p1", "p2", "p3", "p4"]}))
+    return gt.read_genotypes(tmp_path / "two.bed")
+
+
+def test_swap_against_unknown_second_allele_and_summary(tmp_path):
+    geno = _two_variant_bed(tmp_path)
+    # rsA: effect G, other A against A/? -> swapped: G copies = 2 - A copies = 2, 1, 0, 1
+    # rsB: effect C, other G against A/G fits no orientation -> excluded; rsZ not in the genotypes
+    s = _write(tmp_path / "s.tsv", "rsID\teffect_allele\tother_allele\teffect_weight\n"
+               "rsA\tG\tA\t0.5\nrsB\tC\tG\t0.25\nrsZ\tT\tC\t0.25\n")
+    res = pg.score_genotypes(geno, pg.read_scoring_file(s), min_overlap=0, imputation="none")
+    log = res.match_log.set_index("rsID")
+    assert log.loc["rsA", "orientation"] == "swapped" and not log.loc["rsA", "effect_is_a1"]
+    assert log.loc["rsB", "reason"] == "alleles C/G do not fit the genotypes' A/G"
+    np.testing.assert_allclose(res.scores["SUM"], [1.0, 0.5, 0.0, 0.5])
+    assert res.to_frame()["SUM"].tolist() == res.scores["SUM"].tolist()
+    text = res.summary().splitlines()
+    assert text[0] == "PRS 's' for 4 people"
+    # 1 of 3 variants, |weight| 0.5 of 1.0
+    assert text[1] == "  effect_weight: 1/3 variants (33.3%), 50.0% of total |weight|"
+    assert text[2] == f"  imputation: {pg.IMPUTATION_TEXT['none']}"
+    assert "  excluded 1: not in genotypes" in text and "  excluded 1: alleles C/G do not fit the genotypes' A/G" in text
+
+
+def test_palindromic_frequency_without_score_frequency_is_excluded(tmp_path):
+    geno = _two_variant_bed(tmp_path)
+    s = _write(tmp_path / "p.tsv", "rsID\teffect_allele\tother_allele\teffect_weight\nrsA\tA\tT\t1\nrsB\tA\tG\t1\n")
+    log = pg.match_variants(pg.read_scoring_file(s), geno, palindromic="frequency",
+                            sample_freq=lambda idx: np.full(idx.size, 0.2)).set_index("rsID")
+    assert log.loc["rsA", "status"] == "excluded"
+    assert log.loc["rsA", "reason"] == "palindromic and the scoring file gives no effect-allele frequency"
+    assert log.loc["rsB", "status"] == "used"
+
+
+def test_harmonised_positions_used_when_only_they_are_in_the_genotype_build(tmp_path):
+    geno = _two_variant_bed(tmp_path)  # build given below: GRCh37
+    # no genome_build; chr_position is from another build, hm_pos (GRCh37) is rsB's position 20
+    s = _write(tmp_path / "h.tsv", "#HmPOS_build=GRCh37\nchr_name\tchr_position\teffect_allele\tother_allele\t"
+               "effect_weight\thm_chr\thm_pos\n1\t999\tG\tA\t1\t1\t20\n")
+    log = pg.match_variants(pg.read_scoring_file(s), geno, build="GRCh37")
+    assert log["status"].tolist() == ["used"] and log["genotype_id"].tolist() == ["rsB"]
+    assert log["matched_by"].tolist() == ["chr:pos"]
+
+
+def test_scoring_option_refusals(tmp_path):
+    geno = _two_variant_bed(tmp_path)
+    s = pg.read_scoring_file(_write(tmp_path / "s.tsv", "rsID\teffect_allele\teffect_weight\nrsB\tA\t1\n"))
+    with pytest.raises(RLSEpiError) as e:
+        pg.score_genotypes(geno, s, imputation="median")
+    assert str(e.value) == f"imputation must be one of {', '.join(pg.IMPUTATION_TEXT)}, got 'median'"
+    with pytest.raises(RLSEpiError) as e:
+        pg.score_genotypes(geno, s, palindromic="guess")
+    assert str(e.value) == "palindromic must be exclude, keep or frequency, got 'guess'"
+    with pytest.raises(RLSEpiError) as e:
+        pg.score_genotypes(geno, s, reference={"other": pg.empirical_reference(np.array([0.0, 1.0]))},
+                           imputation="none")
+    assert str(e.value) == "no reference distribution for weight 'effect_weight'"
+    with pytest.raises(DataValidationError) as e:
+        pg.score_genotypes(geno, s, freq={("rsA", "A"): 0.5})
+    assert str(e.value) == ("the frequency file has no frequency for 1 scored variants (e.g. rsB allele A); make it "
+                            "from the same genotypes with 'plink2 --freq'")
+
+
+def test_analytic_and_empirical_reference_by_hand():
+    # one locus, weights 0, w, 2w at p = 0.5: P = 1/4, 1/2, 1/4; mean w, sd w / sqrt(2)
+    ref = pg.analytic_reference(np.array([0.0, 0.4, 0.8]), np.array([0.5]))
+    f = ref.to_frame()
+    np.testing.assert_allclose(f["SUM"], [0.0, 0.4, 0.8])
+    np.testing.assert_allclose(f["probability"], [0.25, 0.5, 0.25])
+    assert ref.summary() == f"{ref.description}: mean 0.4, sd {0.4 / math.sqrt(2):.6g}"
+    with pytest.raises(DataValidationError) as e:
+        pg.analytic_reference(np.array([0.0, 1.0, 2.0]), np.array([1.5]))
+    assert str(e.value) == "effect-allele frequencies for the analytic reference must lie in [0, 1]"
+    with pytest.raises(DataValidationError) as e:
+        pg.empirical_reference(np.array([1.0, np.nan]))
+    assert str(e.value) == "the reference cohort has fewer than 2 people with a score"
+
+
+def test_weight_labels():
+    assert [pg._label(w) for w in ("effect_weight", "effect_weight_PGS1", "weight_b", "weight_")] == [
+        "effect_weight", "PGS1", "b", "weight_"]
+
+
+@pytest.mark.parametrize("imputation,s2", [("mean-score", 2.0), ("none", 1.0)])
+def test_imputation_by_hand_on_every_scoring_path(pfile, tmp_path, imputation, s2):
+    # ALT copies: rs1 (C) = 0, 1, 2; rs2 (T) = 1, missing, 2. Weights 1 and 2, score frequency of T 0.25.
+    # SUM: S1 = 0 + 2 = 2; S3 = 2 + 4 = 6; S2 = 1 + 2 x (2 x 0.25) = 2 (mean-score) or 1 + 0 = 1 (none)
+    s = pg.read_scoring_file(_write(tmp_path / "w.tsv", "rsID\teffect_allele\tother_allele\teffect_weight\t"
+                                    "allelefrequency_effect\nrs1\tC\tA\t1\t0.1\nrs2\tT\tG\t2\t0.25\n"))
+    pgen = gt.pgen_genotypes(pfile)
+    vcf = gt.vcf_genotypes(pfile.with_name("t.vcf"))
+    as_ints = gt.Genotypes(samples=pgen.samples, variants=pgen.variants, read=pgen.read, founders=pgen.founders,
+                           kind="pgen", read_rows=lambda idx, a2: pgen.read_rows(idx, a2).astype(np.int16))
+    for g in (pgen, vcf, as_ints):  # compiled variant-major kernel, numpy path, non-float rows
+        res = pg.score_genotypes(g, s, imputation=imputation, min_overlap=0)
+        np.testing.assert_allclose(res.scores["SUM"], [2.0, s2, 6.0], rtol=1e-12, err_msg=g.kind)
+
+
+def test_combined_file_with_a_reference_per_accession():
+    # PGS000002 gets an explicit reference; PGS000001 falls back to the analytic one (it used to inherit the
+    # reference of the accession scored before it). SUMs as plink2's.
+    score = pg.read_scoring_file(REAL / "combined.txt.gz")
+    emp = pg.empirical_reference(np.array([0.0, 1.0, 2.0]))
+    res = pg.score_genotypes(pg.read_genotypes(REAL / "combined37.vcf"), score, palindromic="keep",
+                             reference={"PGS000002": emp})
+    assert res.references["PGS000002:effect_weight"] is emp
+    assert res.references["PGS000001:effect_weight"].kind.startswith("analytic")
+    for acc in ("PGS000001", "PGS000002"):
+        ref = pd.read_csv(REAL / f"combined_{acc}.sscore", sep="\t")
+        np.testing.assert_allclose(res.scores[f"{acc}_SUM"], ref["SCORE1_SUM"], rtol=2e-5, atol=1e-5)
+    # z against the empirical reference: (SUM - 1) / 1 (mean 1, sd 1 of 0, 1, 2)
+    np.testing.assert_allclose(res.scores["PGS000002_z"], res.scores["PGS000002_SUM"] - 1.0, rtol=1e-12)
+
+
+def test_read_afreq_values_and_refusals(tmp_path):
+    ok = _write(tmp_path / "ok.afreq", "#CHROM\tID\tREF\tALT\tALT_FREQS\tOBS_CT\n1\tr1\tA\tC,G\t0.25,0.5\t8\n")
+    # REF = 1 - 0.25 - 0.5 = 0.25 by hand
+    assert pg.read_afreq(ok) == {("r1", "C"): 0.25, ("r1", "G"): 0.5, ("r1", "A"): 0.25}
+    cases = {
+        "cols": ("#CHROM\tID\tREF\tALT\n1\tr1\tA\tC\n", "'{p}' is not a plink2 .afreq file (no ALT_FREQS column); "
+                                                       "make one with 'plink2 --freq'"),
+        "text": ("ID\tREF\tALT\tALT_FREQS\nr1\tA\tC\thalf\n", "'{p}' row 1 (r1) has ALT_FREQS 'half', not numbers"),
+        "range": ("ID\tREF\tALT\tALT_FREQS\nr1\tA\tC\t1.5\n", "'{p}' row 1 (r1) has ALT_FREQS '1.5' for ALT 'C'"),
+        "count": ("ID\tREF\tALT\tALT_FREQS\nr1\tA\tC,G\t0.5\n", "'{p}' row 1 (r1) has ALT_FREQS '0.5' for ALT 'C,G'"),
+    }
+    for name, (text, message) in cases.items():
+        p = _write(tmp_path / f"{name}.afreq", text)
+        with pytest.raises(DataValidationError) as e:
+            pg.read_afreq(p)
+        assert str(e.value) == message.format(p=p), name
+    with pytest.raises(DataValidationError, match=r"^cannot read frequency file '.*absent\.afreq': "):
+        pg.read_afreq(tmp_path / "absent.afreq")
