@@ -638,3 +638,36 @@ def test_read_afreq_values_and_refusals(tmp_path):
         assert str(e.value) == message.format(p=p), name
     with pytest.raises(DataValidationError, match=r"^cannot read frequency file '.*absent\.afreq': "):
         pg.read_afreq(tmp_path / "absent.afreq")
+
+
+def test_bcf_without_gt_or_ds_and_ds_shorter_than_alt_refused(tmp_path):
+    from cyvcf2 import VCF, Writer
+
+    src = _write(tmp_path / "ad.vcf", "##fileformat=VCFv4.2\n##contig=<ID=1>\n"
+                 "##FORMAT=<ID=AD,Number=R,Type=Integer,Description=\"depth\">\n"
+                 "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\n1\t5\trs5\tA\tG\t.\t.\t.\tAD\t3,4\n")
+    template = VCF(str(src))
+    bcf = tmp_path / "ad.bcf"
+    w = Writer(str(bcf), template, mode="wb")
+    for rec in template:
+        w.write_record(rec)
+    w.close()
+    with pytest.raises(DataValidationError) as e:
+        gt.vcf_genotypes(bcf)
+    assert str(e.value) == (f"VCF '{bcf}' record 1:5 (rs5) has neither GT nor DS in FORMAT (AD); rlsepi scores hard "
+                            "calls (GT) or dosages (DS)")
+    # one DS value (Number=1) at a site with two ALT alleles: which ALT it is for cannot be told
+    v = _write(tmp_path / "ds1.vcf", "##fileformat=VCFv4.2\n##contig=<ID=1>\n"
+               "##FORMAT=<ID=DS,Number=1,Type=Float,Description=\"dosage\">\n"
+               "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\n1\t5\trs5\tA\tG,T\t.\t.\t.\tDS\t0.5\n")
+    with pytest.raises(DataValidationError) as e:
+        gt.vcf_genotypes(v).read(np.array([0]))
+    assert str(e.value) == f"VCF '{v}' record 1:5 (rs5) has 1 DS values per sample for 2 ALT alleles"
+
+
+def test_unknown_genotype_format_refused(tmp_path):
+    p = _write(tmp_path / "geno.dat", "x\n")
+    with pytest.raises(DataValidationError) as e:
+        gt.read_genotypes(p)
+    assert str(e.value) == (f"cannot tell the format of '{p}'; rlsepi reads cohorts (.parquet/.csv), PLINK 1 (.bed), "
+                            f"PLINK 2 (.pgen), BGEN 1.2 (.bgen) and VCF/BCF; {gt._CONVERT}")
