@@ -455,11 +455,11 @@ def test_plain_tables_beta_alias_and_or_column(tmp_path):
 
 @pytest.mark.parametrize("text,message", [
     ("effect_allele\teffect_weight\nA\t1\n",
-     "scoring file '{p}' has neither an rsID column nor chr_name/chr_position columns; the columns are: "
-     "effect_allele, effect_weight"),
+     ("scoring file '{p}' has neither an rsID column nor chr_name/chr_position columns; the columns are: "
+      "effect_allele, effect_weight")),
     ("rsID\teffect_allele\teffect_weight\teffect_type\nrs1\tA\t1\tadditive\nrs2\tC\t1\tcodominant\n",
-     "scoring file '{p}' column 'effect_type' has 1 values other than additive, dominant or recessive "
-     "(data row 2: 'codominant')"),
+     ("scoring file '{p}' column 'effect_type' has 1 values other than additive, dominant or recessive "
+      "(data row 2: 'codominant')")),
     ("rsID\teffect_allele\teffect_weight\taccession\nrs1\tA\t1\tPGS1\nrs2\tC\t1\t \n",
      "scoring file '{p}' data row 2 has an empty 'accession'"),
     ("chr_name\tchr_position\teffect_allele\teffect_weight\n1\t100\tA\t1\n1\t1e2x\tC\t1\n",
@@ -625,8 +625,8 @@ def test_read_afreq_values_and_refusals(tmp_path):
     # REF = 1 - 0.25 - 0.5 = 0.25 by hand
     assert pg.read_afreq(ok) == {("r1", "C"): 0.25, ("r1", "G"): 0.5, ("r1", "A"): 0.25}
     cases = {
-        "cols": ("#CHROM\tID\tREF\tALT\n1\tr1\tA\tC\n", "'{p}' is not a plink2 .afreq file (no ALT_FREQS column); "
-                                                       "make one with 'plink2 --freq'"),
+        "cols": ("#CHROM\tID\tREF\tALT\n1\tr1\tA\tC\n",
+                 "'{p}' is not a plink2 .afreq file (no ALT_FREQS column); make one with 'plink2 --freq'"),
         "text": ("ID\tREF\tALT\tALT_FREQS\nr1\tA\tC\thalf\n", "'{p}' row 1 (r1) has ALT_FREQS 'half', not numbers"),
         "range": ("ID\tREF\tALT\tALT_FREQS\nr1\tA\tC\t1.5\n", "'{p}' row 1 (r1) has ALT_FREQS '1.5' for ALT 'C'"),
         "count": ("ID\tREF\tALT\tALT_FREQS\nr1\tA\tC,G\t0.5\n", "'{p}' row 1 (r1) has ALT_FREQS '0.5' for ALT 'C,G'"),
