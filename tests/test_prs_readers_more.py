@@ -128,12 +128,12 @@ def test_bgen_bit_depths_phasing_and_storage_read_by_hand(tmp_path, bits, phased
 
 
 @needs_plink2
-def test_bgen_written_here_reads_as_plink2_reads_it(tmp_path):
-    # two variants (unphased, phased would need a second file), one missing call; plink2 --export A
-    # prints the dosage of the counted (second, ALT under ref-first) allele
-    probs = [UNPHASED, [(0, 0), (7, 0), (0, 7), (2, 2)]]
+@pytest.mark.parametrize("phased", [False, True])
+def test_bgen_written_here_reads_as_plink2_reads_it(tmp_path, phased):
+    # two variants, one missing call; plink2 --export A prints the dosage of the counted allele
+    probs = [PHASED if phased else UNPHASED, [(0, 0), (7, 0), (0, 7), (2, 2)]]
     p = tmp_path / "x.bgen"
-    p.write_bytes(_bgen_bytes(probs, bits=3, compression=0, missing=((1, 3),)))
+    p.write_bytes(_bgen_bytes(probs, bits=3, phased=phased, compression=0, missing=((1, 3),)))
     _sample_file(tmp_path / "x.sample", ["a", "b", "c", "d"])
     _plink2("--bgen", str(p), "ref-first", "--sample", str(tmp_path / "x.sample"), "--export", "A",
             "--out", str(tmp_path / "o"))
@@ -172,7 +172,7 @@ def test_bgen_refusals(tmp_path):
 
 def test_bgen_tri_allelic_variant_and_sample_files_refused(tmp_path):
     p = tmp_path / "tri.bgen"
-    p.write_bytes(_bgen_bytes([[(7, 0, 0)[:2]] * 2], bits=3, n_alleles=3))
+    p.write_bytes(_bgen_bytes([[(7, 0)] * 2], bits=3, n_alleles=3))  # refused at its header, before the probabilities
     _sample_file(tmp_path / "tri.sample", ["a", "b"])
     g = gt.bgen_genotypes(p)
     assert g.variants["multiallelic"].tolist() == [True] and g.variants["a1"].tolist() == [""]
