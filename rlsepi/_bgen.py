@@ -80,6 +80,7 @@ def read_index(p: Path) -> BgenIndex:
         if buf is None:
             fh.seek(0)
             buf = fh.read()
+    j = 0
     try:
         for j in range(m):
             k, = struct.unpack_from("<H", buf, pos_); pos_ += 2
@@ -101,7 +102,7 @@ def read_index(p: Path) -> BgenIndex:
             if pos_ > len(buf):
                 raise struct.error("past the end")
     except (struct.error, UnicodeDecodeError):
-        raise _bad(p, f"truncated or corrupt at variant {len(positions[:len(alleles)]) + 1} of {m}") from None
+        raise _bad(p, f"truncated or corrupt at variant {j + 1} of {m}") from None
     return BgenIndex(p, n, compression, sample_ids, offsets, varids, rsids, chroms, positions, alleles)
 
 

@@ -1000,10 +1000,11 @@ def _score_accessions(genotypes: Genotypes, score: ScoringFile, **kwargs: Any) -
 
     parts, logs, covs, refs = [], [], [], {}
     id_col = genotypes.samples.columns[0]
+    given = kwargs.get("reference")
     for acc, rows in score.variants.groupby("accession", sort=False):
         sub = replace(score, name=str(acc), variants=rows.reset_index(drop=True))
-        if isinstance(kwargs.get("reference"), Mapping):
-            kwargs = {**kwargs, "reference": kwargs["reference"].get(str(acc), "analytic")}
+        if isinstance(given, Mapping):  # each accession its own entry (not the previous accession's)
+            kwargs = {**kwargs, "reference": given.get(str(acc), "analytic")}
         r = score_genotypes(genotypes, sub, **kwargs)
         sc = r.scores.drop(columns=[id_col])
         parts.append(sc.add_prefix(f"{acc}_"))
