@@ -112,3 +112,100 @@ def test_power_simulate_target_search_table_and_progress():
     assert below and powers[max(below)] < 0.8  # ... and the largest N tried below it does not
     # the progress bar goes to stderr and ends each pass at R/R
     assert "rlsepi power simulate [" in r.stderr and "20/20" in r.stderr
+
+
+# --- rlsepi.study: contradictions named in one line; rounding intervals by hand ------------------
+
+G = {"a": {"n": 10}, "b": {"n": 12}}
+
+
+def _means(**kw):
+    return {"kind": "means", "name": "age", "groups": ["a", "b"], "mean": [50.1, 52.3], "sd": [8.2, 9.1], **kw}
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({"groups": G, "extra": {}}, "unknown section(s) extra; a study file has [study], [groups.NAME], [[tests]] "
+         "and [[summaries]]"),
+        ({"study": {"alpha": 1.5}, "groups": G}, "[study] alpha must lie between 0 and 1 (exclusive), got 1.5"),
+        ({"study": {"replication_power": 0}, "groups": G},
+         "[study] replication_power must lie between 0 and 1 (exclusive), got 0"),
+        ({"groups": {}}, "the study has no groups; add e.g. [groups.cases] n = 69"),
+        ({"groups": {"a": {"label": "x"}}}, "[groups.a] needs n (the number of people)"),
+        ({"groups": {"a": {"n": 2.5}}}, "[groups.a] n: expected a whole number, got 2.5"),
+        ({"groups": {"a": {"n": 0}}}, "[groups.a] n: must be at least 1, got 0"),
+        ({"groups": {**G, "all": {"n": 22, "parts": ["a", "c"]}}}, "[groups.all] parts: group 'c' is not defined"),
+        ({"groups": {**G, "all": {"n": 23, "parts": ["a", "b"]}}}, "[groups.all] n = 23 but its parts (a, b) add up "
+         "to 22"),
+        ({"groups": G, "tests": {"kind": "means"}}, "'tests' must be an array of tables: [[tests]]"),
+        ({"groups": G, "summaries": {}}, "'summaries' must be an array of tables: [[summaries]]"),
+        ({"groups": G, "summaries": [{"name": "bmi", "group": "z"}]}, "summary 1 ('bmi'): needs a group defined in "
+         "[groups]"),
+        ({"groups": G, "summaries": [{"name": "bmi", "group": "a", "mean": 27, "sd": "0.0"}]},
+         "summary 1 ('bmi'): an SD must be greater than 0, got 0.0"),
+        ({"groups": G, "tests": [5]}, "test 1: expected a table"),
+        ({"groups": G, "tests": [_means(p={"source": "Table 2"})]}, "test 1 ('age'): each reported p needs a value, "
+         "e.g. { value = \"0.008\", source = \"Table 2\" }"),
+        ({"groups": G, "tests": [_means(p="1.2")]}, "test 1 ('age') p: a p-value must lie between 0 and 1, got 1.2"),
+        ({"groups": G, "tests": [_means(p="n.s.")]}, "test 1 ('age') p: 'n.s.' is not a number"),
+        ({"groups": G, "tests": [_means(p="NaN")]}, "test 1 ('age') p: 'NaN' is not a finite number"),
+        ({"groups": G, "tests": [_means(p=True)]}, "test 1 ('age') p: expected a number or a string such as "
+         "\"0.008\", got True"),
+        ({"groups": G, "tests": [_means(groups=["a", "c"])]}, "test 1 ('age'): group 'c' is not defined in [groups]"),
+        ({"groups": G, "tests": [_means(mean=[50.1])]}, "test 1 ('age'): 'mean' must be a list of 2 values (one per "
+         "group), got [50.1]"),
+        ({"groups": G, "tests": [_means(sd=[8.2, -1])]}, "test 1 ('age'): an SD must be greater than 0, got -1"),
+        ({"groups": G, "tests": [_means(tests=["anova"])]}, "test 1 ('age'): unknown test 'anova' for means; use "
+         "student, welch, mann-whitney"),
+        ({"groups": G, "tests": [{"kind": "counts", "name": "f", "groups": ["a", "c"], "count": [1, 2]}]},
+         "test 1 ('f'): group 'c' is not defined in [groups]"),
+        ({"groups": G, "tests": [{"kind": "counts", "name": "f", "groups": ["a", "b"], "count": [11, 2]}]},
+         "test 1 ('f'): 11 people counted in group 'a', which has only 10; the study contradicts itself"),
+        ({"groups": G, "tests": [{"kind": "counts", "name": "f", "groups": ["a", "b"], "count": [1, 2],
+                                  "tests": ["g-test"]}]},
+         "test 1 ('f'): unknown test 'g-test' for counts; use chi2, chi2-n1, chi2-yates, fisher"),
+        ({"groups": G, "tests": [{"kind": "correlation", "name": "r", "group": "z", "r": 0.3}]},
+         "test 1 ('r'): group 'z' is not defined in [groups]"),
+        ({"groups": G, "tests": [{"kind": "correlation", "name": "r", "group": "a", "r": 1}]},
+         "test 1 ('r'): r must lie strictly between -1 and 1, got 1"),
+        ({"groups": {"a": {"n": 3}}, "tests": [{"kind": "correlation", "name": "r", "group": "a", "r": 0.3}]},
+         "test 1 ('r'): a correlation needs at least 4 people, group 'a' has 3"),
+        ({"groups": G, "tests": [{"kind": "ratio", "name": "x"}]},
+         "test 1 ('x'): kind must be 'means', 'counts' or 'correlation', got 'ratio'"),
+    ],
+)
+def test_study_contradictions_are_refused_by_name(doc, message):
+    from rlsepi.study import load_study
+
+    with pytest.raises(DataValidationError) as exc:
+        load_study(doc)
+    assert str(exc.value) == message
+
+
+def test_study_rounding_intervals_and_grim_by_hand():
+    from rlsepi.study import Reported, grim, p_counts
+
+    lt = Reported.parse("<0.001", "p")  # '<0.001' is [0, 0.001]
+    assert (lt.low, lt.high, lt.value, lt.decimals) == (0.0, 0.001, 0.001, 3)
+    neg = Reported.parse("−1.25", "x")  # a typographic minus is a minus; 2 decimals: +-0.005
+    assert neg.value == -1.25 and neg.low == pytest.approx(-1.255) and neg.high == pytest.approx(-1.245)
+    # GRIM, by hand: 10 integers sum to an integer, so their mean has at most 1 decimal: 3.45 is impossible
+    # (34/10 = 3.40, 35/10 = 3.50 both round elsewhere), 3.50 is possible; 2 items per person: 20 -> 69/20 = 3.45
+    assert grim(Reported.parse("3.45", "m"), 10) == "inconsistent"
+    assert grim(Reported.parse("3.50", "m"), 10) == "consistent"
+    assert grim(Reported.parse("3.45", "m"), 10, items=2) == "consistent"
+    assert grim(Reported.parse("3.4", "m"), 10) == "not informative"  # n >= 10**decimals
+    # no one at all in one outcome column: no evidence either way, p = 1
+    assert p_counts(0, 10, 0, 12, "chi2") == 1.0
+
+
+def test_study_file_that_cannot_be_read(tmp_path):
+    from rlsepi.study import read_study
+
+    bad = tmp_path / "s.toml"
+    bad.write_bytes(b"title = \"caf\xe9\"\n")
+    with pytest.raises(DataValidationError, match=r"^study file '.*s\.toml' is not UTF-8 text \(byte \d+\); save it as UTF-8$"):
+        read_study(bad)
+    with pytest.raises(DataValidationError, match=r"^cannot read study file '.*none\.toml': No such file or directory$"):
+        read_study(tmp_path / "none.toml")
