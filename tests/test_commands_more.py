@@ -209,3 +209,65 @@ def test_study_file_that_cannot_be_read(tmp_path):
         read_study(bad)
     with pytest.raises(DataValidationError, match=r"^cannot read study file '.*none\.toml': No such file or directory$"):
         read_study(tmp_path / "none.toml")
+
+
+# --- rlsepi report from a cohort file, checked against hand counts -----------------------------
+
+
+def _hand_cohort(path, *, genotypes: bool = True) -> None:
+    """600 people aged 20-79, alternately female and male; RLS when i % 10 is 0 or 2 (all even, so
+    female: 120 of 300) or 3 (odd, male: 60 of 300)."""
+    import numpy as np
+    import pandas as pd
+
+    i = np.arange(600)
+    df = pd.DataFrame({"person_id": i + 1, "age": 20 + i % 60, "sex": np.where(i % 2 == 0, "female", "male"),
+                       "rls": np.where(np.isin(i % 10, [0, 2, 3]), "yes", "no"), "pregnant": "no",
+                       "trimester": pd.NA, "ferritin": 50 + i % 100})
+    if genotypes:
+        for k, rs in enumerate(("rs2300478", "rs9357271", "rs1975197", "rs4626664")):
+            df[rs] = (i + k) % 3
+    df.to_csv(path, index=False)
+
+
+def test_report_from_a_cohort_file_counts_by_hand(tmp_path):
+    import hashlib
+
+    src, out = tmp_path / "c.csv", tmp_path / "rep"
+    _hand_cohort(src)
+    r = run("report", "--cohort", str(src), "--out", str(out), "--check")
+    # --check has no targets to check in a file without the simulator's pregnancy columns: exit 1, said so
+    assert r.returncode == 1
+    assert ("rlsepi: --check needs the pregnancy and clinically significant columns of a simulated cohort"
+            in r.stderr.splitlines())
+    doc = json.loads((out / "summary.json").read_text())
+    prov = doc["provenance"]
+    assert prov["input_sha256"] == hashlib.sha256(src.read_bytes()).hexdigest() and prov["rows_used"] == 600
+    woolf = doc["sex_odds_ratio"]["crude_woolf"]
+    # by hand: 120 of 300 women, 60 of 300 men: OR = 120*240 / (180*60) = 8/3;
+    # Woolf SE = sqrt(1/120 + 1/180 + 1/60 + 1/240), 95% CI exp(log OR +- 1.959964 SE)
+    assert (woolf["exposed_cases"], woolf["exposed_noncases"], woolf["unexposed_cases"],
+            woolf["unexposed_noncases"]) == (120, 180, 60, 240)
+    se = math.sqrt(1 / 120 + 1 / 180 + 1 / 60 + 1 / 240)
+    assert woolf["estimate"] == pytest.approx(8 / 3, rel=1e-5)
+    assert woolf["ci_lower"] == pytest.approx(8 / 3 * math.exp(-1.959964 * se), rel=1e-5)
+    assert woolf["ci_upper"] == pytest.approx(8 / 3 * math.exp(1.959964 * se), rel=1e-5)
+    # Mantel-Haenszel over 5-year bands: bands with cases hold 20/30 women and 10/20 men with RLS
+    # (OR 20*10 / (10*10) = 2 in each); the other bands have no case and are dropped: MH OR = 2
+    assert doc["sex_odds_ratio"]["mantel_haenszel"]["estimate"] == pytest.approx(2.0, rel=1e-5)
+    assert "<html" in (out / "index.html").read_text().lower()
+
+
+def test_report_refuses_a_cohort_without_genotypes_and_its_own_output(tmp_path):
+    src = tmp_path / "c.csv"
+    _hand_cohort(src, genotypes=False)
+    assert one_error(run("report", "--cohort", str(src), "--out", str(tmp_path / "rep"))) == (
+        f"rlsepi: error: cohort file '{src}' has no genotype columns; the report's polygenic score needs them: add "
+        "one column per locus named by its rsID (e.g. rs2300478), counting effect alleles 0/1/2")
+    assert not (tmp_path / "rep" / "summary.json").exists()
+    inside = tmp_path / "rep2" / "summary.json"
+    inside.parent.mkdir()
+    inside.write_text("{}")
+    assert one_error(run("report", "--cohort", str(inside), "--out", str(inside.parent), "--force")) == (
+        f"rlsepi: error: the report would replace its input '{inside}'; choose another --out folder")
+    assert inside.read_text() == "{}"
