@@ -271,3 +271,122 @@ def test_report_refuses_a_cohort_without_genotypes_and_its_own_output(tmp_path):
     assert one_error(run("report", "--cohort", str(inside), "--out", str(inside.parent), "--force")) == (
         f"rlsepi: error: the report would replace its input '{inside}'; choose another --out folder")
     assert inside.read_text() == "{}"
+
+
+# --- rlsepi diagnostic ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--prevalence", "a,b"], "rlsepi diagnostic: error: argument --prevalence: expected numbers between 0 and 1 "
+         "separated by commas, got 'a,b'; see 'rlsepi diagnostic --help'"),
+        (["--prevalence", "0.1,1.5"], "rlsepi diagnostic: error: argument --prevalence: every prevalence must lie "
+         "between 0 and 1, got '0.1,1.5'; see 'rlsepi diagnostic --help'"),
+        (["--tp", "8", "--fp", "2"], "rlsepi: error: give all four counts --tp --fp --fn --tn, or none (and "
+         "--sensitivity --specificity)"),
+        (["--tp", "8", "--fp", "2", "--fn", "2", "--tn", "8", "--sensitivity", "0.9"],
+         "rlsepi: error: give counts or --sensitivity/--specificity, not both"),
+        (["--sensitivity", "0.9"], "rlsepi: error: give both --sensitivity and --specificity"),
+        (["--tp", "0", "--fp", "2", "--fn", "0", "--tn", "8"], "rlsepi: error: no one with the disease (tp + fn = 0): "
+         "sensitivity cannot be estimated"),
+    ],
+)
+def test_diagnostic_refusals(args, message):
+    assert one_error(run("diagnostic", *args)) == message
+
+
+def test_diagnostic_counts_markdown_csv_and_plot(tmp_path):
+    # by hand: TP 80, FP 20, FN 20, TN 80: sensitivity = specificity = 0.8, LR+ = 4, LR- = 0.25;
+    # at prevalence 10%: PPV = 0.08 / (0.08 + 0.18) = 30.8%, NPV = 0.72 / (0.72 + 0.02) = 97.3%,
+    # P(disease) after a negative result = 1 - NPV = 2.7%
+    counts = ["--tp", "80", "--fp", "20", "--fn", "20", "--tn", "80", "--prevalence", "0.1"]
+    md, plot = tmp_path / "d.md", tmp_path / "d.svg"
+    r = run("diagnostic", *counts, "--out", str(md), "--plot", str(plot))
+    assert r.returncode == 0 and r.stdout == "", r.stderr
+    text = md.read_text()
+    assert "| 10.0% | 30.8% | 97.3% | 2.7% |" in text.splitlines()
+    assert "| sensitivity | 0.8 |" in text and "| lr_positive | 4 |" in text and "| lr_negative | 0.25 |" in text
+    assert plot.read_text().lstrip().startswith(("<?xml", "<svg"))
+    r = run("diagnostic", *counts, "--format", "csv")
+    import pandas as pd
+
+    row = pd.read_csv(io.StringIO(r.stdout)).iloc[0]
+    assert row["prevalence"] == 0.1
+    assert row["ppv"] == pytest.approx(0.08 / 0.26, rel=1e-9) and row["npv"] == pytest.approx(0.72 / 0.74, rel=1e-9)
+    # a plot format matplotlib is not asked to guess; nothing is written
+    line = one_error(run("diagnostic", *counts, "--plot", str(tmp_path / "d.jpg")))
+    assert line == f"rlsepi: error: --plot '{tmp_path / 'd.jpg'}': give a .png, .svg or .pdf file"
+
+
+# --- rlsepi serve: refused before any server starts ------------------------------------------
+
+
+def test_serve_refusals_before_listening(tmp_path):
+    import socket
+
+    assert one_error(run("serve", "--host", "0.0.0.0")) == (
+        "rlsepi: error: --host 0.0.0.0 would make the page reachable from other machines; use the default "
+        "127.0.0.1, or add --allow-remote if that is what you want")
+    assert one_error(run("serve", "--model-name", "M1")) == "rlsepi: error: --model-name needs --model FILE"
+    assert one_error(run("serve", "--port", "70000")) == "rlsepi: error: --port must be 1-65535, got 70000"
+    assert one_error(run("serve", "--model", str(tmp_path / "m.json"))) == (
+        f"rlsepi: error: model file '{tmp_path / 'm.json'}' does not exist")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen(1)
+        port = held.getsockname()[1]
+        assert one_error(run("serve", "--host", "localhost", "--port", str(port))) == (
+            f"rlsepi: error: cannot listen on localhost:{port} (Address already in use); choose another --port")
+
+
+# --- rlsepi simulate / fit: refused combinations ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["simulate", "--n", "10", "--out", "d/", "--plink", "p"],
+         "rlsepi: error: --plink writes from a single file; use --out FILE.parquet with --plink"),
+        (["simulate", "--n", "10", "--out", "c.parquet", "--scheduler", "local:1"],
+         "rlsepi: error: --scheduler writes a Parquet dataset; give a folder: --out c/"),
+        (["simulate", "--n", "10", "--out", "c.parquet", "--partition-blocks", "2"],
+         "rlsepi: error: --partition-blocks is for a dataset folder (--out DIR/)"),
+        (["simulate", "--n", "10", "--out", "c.csv"],
+         "rlsepi: error: output 'c.csv' must end in .parquet (or give a folder, DIR/, for a dataset)"),
+        (["fit", "nowhere", "--scheduler", "local:1"], "rlsepi: error: cohort 'nowhere' does not exist"),
+    ],
+)
+def test_simulate_and_fit_refused_combinations(args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert one_error(run(*args)) == message
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_fit_out_of_core_refuses_in_memory_only_options(tmp_path):
+    folder = tmp_path / "ds"
+    folder.mkdir()
+    for flag in (["--formula", "rls ~ female"], ["--profile"]):
+        assert one_error(run("fit", str(folder), *flag)) == (
+            f"rlsepi: error: {flag[0]} is not available out of core (--scheduler or a dataset folder); "
+            "fit in memory for it")
+
+
+def test_simulate_plink_files_match_the_cohort(tmp_path):
+    import pandas as pd
+
+    from rlsepi.io import read_cohort
+
+    out, prefix = tmp_path / "c.parquet", tmp_path / "g"
+    r = run("simulate", "--n", "300", "--seed", "4", "--out", str(out), "--plink", str(prefix), "--quiet")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    df = read_cohort(out)
+    fam = pd.read_csv(f"{prefix}.fam", sep=r"\s+", header=None)
+    bim = pd.read_csv(f"{prefix}.bim", sep=r"\s+", header=None)
+    # PLINK .fam: sex 1 male 2 female, phenotype 2 case 1 control; .bed: magic bytes, then ceil(300 / 4) bytes a variant
+    assert len(fam) == 300
+    assert (fam[4].to_numpy() == (df["sex"] == "female").map({True: 2, False: 1}).to_numpy()).all()
+    assert (fam[5].to_numpy() == df["rls"].astype(bool).map({True: 2, False: 1}).to_numpy()).all()
+    assert list(bim[1]) == ["rs2300478", "rs9357271", "rs1975197", "rs4626664"]
+    bed = (tmp_path / "g.bed").read_bytes()
+    assert bed[:3] == bytes([0x6C, 0x1B, 0x01]) and len(bed) == 3 + 4 * 75
