@@ -390,3 +390,82 @@ def test_simulate_plink_files_match_the_cohort(tmp_path):
     assert list(bim[1]) == ["rs2300478", "rs9357271", "rs1975197", "rs4626664"]
     bed = (tmp_path / "g.bed").read_bytes()
     assert bed[:3] == bytes([0x6C, 0x1B, 0x01]) and len(bed) == 3 + 4 * 75
+
+
+# --- rlsepi.power_simulation: refusals and the CSV/JSON of a simulated power ----------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda ps: ps.simulate_power(49, term="female"), "n must be at least 50 people, got 49"),
+        (lambda ps: ps.simulate_power(100, term="female", replicates=1), "replicates must be at least 2, got 1"),
+        (lambda ps: ps.search_n(0.8, term="female", replicates=1), "replicates must be at least 2, got 1"),
+        (lambda ps: ps.simulate_power(100, term="female", model="M7"), "model must be one of M0, M1, M2, M3, true "
+         "or a formula such as 'rls ~ female + age10', got 'M7'"),
+        (lambda ps: ps.search_n(0.8, term="prs_sd", model="rls ~ female"), "term 'prs_sd' is not in model rls ~ "
+         "female; its terms are female"),
+    ],
+)
+def test_power_simulation_refusals(call, message):
+    from rlsepi import power_simulation as ps
+
+    with pytest.raises(RLSEpiError) as exc:
+        call(ps)
+    assert str(exc.value) == message
+
+
+def test_power_simulate_json_and_csv_with_true_locus_effect(tmp_path):
+    # model 'true' is the generating model: the truth of a locus term is log of its published per-allele OR
+    # (parameters.py: rs2300478, MEIS1, OR 1.68; Winkelmann 2011)
+    args = ["power", "simulate", "--term", "rs2300478", "--model", "true", "--n", "400", "--replicates", "6",
+            "--seed", "3", "--workers", "1", "--quiet"]
+    r = run(*args, "--format", "json")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["command"] == "power" and doc["n"] == 400 and doc["replicates"] == 6 and doc["seed"] == 3
+    assert doc["truth"] == pytest.approx(math.log(1.68), rel=1e-9)  # JSON keeps 10 significant digits
+    ok = doc["replicates"] - doc["failed"]
+    assert doc["power_mcse"] == pytest.approx(math.sqrt(doc["power"] * (1 - doc["power"]) / ok), rel=1e-8)
+    assert doc["bias"] == pytest.approx(doc["mean_estimate"] - doc["truth"], abs=1e-9)
+    csv = run(*args, "--format", "csv").stdout.splitlines()
+    assert csv[0].split(",")[:4] == ["n", "replicates", "seed", "term"] and csv[1].startswith("400,6,3,rs2300478,")
+
+
+# --- rlsepi.cli: the exit contract for what a command raises --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("exc", "code", "line"),
+    [
+        (KeyboardInterrupt(), 130, "rlsepi: interrupted; nothing was written"),
+        (MemoryError(), 2, "rlsepi: error: out of memory; use a smaller input or --n, or a machine with more memory"),
+        (OSError(28, "No space left on device", "/x/c.parquet"), 2,
+         "rlsepi: error: No space left on device '/x/c.parquet'; free some space or write elsewhere"),
+        (PermissionError(13, "Permission denied", "/x"), 2, "rlsepi: error: Permission denied '/x'; check the path "
+         "and its permissions"),
+        (OSError(5, "Input/output error"), 3, None),
+        (ValueError("boom\nsecond line"), 3, None),
+    ],
+)
+def test_cli_exit_codes_for_what_a_command_raises(exc, code, line, monkeypatch):
+    from rlsepi import __version__
+    from rlsepi.cli import BUG_REPORT
+    from rlsepi.commands import params as params_cmd
+
+    def boom(args):
+        raise exc
+
+    monkeypatch.delenv("RLSEPI_DEBUG", raising=False)
+    monkeypatch.setattr(params_cmd, "run", boom)
+    r = run("params")
+    assert r.returncode == code
+    if line is None:  # a bug: one line naming the exception, never a traceback without --debug
+        detail = " ".join(str(exc).split()) if not isinstance(exc, OSError) else str(exc)
+        line = (f"rlsepi: bug: unexpected {type(exc).__name__}: {detail}. This is a bug in rlsepi {__version__}, "
+                f"not in your input; {BUG_REPORT}")
+    assert r.stderr.splitlines() == [line]
+    # with --debug the same line, and the traceback of a bug or an environment error
+    r = run("--debug", "params")
+    assert r.returncode == code and line in r.stderr.splitlines()
+    assert ("Traceback (most recent call last):" in r.stderr) == (code == 3 or isinstance(exc, OSError))
