@@ -469,3 +469,41 @@ def test_cli_exit_codes_for_what_a_command_raises(exc, code, line, monkeypatch):
     r = run("--debug", "params")
     assert r.returncode == code and line in r.stderr.splitlines()
     assert ("Traceback (most recent call last):" in r.stderr) == (code == 3 or isinstance(exc, OSError))
+
+
+# --- rlsepi.cohort: the true odds ratios are the published ones; refusals -------------------------
+
+
+def test_outcome_model_odds_ratios_are_the_published_parameters():
+    from rlsepi import cohort
+    from rlsepi.parameters import load_parameters
+
+    params = load_parameters(None)
+    model = cohort.solve_model(params)
+    ors = model.odds_ratios()
+    # parameters.py: ferritin.low_or 1.55 below 50 ug/L; per-allele ORs of Winkelmann 2011 / Schormair 2008
+    assert ors["ferritin<=50"] == pytest.approx(1.55, rel=1e-9)
+    assert ors["rs2300478"] == pytest.approx(1.68, rel=1e-9)
+    assert ors["rs9357271"] == pytest.approx(1.47, rel=1e-9)
+    assert ors["rs1975197"] == pytest.approx(1.29, rel=1e-9)
+    assert ors["rs4626664"] == pytest.approx(1.44, rel=1e-9)
+    assert ors["female"] == pytest.approx(math.exp(model.female), rel=1e-12) and ors["female"] > 1
+    # the model stored in a cohort's metadata comes back as the same model
+    assert cohort.OutcomeModel.from_dict(json.loads(json.dumps(model.to_dict()))) == model
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"rng": -1}, "seed must be a non-negative integer, got -1"),
+        ({"rng": True}, "seed must be a non-negative integer, got True"),
+        ({"workers": 0}, "workers must be at least 1, got 0"),
+        ({"batch_blocks": -1}, "batch_blocks must be at least 1, got -1"),
+    ],
+)
+def test_iter_blocks_refusals(kwargs, message):
+    from rlsepi import cohort
+
+    with pytest.raises(RLSEpiError) as exc:
+        next(iter(cohort.iter_blocks(100, **kwargs)))
+    assert str(exc.value) == message
