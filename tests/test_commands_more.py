@@ -507,3 +507,62 @@ def test_iter_blocks_refusals(kwargs, message):
     with pytest.raises(RLSEpiError) as exc:
         next(iter(cohort.iter_blocks(100, **kwargs)))
     assert str(exc.value) == message
+
+
+# --- rlsepi.risk_models: derive_columns refusals; DeLong's AUC by hand ------------------------------
+
+
+def _risk_frame(n: int = 40):
+    import numpy as np
+    import pandas as pd
+
+    i = np.arange(n)
+    df = pd.DataFrame({"rls": i % 4 == 0, "age": 30 + i % 40, "sex": np.where(i % 2 == 0, "female", "male"),
+                       "pregnant": False, "trimester": np.nan, "ferritin": 40.0 + i})
+    for k, rs in enumerate(("rs2300478", "rs9357271", "rs1975197", "rs4626664")):
+        df[rs] = (i + k) % 3
+    return df
+
+
+@pytest.mark.parametrize(
+    ("change", "kwargs", "message"),
+    [
+        (None, {"ferritin": "log10"}, "ferritin coding must be 'log2' or 'cut', got 'log10'"),
+        (None, {"age": "cubic"}, "age coding must be 'quadratic' or 'spline', got 'cubic'"),
+        ("drop_trimester", {}, "column 'trimester' is missing; the risk models need it (empty when not pregnant)"),
+        ("drop_locus", {}, "column 'rs4626664' is missing; the columns are: rls, age, sex, pregnant, trimester, "
+         "ferritin, rs2300478, rs9357271, rs1975197; map your column name with --column rs4626664=YOURS"),
+        ("same_age", {"age": "spline"}, "age has too few distinct values for a 4-knot spline; use --age quadratic"),
+        ("same_genotypes", {}, "the polygenic score does not vary in these rows; it cannot be standardised"),
+    ],
+)
+def test_derive_columns_refusals(change, kwargs, message):
+    from rlsepi.risk_models import derive_columns
+
+    df = _risk_frame()
+    if change == "drop_trimester":
+        df = df.drop(columns="trimester")
+    elif change == "drop_locus":
+        df = df.drop(columns="rs4626664")
+    elif change == "same_age":
+        df["age"] = 50
+    elif change == "same_genotypes":
+        for rs in ("rs2300478", "rs9357271", "rs1975197", "rs4626664"):
+            df[rs] = 1
+    with pytest.raises(DataValidationError) as exc:
+        derive_columns(df, **kwargs)
+    assert str(exc.value) == message
+
+
+def test_delong_auc_by_hand_and_refusal():
+    import numpy as np
+
+    from rlsepi.risk_models import delong
+
+    # by hand: cases score 0.9, 0.6; non-cases 0.7, 0.2, 0.1. Of the 2 x 3 = 6 pairs the case scores higher in 5
+    # (0.9 beats all three, 0.6 beats 0.2 and 0.1): AUC = 5/6
+    y = np.array([True, True, False, False, False])
+    auc, _ = delong(y, np.array([0.9, 0.6, 0.7, 0.2, 0.1]))
+    assert float(np.ravel(auc)[0]) == pytest.approx(5 / 6, rel=1e-12)
+    with pytest.raises(DataValidationError, match=r"^the AUC needs both events and non-events$"):
+        delong(np.zeros(4, dtype=bool), np.arange(4.0))
