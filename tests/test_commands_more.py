@@ -566,3 +566,30 @@ def test_delong_auc_by_hand_and_refusal():
     assert float(np.ravel(auc)[0]) == pytest.approx(5 / 6, rel=1e-12)
     with pytest.raises(DataValidationError, match=r"^the AUC needs both events and non-events$"):
         delong(np.zeros(4, dtype=bool), np.arange(4.0))
+
+
+# --- rlsepi.diagnostic: intervals against R, post-test probability by hand ------------------------
+
+
+def test_binomial_ci_against_r_and_refusals():
+    import pandas as pd
+
+    from rlsepi.diagnostic import binomial_ci
+
+    ref = pd.read_csv(__import__("pathlib").Path(__file__).parent / "reference" / "diagnostic" / "binom_more.csv"
+                      ).set_index("case")  # binom.test and prop.test(correct = FALSE): binom_more.R
+    assert binomial_ci(8, 10) == pytest.approx(tuple(ref.loc["exact_8_10_95"]), rel=1e-9)
+    assert binomial_ci(8, 10, method="wilson", alpha=0.10) == pytest.approx(tuple(ref.loc["wilson_8_10_90"]), rel=1e-9)
+    assert all(math.isnan(v) for v in binomial_ci(0, 0))  # no one: no interval
+    with pytest.raises(RLSEpiError, match=r"^interval method must be 'exact' or 'wilson', got 'wald'$"):
+        binomial_ci(8, 10, method="wald")
+
+
+def test_post_test_probability_by_hand():
+    from rlsepi.diagnostic import post_test_probability
+
+    # odds form of Bayes: pre-test 20% is odds 0.25; LR 4 gives odds 1, probability 0.5
+    assert post_test_probability(0.2, 4.0) == pytest.approx(0.5, rel=1e-12)
+    assert post_test_probability(1.0, 0.1) == 1.0  # certainty stays certain
+    with pytest.raises(RLSEpiError, match=r"^likelihood ratio must be 0 or more, got -1.0$"):
+        post_test_probability(0.2, -1.0)
