@@ -593,3 +593,19 @@ def test_post_test_probability_by_hand():
     assert post_test_probability(1.0, 0.1) == 1.0  # certainty stays certain
     with pytest.raises(RLSEpiError, match=r"^likelihood ratio must be 0 or more, got -1.0$"):
         post_test_probability(0.2, -1.0)
+
+
+def test_study_synthetic_data_has_the_reported_summaries_exactly():
+    from rlsepi.study import load_study, synthetic_data
+
+    spec = load_study({"groups": {"a": {"n": 10}, "b": {"n": 1}},
+                       "summaries": [{"name": "bmi", "group": "a", "mean": "27.4", "sd": "3.1"},
+                                     {"name": "bmi", "group": "b", "mean": "30", "sd": "1"}]})
+    df = synthetic_data(spec, rng=1)
+    bmi = df.loc[df["group"] == "a", "bmi"]
+    assert len(bmi) == 10 and list(df["group"].unique()) == ["a"]  # one person has no SD: group b is left out
+    assert bmi.mean() == pytest.approx(27.4, rel=1e-12) and bmi.std(ddof=1) == pytest.approx(3.1, rel=1e-12)
+    only_r = load_study({"groups": {"a": {"n": 10}},
+                         "tests": [{"kind": "correlation", "name": "r", "group": "a", "r": 0.3}]})
+    with pytest.raises(DataValidationError, match=r"^the study has no means or counts to draw synthetic data from$"):
+        synthetic_data(only_r, rng=1)
