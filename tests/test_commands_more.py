@@ -609,3 +609,23 @@ def test_study_synthetic_data_has_the_reported_summaries_exactly():
                          "tests": [{"kind": "correlation", "name": "r", "group": "a", "r": 0.3}]})
     with pytest.raises(DataValidationError, match=r"^the study has no means or counts to draw synthetic data from$"):
         synthetic_data(only_r, rng=1)
+
+
+@pytest.mark.parametrize(
+    ("args", "case", "key", "rel"),
+    [
+        (["proportions", "--p1", "0.095", "--p0", "0.057"], "twoprop_n", "n_total", 1e-9),  # epi.sscohortc
+        (["means", "--delta", "0.12", "--sd", "0.243"], "t_n", "group1", 1e-7),  # power.t.test
+        (["correlation", "--r", "0.128", "--n", "69"], "r_power", "power", 1e-9),  # pwr.r.test
+    ],
+)
+def test_power_designs_from_the_command_line_match_r(args, case, key, rel):
+    import pandas as pd
+
+    ref = pd.read_csv(__import__("pathlib").Path(__file__).parent / "reference" / "power" / "power_r.csv")
+    expected = float(ref.loc[ref["case"] == case, "value"].iloc[0])  # tests/reference/power/power.R
+    r = run("power", *args, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    got = doc["groups"][key] if key == "group1" else doc[key]
+    assert got == pytest.approx(expected, rel=rel)
