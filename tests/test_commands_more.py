@@ -629,3 +629,20 @@ def test_power_designs_from_the_command_line_match_r(args, case, key, rel):
     doc = json.loads(r.stdout)
     got = doc["groups"][key] if key == "group1" else doc[key]
     assert got == pytest.approx(expected, rel=rel)
+
+
+def test_fit_of_a_dataset_folder_equals_the_in_memory_fit(tmp_path):
+    # the out-of-core IRLS over partitions and statsmodels on the whole table are two independent fits of the
+    # same likelihood: the M0 coefficients and SEs must agree
+    import pandas as pd
+
+    ds, single = tmp_path / "ds", tmp_path / "c.parquet"
+    assert run("simulate", "--n", "3000", "--seed", "1", "--out", f"{ds}/", "--quiet").returncode == 0
+    assert run("simulate", "--n", "3000", "--seed", "1", "--out", str(single), "--quiet").returncode == 0
+    ooc, mem = run("fit", str(ds), "--format", "csv"), run("fit", str(single), "--format", "csv")
+    assert ooc.returncode == 0 and mem.returncode == 0, (ooc.stderr[-300:], mem.stderr[-300:])
+    a = pd.read_csv(io.StringIO(ooc.stdout)).query("model == 'M0'").set_index("term")
+    b = pd.read_csv(io.StringIO(mem.stdout)).query("model == 'M0' and kind == 'coefficient'").set_index("name")
+    assert list(a.index) == ["const", "female", "age10", "age10_sq"] and list(b.index) == list(a.index)
+    assert a["estimate"].to_numpy() == pytest.approx(b["estimate"].to_numpy(), rel=1e-6)
+    assert a["se"].to_numpy() == pytest.approx(b["se"].to_numpy(), rel=1e-6)
