@@ -44,14 +44,14 @@ def one_error(r: subprocess.CompletedProcess) -> str:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["prevalence", "--precision", "x"], "rlsepi power prevalence: error: argument --precision: expected a "
-         "number, got 'x'; see 'rlsepi power prevalence --help'"),
-        (["prevalence", "--precision", "0"], "rlsepi power prevalence: error: argument --precision: must be "
-         "greater than 0, got 0; see 'rlsepi power prevalence --help'"),
-        (["prevalence", "--precision", "inf"], "rlsepi power prevalence: error: argument --precision: must be "
-         "greater than 0, got inf; see 'rlsepi power prevalence --help'"),
-        (["means", "--delta", "big", "--sd", "1"], "rlsepi power means: error: argument --delta: expected a "
-         "number, got 'big'; see 'rlsepi power means --help'"),
+        (["prevalence", "--precision", "x"], ("rlsepi power prevalence: error: argument --precision: expected a "
+         "number, got 'x'; see 'rlsepi power prevalence --help'")),
+        (["prevalence", "--precision", "0"], ("rlsepi power prevalence: error: argument --precision: must be "
+         "greater than 0, got 0; see 'rlsepi power prevalence --help'")),
+        (["prevalence", "--precision", "inf"], ("rlsepi power prevalence: error: argument --precision: must be "
+         "greater than 0, got inf; see 'rlsepi power prevalence --help'")),
+        (["means", "--delta", "big", "--sd", "1"], ("rlsepi power means: error: argument --delta: expected a "
+         "number, got 'big'; see 'rlsepi power means --help'")),
     ],
 )
 def test_power_number_options_refused_in_one_line(args, message):
@@ -126,8 +126,8 @@ def _means(**kw):
 @pytest.mark.parametrize(
     ("doc", "message"),
     [
-        ({"groups": G, "extra": {}}, "unknown section(s) extra; a study file has [study], [groups.NAME], [[tests]] "
-         "and [[summaries]]"),
+        ({"groups": G, "extra": {}}, ("unknown section(s) extra; a study file has [study], [groups.NAME], [[tests]] "
+         "and [[summaries]]")),
         ({"study": {"alpha": 1.5}, "groups": G}, "[study] alpha must lie between 0 and 1 (exclusive), got 1.5"),
         ({"study": {"replication_power": 0}, "groups": G},
          "[study] replication_power must lie between 0 and 1 (exclusive), got 0"),
@@ -136,28 +136,28 @@ def _means(**kw):
         ({"groups": {"a": {"n": 2.5}}}, "[groups.a] n: expected a whole number, got 2.5"),
         ({"groups": {"a": {"n": 0}}}, "[groups.a] n: must be at least 1, got 0"),
         ({"groups": {**G, "all": {"n": 22, "parts": ["a", "c"]}}}, "[groups.all] parts: group 'c' is not defined"),
-        ({"groups": {**G, "all": {"n": 23, "parts": ["a", "b"]}}}, "[groups.all] n = 23 but its parts (a, b) add up "
-         "to 22"),
+        ({"groups": {**G, "all": {"n": 23, "parts": ["a", "b"]}}}, ("[groups.all] n = 23 but its parts (a, b) add up "
+         "to 22")),
         ({"groups": G, "tests": {"kind": "means"}}, "'tests' must be an array of tables: [[tests]]"),
         ({"groups": G, "summaries": {}}, "'summaries' must be an array of tables: [[summaries]]"),
-        ({"groups": G, "summaries": [{"name": "bmi", "group": "z"}]}, "summary 1 ('bmi'): needs a group defined in "
-         "[groups]"),
+        ({"groups": G, "summaries": [{"name": "bmi", "group": "z"}]}, ("summary 1 ('bmi'): needs a group defined in "
+         "[groups]")),
         ({"groups": G, "summaries": [{"name": "bmi", "group": "a", "mean": 27, "sd": "0.0"}]},
          "summary 1 ('bmi'): an SD must be greater than 0, got 0.0"),
         ({"groups": G, "tests": [5]}, "test 1: expected a table"),
-        ({"groups": G, "tests": [_means(p={"source": "Table 2"})]}, "test 1 ('age'): each reported p needs a value, "
-         "e.g. { value = \"0.008\", source = \"Table 2\" }"),
+        ({"groups": G, "tests": [_means(p={"source": "Table 2"})]}, ("test 1 ('age'): each reported p needs a value, "
+         "e.g. { value = \"0.008\", source = \"Table 2\" }")),
         ({"groups": G, "tests": [_means(p="1.2")]}, "test 1 ('age') p: a p-value must lie between 0 and 1, got 1.2"),
         ({"groups": G, "tests": [_means(p="n.s.")]}, "test 1 ('age') p: 'n.s.' is not a number"),
         ({"groups": G, "tests": [_means(p="NaN")]}, "test 1 ('age') p: 'NaN' is not a finite number"),
-        ({"groups": G, "tests": [_means(p=True)]}, "test 1 ('age') p: expected a number or a string such as "
-         "\"0.008\", got True"),
+        ({"groups": G, "tests": [_means(p=True)]}, ("test 1 ('age') p: expected a number or a string such as "
+         "\"0.008\", got True")),
         ({"groups": G, "tests": [_means(groups=["a", "c"])]}, "test 1 ('age'): group 'c' is not defined in [groups]"),
-        ({"groups": G, "tests": [_means(mean=[50.1])]}, "test 1 ('age'): 'mean' must be a list of 2 values (one per "
-         "group), got [50.1]"),
+        ({"groups": G, "tests": [_means(mean=[50.1])]}, ("test 1 ('age'): 'mean' must be a list of 2 values (one per "
+         "group), got [50.1]")),
         ({"groups": G, "tests": [_means(sd=[8.2, -1])]}, "test 1 ('age'): an SD must be greater than 0, got -1"),
-        ({"groups": G, "tests": [_means(tests=["anova"])]}, "test 1 ('age'): unknown test 'anova' for means; use "
-         "student, welch, mann-whitney"),
+        ({"groups": G, "tests": [_means(tests=["anova"])]}, ("test 1 ('age'): unknown test 'anova' for means; use "
+         "student, welch, mann-whitney")),
         ({"groups": G, "tests": [{"kind": "counts", "name": "f", "groups": ["a", "c"], "count": [1, 2]}]},
          "test 1 ('f'): group 'c' is not defined in [groups]"),
         ({"groups": G, "tests": [{"kind": "counts", "name": "f", "groups": ["a", "b"], "count": [11, 2]}]},
@@ -279,17 +279,17 @@ def test_report_refuses_a_cohort_without_genotypes_and_its_own_output(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--prevalence", "a,b"], "rlsepi diagnostic: error: argument --prevalence: expected numbers between 0 and 1 "
-         "separated by commas, got 'a,b'; see 'rlsepi diagnostic --help'"),
-        (["--prevalence", "0.1,1.5"], "rlsepi diagnostic: error: argument --prevalence: every prevalence must lie "
-         "between 0 and 1, got '0.1,1.5'; see 'rlsepi diagnostic --help'"),
-        (["--tp", "8", "--fp", "2"], "rlsepi: error: give all four counts --tp --fp --fn --tn, or none (and "
-         "--sensitivity --specificity)"),
+        (["--prevalence", "a,b"], ("rlsepi diagnostic: error: argument --prevalence: expected numbers between 0 and 1 "
+         "separated by commas, got 'a,b'; see 'rlsepi diagnostic --help'")),
+        (["--prevalence", "0.1,1.5"], ("rlsepi diagnostic: error: argument --prevalence: every prevalence must lie "
+         "between 0 and 1, got '0.1,1.5'; see 'rlsepi diagnostic --help'")),
+        (["--tp", "8", "--fp", "2"], ("rlsepi: error: give all four counts --tp --fp --fn --tn, or none (and "
+         "--sensitivity --specificity)")),
         (["--tp", "8", "--fp", "2", "--fn", "2", "--tn", "8", "--sensitivity", "0.9"],
          "rlsepi: error: give counts or --sensitivity/--specificity, not both"),
         (["--sensitivity", "0.9"], "rlsepi: error: give both --sensitivity and --specificity"),
-        (["--tp", "0", "--fp", "2", "--fn", "0", "--tn", "8"], "rlsepi: error: no one with the disease (tp + fn = 0): "
-         "sensitivity cannot be estimated"),
+        (["--tp", "0", "--fp", "2", "--fn", "0", "--tn", "8"], ("rlsepi: error: no one with the disease (tp + fn = 0): "
+         "sensitivity cannot be estimated")),
     ],
 )
 def test_diagnostic_refusals(args, message):
@@ -401,10 +401,10 @@ def test_simulate_plink_files_match_the_cohort(tmp_path):
         (lambda ps: ps.simulate_power(49, term="female"), "n must be at least 50 people, got 49"),
         (lambda ps: ps.simulate_power(100, term="female", replicates=1), "replicates must be at least 2, got 1"),
         (lambda ps: ps.search_n(0.8, term="female", replicates=1), "replicates must be at least 2, got 1"),
-        (lambda ps: ps.simulate_power(100, term="female", model="M7"), "model must be one of M0, M1, M2, M3, true "
-         "or a formula such as 'rls ~ female + age10', got 'M7'"),
-        (lambda ps: ps.search_n(0.8, term="prs_sd", model="rls ~ female"), "term 'prs_sd' is not in model rls ~ "
-         "female; its terms are female"),
+        (lambda ps: ps.simulate_power(100, term="female", model="M7"), ("model must be one of M0, M1, M2, M3, true "
+         "or a formula such as 'rls ~ female + age10', got 'M7'")),
+        (lambda ps: ps.search_n(0.8, term="prs_sd", model="rls ~ female"), ("term 'prs_sd' is not in model rls ~ "
+         "female; its terms are female")),
     ],
 )
 def test_power_simulation_refusals(call, message):
@@ -442,8 +442,8 @@ def test_power_simulate_json_and_csv_with_true_locus_effect(tmp_path):
         (MemoryError(), 2, "rlsepi: error: out of memory; use a smaller input or --n, or a machine with more memory"),
         (OSError(28, "No space left on device", "/x/c.parquet"), 2,
          "rlsepi: error: No space left on device '/x/c.parquet'; free some space or write elsewhere"),
-        (PermissionError(13, "Permission denied", "/x"), 2, "rlsepi: error: Permission denied '/x'; check the path "
-         "and its permissions"),
+        (PermissionError(13, "Permission denied", "/x"), 2, ("rlsepi: error: Permission denied '/x'; check the path "
+         "and its permissions")),
         (OSError(5, "Input/output error"), 3, None),
         (ValueError("boom\nsecond line"), 3, None),
     ],
@@ -530,8 +530,8 @@ def _risk_frame(n: int = 40):
         (None, {"ferritin": "log10"}, "ferritin coding must be 'log2' or 'cut', got 'log10'"),
         (None, {"age": "cubic"}, "age coding must be 'quadratic' or 'spline', got 'cubic'"),
         ("drop_trimester", {}, "column 'trimester' is missing; the risk models need it (empty when not pregnant)"),
-        ("drop_locus", {}, "column 'rs4626664' is missing; the columns are: rls, age, sex, pregnant, trimester, "
-         "ferritin, rs2300478, rs9357271, rs1975197; map your column name with --column rs4626664=YOURS"),
+        ("drop_locus", {}, ("column 'rs4626664' is missing; the columns are: rls, age, sex, pregnant, trimester, "
+         "ferritin, rs2300478, rs9357271, rs1975197; map your column name with --column rs4626664=YOURS")),
         ("same_age", {"age": "spline"}, "age has too few distinct values for a 4-knot spline; use --age quadratic"),
         ("same_genotypes", {}, "the polygenic score does not vary in these rows; it cannot be standardised"),
     ],
