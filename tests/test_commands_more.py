@@ -646,3 +646,21 @@ def test_fit_of_a_dataset_folder_equals_the_in_memory_fit(tmp_path):
     assert list(a.index) == ["const", "female", "age10", "age10_sq"] and list(b.index) == list(a.index)
     assert a["estimate"].to_numpy() == pytest.approx(b["estimate"].to_numpy(), rel=1e-6)
     assert a["se"].to_numpy() == pytest.approx(b["se"].to_numpy(), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("counts", "kwargs", "message"),
+    [
+        ((2.5, 1, 1, 1), {}, "count tp must be a whole number, got 2.5"),
+        ((2, "x", 1, 1), {}, "count fp must be a whole number, got 'x'"),
+        ((2, 1, -1, 1), {}, "count fn must be 0 or more, got -1"),
+        ((2, 0, 1, 0), {}, "no one without the disease (tn + fp = 0): specificity cannot be estimated"),
+        ((2, 1, 1, 1), {"alpha": 1.0}, "alpha must lie between 0 and 1 (exclusive), got 1"),
+    ],
+)
+def test_from_counts_refusals(counts, kwargs, message):
+    from rlsepi.diagnostic import from_counts
+
+    with pytest.raises(RLSEpiError) as exc:
+        from_counts(*counts, **kwargs)
+    assert str(exc.value) == message
