@@ -63,6 +63,12 @@ def run(args: argparse.Namespace) -> int:
     params = load_parameters(args.params)
     if args.cohort is not None:
         df, dropped = read_mapped_cohort(args.cohort, args, NEEDED, params=params)
+        from rlsepi.schema import is_rsid
+
+        if not any(is_rsid(str(c)) for c in df.columns):  # the report scores the polygenic risk from them
+            raise RLSEpiError(f"cohort file '{args.cohort}' has no genotype columns; the report's polygenic score "
+                              "needs them: add one column per locus named by its rsID (e.g. rs2300478), counting "
+                              "effect alleles 0/1/2")
         provenance = {"source": f"cohort file {args.cohort.name}", "input_file": args.cohort.name,
                       "input_sha256": file_sha256(args.cohort), "rows_used": len(df),
                       "rows_dropped": dropped.summary(), "bootstrap_seed": args.seed}
