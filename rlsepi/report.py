@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from rlsepi import __version__, descriptive, polygenic, power, prevalence, risk, risk_models
-from rlsepi.errors import OutputExistsError, RLSEpiError
+from rlsepi.errors import DataValidationError, OutputExistsError, RLSEpiError
 from rlsepi.io import round_floats, to_jsonable
 from rlsepi.parameters import DEFAULT, Parameters
 from rlsepi.targets import TargetCheck, check_targets
@@ -63,7 +63,7 @@ class Analysis:
     or_mh: prevalence.MantelHaenszel
     or_adjusted: prevalence.ModelOddsRatio
     peak: prevalence.PeakBand
-    peak_smooth: prevalence.PeakAge
+    peak_smooth: prevalence.PeakAge | str
     pregnancy: prevalence.PrevalenceTable | None
     table_one: descriptive.TableOne
     prs: polygenic.PRSResult
@@ -109,7 +109,7 @@ def analyse(df: pd.DataFrame, *, params: Parameters = DEFAULT, provenance: dict[
         or_mh=prevalence.mantel_haenszel(df),
         or_adjusted=prevalence.adjusted_odds_ratio(df, adjust=("age",), age_terms="quadratic"),
         peak=prevalence.peak_band(df, rng=rng),
-        peak_smooth=prevalence.peak_age(df, n_boot=n_boot, rng=rng),
+        peak_smooth=_smooth_peak(df, n_boot=n_boot, rng=rng),
         pregnancy=prevalence.stratified(pregnant, ["trimester"]) if len(pregnant) else None,
         table_one=descriptive.table_one(df, params=params),
         prs=prs,
@@ -129,6 +129,17 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
         if isinstance(out[c].dtype, pd.CategoricalDtype) or out[c].dtype == object:
             out[c] = out[c].astype(str)
     return to_jsonable(out.to_dict(orient="records"))
+
+
+def _smooth_peak(df: pd.DataFrame, *, n_boot: int, rng: Any) -> prevalence.PeakAge | str:
+    """The smooth peak age, or why there is none (a cohort whose prevalence only rises or only
+    falls with age has no peak: the page says so instead of an estimate)."""
+    try:
+        return prevalence.peak_age(df, n_boot=n_boot, rng=rng)
+    except DataValidationError as exc:
+        if "does not rise and fall with age" not in str(exc):
+            raise
+        return str(exc)
 
 
 def _as_dict(obj: Any, drop: tuple[str, ...] = ("table", "tables", "curve", "coefficients")) -> dict[str, Any]:
@@ -161,7 +172,9 @@ def summarise(a: Analysis) -> dict[str, Any]:
             "crude_woolf": _as_dict(a.or_crude),
             "mantel_haenszel": _as_dict(a.or_mh), "adjusted_logistic": _as_dict(a.or_adjusted),
         },
-        "peak": {"band": _as_dict(a.peak), "smooth": _as_dict(a.peak_smooth)},
+        "peak": {"band": _as_dict(a.peak),
+                 "smooth": _as_dict(a.peak_smooth) if not isinstance(a.peak_smooth, str)
+                 else {"not_estimable": a.peak_smooth}},
         "pregnancy": None if a.pregnancy is None else [
             {**row, "published": t.value, "low": t.low, "high": t.high}
             for row, t in zip(_records(a.pregnancy.to_frame()), a.params.targets.pregnancy)],

@@ -255,7 +255,12 @@ def test_report_from_a_cohort_file_counts_by_hand(tmp_path):
     # Mantel-Haenszel over 5-year bands: bands with cases hold 20/30 women and 10/20 men with RLS
     # (OR 20*10 / (10*10) = 2 in each); the other bands have no case and are dropped: MH OR = 2
     assert doc["sex_odds_ratio"]["mantel_haenszel"]["estimate"] == pytest.approx(2.0, rel=1e-5)
-    assert "<html" in (out / "index.html").read_text().lower()
+    # this cohort's prevalence is highest at its youngest age: no smooth peak is estimated, and the
+    # summary and the page say why instead of giving an edge age with an interval
+    why = doc["peak"]["smooth"]["not_estimable"]
+    assert why.startswith("prevalence does not rise and fall with age in these data") and "(20)" in why
+    page = (out / "index.html").read_text()
+    assert "<html" in page.lower() and "Smooth estimate: none: prevalence does not rise and fall with age" in page
 
 
 def test_report_refuses_a_cohort_without_genotypes_and_its_own_output(tmp_path):
