@@ -116,6 +116,17 @@ def read_mapped_cohort(path: Path, args: argparse.Namespace, require: tuple[str,
     return df, report
 
 
+def emit(text: str, out: Path | None, *, force: bool) -> None:
+    """A command's text output: to the screen, or written atomically to ``out``."""
+    if out is None:
+        sys.stdout.write(text)
+        return
+    from rlsepi.io import atomic_output
+
+    with atomic_output(out, force=force, mode="w") as fh:
+        fh.write(text)
+
+
 def same_file(a: Path, b: Path) -> bool:
     """Whether two paths name the same file (resolving links; False when either does not exist)."""
     try:

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-from rlsepi.commands import fraction, nonnegative_int
+from rlsepi.commands import emit, fraction, nonnegative_int
 from rlsepi.errors import RLSEpiError
 
 FORMATS = ("markdown", "csv", "json")
@@ -144,11 +143,7 @@ def run(args: argparse.Namespace) -> int:
         with atomic_output(args.plot, force=args.force, mode="wb") as fh:
             ax.figure.savefig(fh, format=args.plot.suffix.lower().lstrip("."), dpi=150, bbox_inches="tight")
         plt.close(ax.figure)
-    if args.out is None:
-        sys.stdout.write(text)
-    else:
-        with atomic_output(args.out, force=args.force, mode="w") as fh:
-            fh.write(text)
+    emit(text, args.out, force=args.force)
     return 0
 
 

@@ -13,6 +13,7 @@ from rlsepi.commands import (
     add_mapping_options,
     add_params_option,
     check_outputs,
+    emit,
     positive_int,
     read_mapped_cohort,
     require_file,
@@ -20,7 +21,7 @@ from rlsepi.commands import (
 )
 from rlsepi.distributed import parse_scheduler
 from rlsepi.errors import RLSEpiError
-from rlsepi.io import atomic_output, check_output_path, to_jsonable
+from rlsepi.io import check_output_path, to_jsonable
 from rlsepi.parameters import load_parameters
 
 if TYPE_CHECKING:
@@ -99,11 +100,7 @@ def run(args: argparse.Namespace) -> int:
     text = render(result, args.format, report)
     for w in result.warnings:
         print(f"rlsepi: warning: {w}", file=sys.stderr)
-    if args.out is None:
-        sys.stdout.write(text)
-    else:
-        with atomic_output(args.out, force=args.force, mode="w") as fh:
-            fh.write(text)
+    emit(text, args.out, force=args.force)
     return 0
 
 
@@ -135,9 +132,5 @@ def run_out_of_core(args: argparse.Namespace) -> int:
         text = result.to_frame().to_csv(index=False)
     else:
         text = result.summary() + "\n"
-    if args.out is None:
-        sys.stdout.write(text)
-    else:
-        with atomic_output(args.out, force=args.force, mode="w") as fh:
-            fh.write(text)
+    emit(text, args.out, force=args.force)
     return 0

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rlsepi.commands import add_params_option, fraction, positive_int, seed_int
+from rlsepi.commands import add_params_option, emit, fraction, positive_int, seed_int
 from rlsepi.errors import RLSEpiError
 
 FORMATS = ("markdown", "csv", "json")
@@ -245,16 +245,12 @@ def render(res: Any, fmt: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlsepi.io import atomic_output, check_output_path
+    from rlsepi.io import check_output_path
 
     if args.out is not None:
         check_output_path(args.out, force=args.force)
     text = render(compute(args), args.format)
-    if args.out is None:
-        sys.stdout.write(text)
-    else:
-        with atomic_output(args.out, force=args.force, mode="w") as fh:
-            fh.write(text)
+    emit(text, args.out, force=args.force)
     return 0
 
 

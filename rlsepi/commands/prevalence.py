@@ -19,6 +19,7 @@ from rlsepi.commands import (
     DEFAULT_SEED,
     add_mapping_options,
     check_outputs,
+    emit,
     fraction,
     nonnegative_int,
     read_mapped_cohort,
@@ -124,6 +125,7 @@ def _standard_arg(value: str) -> tuple[str, Any]:
 def analyse(df: pd.DataFrame, args: argparse.Namespace) -> dict[str, Any]:
     """Every estimate the command reports, as result objects and notes."""
     import numpy as np
+
     from rlsepi import prevalence as prev
 
     out: dict[str, Any] = {"tables": [], "standardised": [], "odds_ratios": [], "notes": []}
@@ -221,6 +223,7 @@ def prevalence_frame(res: dict[str, Any]) -> pd.DataFrame:
 def _jsonable(x: Any) -> Any:
     import numpy as np
     import pandas as pd
+
     from rlsepi.io import to_jsonable
 
     if isinstance(x, pd.DataFrame):
@@ -399,13 +402,9 @@ def run(args: argparse.Namespace) -> int:
         text = buf.getvalue()
     else:
         text = to_markdown(res, report, args)
-    if args.out is None:
-        sys.stdout.write(text)
-    else:
-        with atomic_output(args.out, force=args.force, mode="w") as fh:
-            fh.write(text)
-        if not args.quiet:
-            print(f"wrote {args.out}", file=sys.stderr)
+    emit(text, args.out, force=args.force)
+    if args.out is not None and not args.quiet:
+        print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rlsepi.commands import DEFAULT_SEED, require_file, seed_int
+from rlsepi.commands import DEFAULT_SEED, emit, require_file, seed_int
 
 FORMATS = ("markdown", "csv", "json")
 
@@ -103,11 +103,10 @@ def to_markdown(res: Any, spec: dict[str, Any], path: Path) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from rlsepi import __version__
+    from rlsepi.commands import check_outputs
     from rlsepi.io import atomic_output, to_jsonable
     from rlsepi.risk_models import strict_json
     from rlsepi.study import check_study, load_study, read_study, synthetic_data
-
-    from rlsepi.commands import check_outputs
 
     require_file(args.file, "study file")
     check_outputs([args.out, args.synthetic], inputs=[args.file], force=args.force)
@@ -126,11 +125,7 @@ def run(args: argparse.Namespace) -> int:
         with atomic_output(args.synthetic, force=args.force, mode="w") as fh:
             data.to_csv(fh, index=False, float_format="%.10g")
         print(f"wrote {args.synthetic} ({len(data)} people)", file=sys.stderr)
-    if args.out is None:
-        sys.stdout.write(text)
-    else:
-        with atomic_output(args.out, force=args.force, mode="w") as fh:
-            fh.write(text)
+    emit(text, args.out, force=args.force)
     return 0
 
 

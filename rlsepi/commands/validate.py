@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from rlsepi.commands import add_params_option, positive_int, seed_int
-from rlsepi.io import atomic_output, to_jsonable
+from rlsepi.commands import add_params_option, emit, positive_int, seed_int
+from rlsepi.io import to_jsonable
 from rlsepi.parameters import load_parameters
 
 
@@ -34,9 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlsepi.risk_validate import simulation_study
-
     from rlsepi.commands import check_outputs
+    from rlsepi.risk_validate import simulation_study
 
     check_outputs([args.out], inputs=[args.params], force=args.force)
     params = load_parameters(args.params)
@@ -52,11 +51,7 @@ def run(args: argparse.Namespace) -> int:
         text = study.to_frame().to_csv(index=False)
     else:
         text = study.summary()
-    if args.out is None:
-        sys.stdout.write(text)
-    else:
-        with atomic_output(args.out, force=args.force, mode="w") as fh:
-            fh.write(text)
+    emit(text, args.out, force=args.force)
     print(f"rlsepi: {args.replicates} replicates of {args.n:,} people in {time.perf_counter() - start:.1f} s",
           file=sys.stderr)
     return 0
