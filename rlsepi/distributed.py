@@ -1248,22 +1248,7 @@ def score_file(
         score = pg.read_scoring_file(score)
     if reference_file is None:
         return score_genotypes(genotypes, score, client=client, **kwargs)
-    ref_res = score_genotypes(reference_file, score, client=client,
-                              **{k: v for k, v in kwargs.items() if k != "reference"})
-    multi = len(score.weight_names) > 1
-    kwargs["reference"] = {
-        w: pg.empirical_reference(ref_res.scores[f"{pg._label(w)}_SUM" if multi else "SUM"].to_numpy(),
-                                  description=f"empirical, {ref_res.n_samples:,} people in {reference_file}")
-        for w in score.weight_names
-    }
-    result = score_genotypes(genotypes, score, client=client, **kwargs)
-    used_ref = set(ref_res.match_log.loc[ref_res.match_log["status"] == "used", "row"])
-    used = set(result.match_log.loc[result.match_log["status"] == "used", "row"])
-    if used != used_ref:
-        diff = sorted(used ^ used_ref)
-        raise DataValidationError(
-            f"the reference '{reference_file}' and the genotypes match different scoring-file rows "
-            f"({len(diff)} differ, e.g. row {diff[0]}), so their scores are not comparable; "
-            "give a reference with the same variants, or use the analytic reference"
-        )
-    return result
+    return pg.score_with_empirical_reference(
+        score, reference_file, kwargs,
+        score_reference=lambda kw: score_genotypes(reference_file, score, client=client, **kw),
+        score_target=lambda kw: score_genotypes(genotypes, score, client=client, **kw))

@@ -1088,28 +1088,43 @@ def score_file(genotypes: str | Path, score: ScoringFile | str | Path | None = N
     elif not isinstance(score, ScoringFile):
         score = read_scoring_file(score)
     if reference_file is not None:
-        ref_res = score_genotypes(read_genotypes(reference_file, build=build, vcf_field=vcf_field), score,
-                                  build=build, **{k: v for k, v in kwargs.items() if k != "reference"})
-        target = read_genotypes(genotypes, build=build, vcf_field=vcf_field)
-        multi = len(score.weight_names) > 1
-        kwargs["reference"] = {
-            w: empirical_reference(ref_res.scores[f"{_label(w)}_SUM" if multi else "SUM"].to_numpy(),
-                                   description=f"empirical, {ref_res.n_samples:,} people in {reference_file}")
-            for w in score.weight_names
-        }
-        result = score_genotypes(target, score, build=build, **kwargs)
-        used_ref = set(ref_res.match_log.loc[ref_res.match_log["status"] == "used", "row"])
-        used = set(result.match_log.loc[result.match_log["status"] == "used", "row"])
-        if used != used_ref:
-            diff = sorted(used ^ used_ref)
-            raise DataValidationError(
-                f"the reference '{reference_file}' and the genotypes match different scoring-file rows "
-                f"({len(diff)} differ, e.g. row {diff[0]}), so their scores are not comparable; "
-                "give a reference with the same variants, or use the analytic reference"
-            )
-        return result
+        return score_with_empirical_reference(
+            score, reference_file, kwargs,
+            score_reference=lambda kw: score_genotypes(
+                read_genotypes(reference_file, build=build, vcf_field=vcf_field), score, build=build, **kw),
+            score_target=lambda kw: score_genotypes(
+                read_genotypes(genotypes, build=build, vcf_field=vcf_field), score, build=build, **kw))
     return score_genotypes(read_genotypes(genotypes, build=build, vcf_field=vcf_field), score, build=build,
                            **kwargs)
+
+
+def score_with_empirical_reference(score: ScoringFile, reference_file: str | Path, kwargs: dict[str, Any], *,
+                                   score_reference: Callable[[dict[str, Any]], PRSResult],
+                                   score_target: Callable[[dict[str, Any]], PRSResult]) -> PRSResult:
+    """Score the reference file, turn its SUMs into an empirical reference for each weight, and
+    score the target against it; refuse when the two match different scoring-file rows.
+
+    ``score_reference(kw)`` and ``score_target(kw)`` score one file with keyword arguments ``kw``
+    (in one process, or on a cluster: :func:`rlsepi.distributed.score_file`).
+    """
+    ref_res = score_reference({k: v for k, v in kwargs.items() if k != "reference"})
+    multi = len(score.weight_names) > 1
+    reference = {
+        w: empirical_reference(ref_res.scores[f"{_label(w)}_SUM" if multi else "SUM"].to_numpy(),
+                               description=f"empirical, {ref_res.n_samples:,} people in {reference_file}")
+        for w in score.weight_names
+    }
+    result = score_target({**kwargs, "reference": reference})
+    used_ref = set(ref_res.match_log.loc[ref_res.match_log["status"] == "used", "row"])
+    used = set(result.match_log.loc[result.match_log["status"] == "used", "row"])
+    if used != used_ref:
+        diff = sorted(used ^ used_ref)
+        raise DataValidationError(
+            f"the reference '{reference_file}' and the genotypes match different scoring-file rows "
+            f"({len(diff)} differ, e.g. row {diff[0]}), so their scores are not comparable; "
+            "give a reference with the same variants, or use the analytic reference"
+        )
+    return result
 
 
 def write_scores(result: PRSResult, path: str | Path, *, force: bool = False) -> tuple[Path, Path]:

@@ -432,6 +432,19 @@ def _assert_same_scores(dist, single) -> None:
                                    rtol=0, atol=1e-12)
 
 
+def test_prs_with_an_empirical_reference_on_a_cluster_equals_one_process(client):
+    # --reference FILE: the reference file's SUMs make the empirical reference of z and the
+    # percentile, on a cluster exactly as in one process (one shared implementation)
+    from rlsepi import polygenic as pg
+
+    score = pg.read_scoring_file(PLINK2 / "rlsepi_score.txt.gz")
+    single = pg.score_file(PLINK2 / "geno", score, reference_file=PLINK2 / "geno", min_overlap=0.5)
+    dist = distributed.score_file(PLINK2 / "geno", score, client=client, reference_file=PLINK2 / "geno",
+                                  min_overlap=0.5, block_variants=2)
+    _assert_same_scores(dist, single)
+    assert all(r.kind == "empirical" for r in dist.references.values())
+
+
 @pytest.mark.parametrize("case", ["bed-mean", "bed-nomi", "pgen-multiallelic", "vcf-nocall", "bgen", "pgen-read-freq"])
 def test_prs_on_a_cluster_equals_one_process_and_plink2(case: str, client):
     from rlsepi import polygenic as pg
