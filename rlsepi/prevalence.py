@@ -991,6 +991,11 @@ class MantelHaenszel:
                 f"{self.breslow_day:.2f} on {self.breslow_day_df} df, p = {format_pvalue(self.breslow_day_pvalue)}")
 
 
+def _mh_tables(use: pd.DataFrame, strata: str) -> pd.DataFrame:
+    return use.reset_index().rename(columns={"s": strata, "a": "exposed_cases", "b": "exposed_noncases",
+                                             "c": "unexposed_cases", "d": "unexposed_noncases"})
+
+
 def mantel_haenszel(
     df: pd.DataFrame,
     *,
@@ -1044,19 +1049,35 @@ def mantel_haenszel(
         raise DataValidationError(f"no stratum of '{strata}' has both groups and both outcomes")
     arr = np.stack([use[["a", "b"]].to_numpy().T, use[["c", "d"]].to_numpy().T]).astype(float)  # 2 x 2 x K
     st = StratifiedTable(arr)
-    lo, hi = st.oddsratio_pooled_confint(alpha=alpha)
     # statsmodels returns these p-values as 1 - chi2.cdf, which is 0 below about 1e-16; take
     # the statistics from it and the p-values from the chi-squared survival function
     mh_stat = float(st.test_null_odds(correction=False).statistic)
     mh_p = float(stats.chi2.sf(mh_stat, 1))
+    n_k = use.sum(axis=1).to_numpy(dtype=float)
+    numerator = float((use["a"] * use["d"] / n_k).sum())
+    denominator = float((use["b"] * use["c"] / n_k).sum())
+    if numerator == 0 or denominator == 0:
+        # every stratum has a zero on one diagonal: the pooled odds ratio is 0 or infinite, and
+        # neither the RGB variance nor the Breslow-Day test (which needs a finite pooled odds
+        # ratio) exists; the Mantel-Haenszel test of no association still does
+        side = ("exposed cases or unexposed non-cases" if numerator == 0
+                else "unexposed cases or exposed non-cases")
+        warnings.warn(f"the Mantel-Haenszel odds ratio over '{strata}' is {'0' if numerator == 0 else 'infinite'}: "
+                      f"no stratum has both {side.replace(' or ', ' and ')}; its confidence interval and the "
+                      "Breslow-Day test are not defined (use the exact conditional odds ratio)",
+                      SmallCellWarning, stacklevel=2)
+        estimate = 0.0 if numerator == 0 else math.inf
+        return MantelHaenszel(estimate, math.nan, math.nan, mh_stat, mh_p, math.nan, len(use) - 1, math.nan, strata,
+                              _mh_tables(use, strata), dropped, label=f"{exposure} {exposed} vs other odds ratio",
+                              alpha=alpha)
+    lo, hi = st.oddsratio_pooled_confint(alpha=alpha)
     if len(use) > 1:
         bd_stat = float(st.test_equal_odds(adjust=False).statistic)
         bd_p = float(stats.chi2.sf(bd_stat, len(use) - 1))
     else:
         bd_stat, bd_p = float("nan"), float("nan")
-    tables = use.reset_index().rename(columns={"s": strata, "a": "exposed_cases", "b": "exposed_noncases",
-                                               "c": "unexposed_cases", "d": "unexposed_noncases"})
-    return MantelHaenszel(float(st.oddsratio_pooled), float(lo), float(hi), mh_stat, mh_p, bd_stat, len(use) - 1, bd_p, strata, tables, dropped,
+    return MantelHaenszel(float(st.oddsratio_pooled), float(lo), float(hi), mh_stat, mh_p, bd_stat, len(use) - 1, bd_p,
+                          strata, _mh_tables(use, strata), dropped,
                           label=f"{exposure} {exposed} vs other odds ratio", alpha=alpha)
 
 

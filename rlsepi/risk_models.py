@@ -37,6 +37,7 @@ Harrell FE (2015). Regression Modeling Strategies, 2nd ed., section 2.4.5 (restr
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -747,8 +748,6 @@ def _fmt_p(p: float) -> str:
 def _small_blas(n: int) -> Any:
     """One BLAS thread for the many small solves of a fit (threading overhead dominates
     below a few hundred thousand rows); unchanged for larger data."""
-    import contextlib
-
     if n >= 200_000:
         return contextlib.nullcontext()
     from threadpoolctl import threadpool_limits
@@ -1029,8 +1028,12 @@ def _cross_validate(y: np.ndarray, X: np.ndarray, folds: list[tuple[np.ndarray, 
         unstable += int(not res.converged or bool(np.any(np.abs(res.params[1:]) > 15))
                         or bool(_empty_cells(y[train], X[train])))
     p = special.expit(lp)
-    slope = _newton_logit(y, np.column_stack([np.ones(len(y)), lp]))
-    citl = _newton_logit(y, np.ones((len(y), 1)), offset=lp)
+    # after folds that separated, the out-of-fold linear predictor holds huge values and the
+    # recalibration fits overflow: that is already reported by name (cv_unstable_folds, and a
+    # warning from the caller), so numpy's own overflow messages would only repeat it badly
+    with np.errstate(over="ignore", invalid="ignore") if unstable else contextlib.nullcontext():
+        slope = _newton_logit(y, np.column_stack([np.ones(len(y)), lp]))
+        citl = _newton_logit(y, np.ones((len(y), 1)), offset=lp)
     return {
         "cv_auc": float(np.mean(aucs)), "cv_auc_sd": float(np.std(aucs, ddof=1)),
         "cv_brier": float(brier_score_loss(y, p)),

@@ -758,3 +758,22 @@ def test_fuzz_truncated_and_damaged_files_through_the_cli(valid_bytes, cut, suff
     if code == 2:
         assert len(err.strip().splitlines()) == 1
     assert snapshot(case) == before
+
+
+def test_no_case_among_men_is_named_not_left_to_numpy(tmp_path: Path) -> None:
+    """A cohort with no male case: the infinite odds ratios are warned about by name, and no
+    bare numpy message ("divide by zero encountered ...") reaches the user."""
+    from rlsepi.cohort import simulate
+
+    d = simulate(3000, rng=1)
+    d.loc[d["sex"] == "male", "rls"] = False
+    path = tmp_path / "no_male_case.csv"
+    d.to_csv(path, index=False)
+    code, out, err = run_main(["prevalence", str(path)])
+    assert code == 0, err
+    assert "Mantel-Haenszel odds ratio over 'age_band' is infinite" in err
+    assert "Breslow-Day test of equal odds ratios across age bands: not defined" in out
+    code, _, fit_err = run_main(["fit", str(path)])
+    assert code == 0, fit_err
+    assert "M0: (quasi-)complete separation ('female' = 0 has" in fit_err
+    assert "encountered in" not in err + fit_err

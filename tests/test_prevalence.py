@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rlsepi import prevalence
-from rlsepi.errors import DataValidationError
+from rlsepi.errors import DataValidationError, SmallCellWarning
 from rlsepi.parameters import STANDARD_POPULATIONS
 from rlsepi.schema import harmonise
 
@@ -231,6 +231,19 @@ def test_far_tail_pvalues_match_r(i: int) -> None:
     assert exact.pvalue == pytest.approx(ref["fisher_pvalue"], rel=1e-6)
     logistic = prevalence.adjusted_odds_ratio(d, adjust=("age",))
     assert logistic.pvalue == pytest.approx(ref["logistic_pvalue"], rel=1e-6)
+
+
+def test_mantel_haenszel_infinite_is_named_not_estimated() -> None:
+    # no male case in any stratum: R's mantelhaen.test gives estimate Inf and the MH test;
+    # we give the same, warn by name, and leave the interval and Breslow-Day undefined
+    ref = json.loads((HERE / "reference" / "prevalence" / "mh_degenerate.json").read_text())
+    d = _from_strata(ref["strata"])
+    with pytest.warns(SmallCellWarning, match="Mantel-Haenszel odds ratio over 'age_band' is infinite"):
+        m = prevalence.mantel_haenszel(d)
+    assert ref["estimate"] == "Inf" and m.estimate == math.inf
+    assert m.mh_chi2 == pytest.approx(ref["mh_chi2"], rel=1e-12)
+    assert m.mh_pvalue == pytest.approx(ref["mh_pvalue"], rel=1e-9)
+    assert math.isnan(m.ci_lower) and math.isnan(m.ci_upper) and math.isnan(m.breslow_day_pvalue)
 
 
 def test_far_tail_reference_reaches_1e_300() -> None:

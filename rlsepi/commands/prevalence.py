@@ -318,6 +318,7 @@ def _md_table(df: pd.DataFrame) -> str:
 
 
 def to_markdown(res: dict[str, Any], report: Any, args: argparse.Namespace) -> str:
+    import numpy as np
     import pandas as pd
 
     from rlsepi import prevalence as prev
@@ -333,9 +334,12 @@ def to_markdown(res: dict[str, Any], report: Any, args: argparse.Namespace) -> s
                   _md_table(frame[["analysis", "estimate", "ci_lower", "ci_upper", "pvalue", "method"]]
                             .assign(pvalue=[prev.format_pvalue(v) for v in frame["pvalue"]])), ""]
         for _, o in res["odds_ratios"]:
-            if hasattr(o, "breslow_day"):
+            if hasattr(o, "breslow_day") and np.isfinite(o.breslow_day):
                 parts += [f"Breslow-Day test of equal odds ratios across age bands: chi2 = {o.breslow_day:.3f} on "
                           f"{o.breslow_day_df} df, p = {prev.format_pvalue(o.breslow_day_pvalue)}.", ""]
+            elif hasattr(o, "breslow_day"):
+                parts += ["Breslow-Day test of equal odds ratios across age bands: not defined (it needs a "
+                          "finite pooled odds ratio and at least two strata).", ""]
     if "peak_band" in res or "peak_age" in res:
         parts += ["## Age of peak prevalence", ""]
         if "peak_band" in res:
