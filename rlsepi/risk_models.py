@@ -629,6 +629,9 @@ class Comparison:
         return pd.DataFrame([self.to_dict()])
 
     def summary(self) -> str:
+        if self.df == 0:
+            return (f"{self.larger} vs {self.smaller}: the same model (every term {self.larger} adds was dropped "
+                    "as inestimable); no test")
         return (f"{self.larger} vs {self.smaller}: LR chi2 {self.lr_statistic:.2f} on {self.df} df, "
                 f"p {_fmt_p(self.lr_p_value)}; AUC difference {self.auc_difference:+.4f} "
                 f"({self.auc_difference_lower:+.4f} to {self.auc_difference_upper:+.4f}), "
@@ -721,12 +724,27 @@ class NestedFit:
             out += ["", "## Nested comparisons", "",
                     "| comparison | LR χ² (df) | p | ΔAUC (95% CI) | p (DeLong) |", "|---|---:|---:|---:|---:|"]
             for c in self.comparisons:
+                if c.df == 0:
+                    out.append(f"| {c.larger} vs {c.smaller} | — (0) | — | — (the same model) | — |")
+                    continue
                 out.append(f"| {c.larger} vs {c.smaller} | {c.lr_statistic:.2f} ({c.df}) | {_fmt_p(c.lr_p_value)} | "
                            f"{c.auc_difference:+.4f} ({c.auc_difference_lower:+.4f} to {c.auc_difference_upper:+.4f}) | "
                            f"{_fmt_p(c.auc_difference_p_value)} |")
         out += ["", f"Cross-validation: {self.settings['cv_folds']}-fold stratified, seed {self.settings['seed']}. "
                 "Calibration intercept and slope are of the out-of-fold predictions."]
         return "\n".join(out) + "\n"
+
+
+def _estimated_formula(formula: str, dropped: Mapping[str, str]) -> str:
+    """The formula of the model actually fitted: ``formula`` without the terms dropped as
+    inestimable (or, when they are not its written terms, with them named)."""
+    if not dropped:
+        return formula
+    lhs, _, rhs = formula.partition("~")
+    terms = [t.strip() for t in rhs.split("+")]
+    if set(dropped) <= set(terms):
+        return f"{lhs.strip()} ~ {' + '.join(t for t in terms if t not in dropped)}"
+    return f"{formula} (not estimable, dropped: {', '.join(dropped)})"
 
 
 def strict_json(x: Any) -> Any:
@@ -742,6 +760,8 @@ def strict_json(x: Any) -> Any:
 
 
 def _fmt_p(p: float) -> str:
+    if not math.isfinite(p):
+        return "—"
     return "<0.0001" if p < 1e-4 else f"{p:.4f}"
 
 
@@ -848,6 +868,14 @@ class NestedLogistic:
             var = cov[i, i] + cov[i - 1, i - 1] - 2 * cov[i, i - 1]
             se = math.sqrt(max(var, 0.0))
             p_d = float(2 * stats.norm.sf(abs(d) / se)) if se > 0 else float("nan")
+            if df_ == 0:
+                # every added term was dropped as inestimable (warned above): the two models are
+                # the same model, and there is nothing to test
+                msg = (f"{big.name} vs {small.name}: no test; every term {big.name} adds was dropped as "
+                       f"inestimable ({', '.join(big.dropped_terms)}), so the two models are the same")
+                all_warnings.append(msg)
+                warnings.warn(msg, InestimableTermWarning, stacklevel=2)
+                lr, d, se, p_d = math.nan, math.nan, math.nan, math.nan
             comparisons.append(Comparison(
                 smaller=small.name, larger=big.name, lr_statistic=lr, df=df_, lr_p_value=float(stats.chi2.sf(lr, df_)),
                 auc_difference=float(d), auc_difference_lower=float(d - z * se), auc_difference_upper=float(d + z * se),
@@ -872,6 +900,7 @@ class NestedLogistic:
             issues.append((InestimableTermWarning, msg))
             warnings.warn(msg, InestimableTermWarning, stacklevel=4)
         X = X.drop(columns=list(drop))
+        formula = _estimated_formula(formula, drop)
         if X.shape[1] == 0:
             raise DataValidationError(f"{name}: no term of the model can be estimated from these data")
         res = _glm(y, X.to_numpy())

@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import io
 import json
+import math
 import os
 import signal
 import subprocess
@@ -777,3 +778,23 @@ def test_no_case_among_men_is_named_not_left_to_numpy(tmp_path: Path) -> None:
     assert code == 0, fit_err
     assert "M0: (quasi-)complete separation ('female' = 0 has" in fit_err
     assert "encountered in" not in err + fit_err
+
+
+def test_model_whose_added_terms_are_all_dropped_is_not_tested(tmp_path: Path) -> None:
+    """Nobody pregnant: M3's trimester terms cannot be estimated. M3's formula is the model
+    actually fitted, and M3 vs M2 is reported as the same model, not as an LR test on 0 df."""
+    from rlsepi.cohort import simulate
+    from rlsepi.risk_models import fit_nested
+
+    d = simulate(3000, rng=1)
+    d["pregnant"] = False
+    d["trimester"] = np.nan
+    with pytest.warns(UserWarning, match="M3 vs M2: no test; every term M3 adds was dropped as inestimable"):
+        fit = fit_nested(d, cv_folds=2)
+    assert fit["M3"].formula == fit["M2"].formula
+    assert "trimester" not in fit["M3"].formula
+    m3 = fit.comparisons[2]
+    assert (m3.larger, m3.smaller, m3.df) == ("M3", "M2", 0)
+    assert math.isnan(m3.lr_p_value) and math.isnan(m3.auc_difference)
+    assert m3.summary() == "M3 vs M2: the same model (every term M3 adds was dropped as inestimable); no test"
+    assert "| M3 vs M2 | — (0) | — | — (the same model) | — |" in fit.summary()
