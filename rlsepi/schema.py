@@ -8,7 +8,7 @@ count of that variant's effect allele, 0, 1 or 2.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +74,25 @@ def describe_rows(mask: np.ndarray | pd.Series, *, limit: int = 3) -> str:
     return f"{idx.size} {noun} (row{'s' if idx.size > 1 else ''} {shown}{more})"
 
 
+def missing_columns_message(missing: Sequence[str], columns: Iterable[object]) -> str:
+    """One line naming every missing column at once (not the first of several), the columns
+    the file has, and the fix."""
+    columns = [str(c) for c in columns]
+    have = ", ".join(columns)
+    if len(columns) == 1:
+        sep = next((s for s in (";", "\t", "|") if s in columns[0]), None)
+        if sep is not None:
+            shown = "tabs" if sep == "\t" else f"'{sep}'"
+            return (f"the file has one column, '{columns[0][:60]}…', so it is separated by {shown}, not commas; "
+                    "save it as comma-separated CSV (or Parquet)")
+    if len(missing) == 1:
+        return (f"column '{missing[0]}' is missing; the columns are: {have}; "
+                f"map your column name with --column {missing[0]}=YOURS")
+    names = ", ".join(f"'{c}'" for c in missing[:-1]) + f" and '{missing[-1]}'"
+    return (f"columns {names} are missing; the columns are: {have}; "
+            f"map your column names with --column NAME=YOURS (once for each)")
+
+
 def validate(df: pd.DataFrame, *, require: tuple[str, ...] = (), allow_duplicate_ids: bool = False,
              params: Any = None) -> pd.DataFrame:
     """Check a cohort table against the registry; return it unchanged when valid.
@@ -89,10 +108,7 @@ def validate(df: pd.DataFrame, *, require: tuple[str, ...] = (), allow_duplicate
     """
     missing = [c for c in require if c not in df.columns]
     if missing:
-        raise DataValidationError(
-            f"column '{missing[0]}' is missing; the columns are: {', '.join(map(str, df.columns))}; "
-            "map your column names with --column NAME=YOURS"
-        )
+        raise DataValidationError(missing_columns_message(missing, df.columns))
     for name, col in COLUMNS.items():
         if name not in df.columns or (col.low is None and col.high is None):
             continue
@@ -539,10 +555,7 @@ def harmonise(
             )
     missing_cols = [c for c in (*require, *must_exist) if c not in out.columns]
     if missing_cols:
-        raise DataValidationError(
-            f"column '{missing_cols[0]}' is missing; the columns are: {', '.join(map(str, out.columns))}; "
-            f"map your column name with --column {missing_cols[0]}=YOURS"
-        )
+        raise DataValidationError(missing_columns_message(missing_cols, out.columns))
     recoded: dict[str, dict[str, Any]] = {}
     for col in out.columns:
         name = str(col)

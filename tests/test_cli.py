@@ -141,7 +141,10 @@ def test_check_refuses_a_file_that_is_not_a_cohort(tmp_path):
     f = tmp_path / "x.csv"
     f.write_text("a,b\n1,2\n")
     r = run("check", str(f))
-    assert r.returncode == 2 and "column 'age' is missing" in r.stderr
+    # every missing column at once, in one line
+    assert r.returncode == 2 and r.stderr == (
+        "rlsepi: error: columns 'age', 'sex', 'pregnant', 'rls', 'rls_clinically_significant' and 'trimester' are "
+        "missing; the columns are: a, b; map your column names with --column NAME=YOURS (once for each)\n")
     r = run("check", str(tmp_path / "nope.parquet"))
     assert r.returncode == 2 and "does not exist" in r.stderr
 

@@ -19,7 +19,9 @@ from rlsepi.commands import (
 )
 from rlsepi.errors import RLSEpiError
 
-NEEDED = ("age", "sex", "rls")
+NEEDED = ("age", "sex", "rls", "pregnant", "ferritin")
+"""Columns with a value in every row used (the risk models need pregnancy and ferritin);
+``trimester`` must exist but is empty when not pregnant."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         check_memory(400 * args.n, what=f"a report on {args.n:,} simulated people")
     params = load_parameters(args.params)
     if args.cohort is not None:
-        df, dropped = read_mapped_cohort(args.cohort, args, NEEDED, params=params)
+        df, dropped = read_mapped_cohort(args.cohort, args, NEEDED, must_exist=("trimester",), params=params)
         from rlsepi.schema import is_rsid
 
         if not any(is_rsid(str(c)) for c in df.columns):  # the report scores the polygenic risk from them
