@@ -295,6 +295,26 @@ def _check_model(model: str) -> str:
                       f"got '{model}'")
 
 
+def _set_up(term: str, model: str, replicates: int, params: Parameters, reference_n: int,
+            rng: Any) -> tuple[str, Any, list[np.random.SeedSequence], float, float, str, int]:
+    """What every power simulation needs first: the checked model and term, the solved outcome
+    model, one seed per replicate and the true coefficient (from a seed of its own)."""
+    from rlsepi import cohort
+
+    if replicates < 2:
+        raise RLSEpiError(f"replicates must be at least 2, got {replicates}")
+    model = _check_model(model)
+    outcome_model = cohort.solve_model(params)
+    cols = _columns_of(model, params, outcome_model)
+    if term not in cols[1:]:
+        raise RLSEpiError(f"term '{term}' is not in model {model}; its terms are {', '.join(cols[1:])}")
+    root = cohort.seed_sequence(rng)
+    seed_value = int(root.entropy) if isinstance(root.entropy, int) else -1
+    truth_seed, *seeds = root.spawn(replicates + 1)
+    truth, truth_se, source = _truth(model, term, cols, params, outcome_model, reference_n, truth_seed)
+    return model, outcome_model, seeds, truth, truth_se, source, seed_value
+
+
 def simulate_power(n: int, *, term: str, model: str = "M1", replicates: int = 1000, alpha: float = 0.05,
                    params: Parameters = DEFAULT, rng: int | np.random.SeedSequence | None = 0, workers: int = 1,
                    reference_n: int = 200_000,
@@ -333,23 +353,12 @@ def simulate_power(n: int, *, term: str, model: str = "M1", replicates: int = 10
     -------
     SimulatedPower
     """
-    from rlsepi import cohort
-
     n = int(n)
     if n < 50:
         raise RLSEpiError(f"n must be at least 50 people, got {n}")
-    if replicates < 2:
-        raise RLSEpiError(f"replicates must be at least 2, got {replicates}")
     _prob("alpha", alpha)
-    model = _check_model(model)
-    outcome_model = cohort.solve_model(params)
-    cols = _columns_of(model, params, outcome_model)
-    if term not in cols[1:]:
-        raise RLSEpiError(f"term '{term}' is not in model {model}; its terms are {', '.join(cols[1:])}")
-    root = cohort.seed_sequence(rng)
-    seed_value = int(root.entropy) if isinstance(root.entropy, int) else -1
-    truth_seed, *seeds = root.spawn(replicates + 1)
-    truth, truth_se, source = _truth(model, term, cols, params, outcome_model, reference_n, truth_seed)
+    model, outcome_model, seeds, truth, truth_se, source, seed_value = _set_up(
+        term, model, replicates, params, reference_n, rng)
     plan = _Plan(n, term, model, alpha, params, outcome_model)
     res = np.array(_run_replicates(plan, seeds, workers, progress), dtype=float)
     return _summarise(plan, res, truth, truth_se, source, seed_value)
@@ -428,20 +437,9 @@ def search_n(target_power: float, *, term: str, model: str = "M1", replicates: i
     progress : callable, optional
         Called with (done, total) replicates of the N being simulated.
     """
-    from rlsepi import cohort
-
     _prob("target_power", target_power)
-    if replicates < 2:
-        raise RLSEpiError(f"replicates must be at least 2, got {replicates}")
-    model = _check_model(model)
-    outcome_model = cohort.solve_model(params)
-    cols = _columns_of(model, params, outcome_model)
-    if term not in cols[1:]:
-        raise RLSEpiError(f"term '{term}' is not in model {model}; its terms are {', '.join(cols[1:])}")
-    root = cohort.seed_sequence(rng)
-    seed_value = int(root.entropy) if isinstance(root.entropy, int) else -1
-    truth_seed, *seeds = root.spawn(replicates + 1)
-    truth, truth_se, source = _truth(model, term, cols, params, outcome_model, reference_n, truth_seed)
+    model, outcome_model, seeds, truth, truth_se, source, seed_value = _set_up(
+        term, model, replicates, params, reference_n, rng)
     cache: dict[int, SimulatedPower] = {}
 
     def run(m: int) -> SimulatedPower:
