@@ -13,6 +13,7 @@ import base64
 import json
 import logging
 import os
+import math
 import re
 import shutil
 import signal
@@ -567,3 +568,30 @@ def test_page_in_headless_chromium(server, tmp_path, width, height):
     finally:
         driver.quit()
 
+
+
+def test_page_draws_the_exact_score_distribution(client):
+    """The score's picture is its exact distribution (one bar per value), not a bell curve, and
+    the shares with a lower and the same score are right. Hand calculation: enumerate the 3^4
+    genotypes under Hardy-Weinberg with the parameters' allele frequencies and ln(OR) weights."""
+    import itertools
+
+    from rlsepi.parameters import DEFAULT
+
+    typed = {"rs2300478": "GT", "rs9357271": "TC", "rs1975197": "AA", "rs4626664": "GG"}
+    loci = DEFAULT.loci
+    person = sum(math.log(lc.odds_ratio) * typed[lc.rsid].count(lc.effect_allele) for lc in loci)
+    dist: dict[float, float] = {}
+    for g in itertools.product((0, 1, 2), repeat=len(loci)):
+        p = math.prod(math.comb(2, k) * lc.eaf ** k * (1 - lc.eaf) ** (2 - k) for k, lc in zip(g, loci))
+        s = round(sum(math.log(lc.odds_ratio) * k for k, lc in zip(g, loci)), 12)
+        dist[s] = dist.get(s, 0.0) + p
+    lower = sum(p for s, p in dist.items() if s < person - 1e-9)
+    same = sum(p for s, p in dist.items() if abs(s - person) <= 1e-9)
+    assert 0 < same < 1 and lower > 0  # the example person sits inside the distribution
+    r = client.post("/", data=FORM)
+    svg = re.search(r'<svg class="score-dist".*?</svg>', r.text, re.S).group(0)
+    assert len(re.findall(r"<rect ", svg)) == len(dist)
+    assert len(re.findall(r'<rect class="this"', svg)) == 1
+    assert len(re.findall(r'<rect class="below"', svg)) == sum(1 for s in dist if s < person - 1e-9)
+    assert f"{100 * lower:.1f}% of people have a lower score and {100 * same:.1f}% the same score" in _text(r.text)

@@ -7,7 +7,6 @@ import math
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from statistics import NormalDist
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -191,7 +190,7 @@ class Site:
         return page
 
     def render(self, page: Page) -> str:
-        return self.template.render(page=page, site=self, icons=_icons, bell=_bell)
+        return self.template.render(page=page, site=self, icons=_icons, score_bars=_score_bars)
 
 
 def _icons(k: int) -> list[tuple[float, float, bool]]:
@@ -203,23 +202,39 @@ def _icons(k: int) -> list[tuple[float, float, bool]]:
     return cells
 
 
-def _bell(percentile: float) -> dict[str, Any]:
-    """A standard normal curve with the area below ``percentile`` shaded (drawing coordinates only)."""
-    nd = NormalDist()
-    width, height, lo, hi = 300.0, 80.0, -3.5, 3.5
+def _score_bars(score: float, params: Parameters) -> dict[str, Any]:
+    """The polygenic score's exact population distribution as bars (drawing coordinates only).
 
-    def x_of(z: float) -> float:
-        return (z - lo) / (hi - lo) * width
+    The score takes few distinct values (3^k genotype combinations at most), so its
+    distribution is drawn as it is, from :func:`rlsepi.cohort.genetic_distribution` (Hardy-
+    Weinberg, independent loci), not as a smooth curve: bars below the person's score are
+    shaded, the person's own bar is marked.
+    """
+    import numpy as np
 
-    def y_of(z: float) -> float:
-        return height - nd.pdf(z) / nd.pdf(0) * (height - 6)
+    from rlsepi.cohort import genetic_distribution
 
-    zs = [lo + (hi - lo) * i / 140 for i in range(141)]
-    marker = min(max(nd.inv_cdf(min(max(percentile / 100, 1e-4), 1 - 1e-4)), lo), hi)
-    curve = " ".join(f"{x_of(z):.1f},{y_of(z):.1f}" for z in zs)
-    left = [z for z in zs if z < marker] + [marker]
-    area = f"0,{height} " + " ".join(f"{x_of(z):.1f},{y_of(z):.1f}" for z in left) + f" {x_of(marker):.1f},{height}"
-    return {"curve": curve, "area": area, "x": round(x_of(marker), 1), "width": width, "height": height}
+    values, probs = genetic_distribution(params)
+    width, height, pad = 300.0, 80.0, 4.0
+    lo, hi = float(values.min()), float(values.max())
+    span = hi - lo if hi > lo else 1.0
+
+    def x_of(v: float) -> float:
+        return pad + (v - lo) / span * (width - 2 * pad)
+
+    bar = max(1.0, min(6.0, 0.8 * (width - 2 * pad) / len(values)))
+    top = float(probs.max())
+    tol = 1e-9 * max(1.0, abs(score))
+    bars = []
+    for v, p in zip(values.tolist(), probs.tolist(), strict=True):
+        h = p / top * (height - 6)
+        kind = "this" if abs(v - score) <= tol else ("below" if v < score else "above")
+        bars.append({"x": round(x_of(v) - bar / 2, 2), "y": round(height - h, 2), "w": round(bar, 2),
+                     "h": round(h, 2), "kind": kind})
+    lower = float(probs[values < score - tol].sum())
+    same = float(probs[np.abs(values - score) <= tol].sum())
+    return {"bars": bars, "x": round(x_of(min(max(score, lo), hi)), 1), "width": width, "height": height,
+            "lower": lower, "same": same}
 
 
 # --- request bodies, size-limited and in memory -----------------------------------------------
