@@ -70,6 +70,7 @@ the variant table) and the reduction (one (n, k + 3) addition per block).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
@@ -125,8 +126,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--prs-samples", type=int, default=20_000, help="people in the PLINK file for prs (20k)")
     parser.add_argument("--prs-variants", type=int, default=100_000, help="variants in the PLINK file for prs (100k)")
-    parser.add_argument("--steps", default="simulate,prs",
-                        help="comma-separated: simulate (with prevalence and fit on its dataset), prs")
+    parser.add_argument("--steps", default="simulate,prevalence,fit,prs",
+                        help="comma-separated: simulate (writes the dataset and the sample), prevalence and fit "
+                             "(on them), prs")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="keep the dataset and the sample here between runs (default: a temporary folder, "
+                             "deleted at the end); lets the steps run one at a time")
     args = parser.parse_args()
     steps = {s.strip() for s in args.steps.split(",")}
     exe = [sys.executable, "-m", "rlsepi.cli"]
@@ -136,32 +141,39 @@ def main() -> None:
     def row(step: str, people: int, how: str, cmd: list[str]) -> None:
         s, client, worker = measure(cmd)
         rows.append((step, people, how, s, people / s, client, worker))
-        print(f"{step:<11} {people:>12,} {how:<22} {s:8.1f} {people / s:12,.0f} {client:9.0f} {worker:9.0f}",
-              flush=True)
+        print(f"{step:<11} {people:>12,} {how:<22} {s:8.1f} {people / s:12,.0f} {client:9.0f} {worker:9.0f}  "
+              f"(load average {os.getloadavg()[0]:.1f})", flush=True)
 
     print(f"{'step':<11} {'people':>12} {'how':<22} {'seconds':>8} {'people/s':>12} {'client MiB':>9} "
           f"{'max child MiB':>9}")
-    with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
-        t = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        if args.workdir is None:
+            t = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR"))))
+        else:
+            t = args.workdir
+            t.mkdir(parents=True, exist_ok=True)
         if "prs" in steps:
             prs_rows(t, args, exe, sched, row)
-        if "simulate" not in steps:
-            return
         one, ds, small = t / "one.parquet", t / "ds", t / "sample.parquet"
-        sim = ["simulate", "--n", str(args.n), "--seed", str(args.seed), "--quiet"]
-        row("simulate", args.n, "1 process, one file", [*exe, *sim, "--out", str(one)])
-        row("simulate", args.n, f"local:{args.workers}, dataset", [*exe, *sim, "--out", f"{ds}/", *sched])
-        size = lambda p: sum(f.stat().st_size for f in p.rglob("*")) if p.is_dir() else p.stat().st_size  # noqa: E731
-        print(f"  file {size(one) / 2**20:,.0f} MiB, dataset {size(ds) / 2**20:,.0f} MiB")
-        one.unlink()
-        row("simulate", args.sample, "1 process, one file",
-            [*exe, "simulate", "--n", str(args.sample), "--seed", str(args.seed), "--quiet", "--out", str(small)])
-        prev = ["prevalence", "--format", "json", "--quiet", "--n-boot", "20"]
-        row("prevalence", args.n, f"local:{args.workers}, dataset", [*exe, *prev, str(ds), *sched])
-        row("prevalence", args.sample, "pandas in memory", [*exe, *prev, str(small)])
-        row("fit", args.n, f"local:{args.workers}, dataset", [*exe, "fit", "--format", "json", str(ds), *sched])
-        row("fit", args.sample, "pandas in memory", [*exe, "fit", "--format", "json", "--cv-folds", "2", str(small)])
-        shutil.rmtree(ds, ignore_errors=True)
+        if "simulate" in steps:
+            sim = ["simulate", "--n", str(args.n), "--seed", str(args.seed), "--quiet"]
+            row("simulate", args.n, "1 process, one file", [*exe, *sim, "--out", str(one)])
+            shutil.rmtree(ds, ignore_errors=True)
+            row("simulate", args.n, f"local:{args.workers}, dataset", [*exe, *sim, "--out", f"{ds}/", *sched])
+            size = lambda p: sum(f.stat().st_size for f in p.rglob("*")) if p.is_dir() else p.stat().st_size
+            print(f"  file {size(one) / 2**20:,.0f} MiB, dataset {size(ds) / 2**20:,.0f} MiB")
+            one.unlink()
+            small.unlink(missing_ok=True)
+            row("simulate", args.sample, "1 process, one file",
+                [*exe, "simulate", "--n", str(args.sample), "--seed", str(args.seed), "--quiet", "--out", str(small)])
+        if "prevalence" in steps:
+            prev = ["prevalence", "--format", "json", "--quiet", "--n-boot", "20"]
+            row("prevalence", args.n, f"local:{args.workers}, dataset", [*exe, *prev, str(ds), *sched])
+            row("prevalence", args.sample, "pandas in memory", [*exe, *prev, str(small)])
+        if "fit" in steps:
+            row("fit", args.n, f"local:{args.workers}, dataset", [*exe, "fit", "--format", "json", str(ds), *sched])
+            row("fit", args.sample, "pandas in memory",
+                [*exe, "fit", "--format", "json", "--cv-folds", "2", str(small)])
 
 
 def prs_rows(t: Path, args: argparse.Namespace, exe: list[str], sched: list[str], row: Callable[..., None]) -> None:
