@@ -384,6 +384,62 @@ def test_killing_a_worker_mid_run_gives_the_same_dataset(cluster, tmp_path: Path
     assert not list(out.glob(".*"))  # no leftover temporary partition
 
 
+def test_killing_a_worker_mid_run_gives_the_same_scores(cluster, tmp_path: Path):
+    # prs on a real scheduler: one worker is killed (SIGKILL, no nanny to restart it) after it has
+    # scored a block and while blocks remain; Dask reruns what it held on the other worker and
+    # the scores are complete and the same as in one process
+    from distributed import Client
+
+    from rlsepi import polygenic as pg
+
+    address, workers, _ = cluster
+    geno, score, opts, _ = _prs_cases()["bed-mean"]
+    single = pg.score_genotypes(pg.read_genotypes(geno), score, **opts)
+    n_blocks = -(-int((single.match_log["status"] == "used").sum()) // 2)  # block_variants=2
+    assert n_blocks >= 8
+    marks = tmp_path / "marks"
+    marks.mkdir()
+
+    def slow_down() -> None:  # runs in each worker: every block takes 0.1 s longer, so the run lasts
+        import os as os_
+        import time as time_
+        import uuid as uuid_
+
+        import rlsepi.distributed as d
+
+        real = d._score_block
+
+        def slow(job):
+            time_.sleep(0.1)
+            out = real(job)
+            (marks / f"{os_.getpid()}-{uuid_.uuid4().hex}").touch()  # a block scored by this process
+            return out
+
+        d._score_block = slow
+
+    killed: dict[str, int] = {}
+
+    def killer() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            done = [m.name for m in marks.iterdir()]
+            if any(m.startswith(f"{workers[0].pid}-") for m in done):
+                os.killpg(workers[0].pid, signal.SIGKILL)
+                killed["blocks_done"] = len(done)
+                return
+            time.sleep(0.005)
+
+    with Client(address, timeout=30) as client:
+        client.run(slow_down)
+        t = threading.Thread(target=killer)
+        t.start()
+        dist = distributed.score_genotypes(geno, score, client=client, block_variants=2, **opts)
+        t.join()
+    assert 0 < killed["blocks_done"] < n_blocks  # killed mid-run
+    assert workers[0].wait(timeout=20) != 0
+    _assert_same_scores(dist, single)
+
+
 # --- prs: variants in blocks across workers -------------------------------------------------------
 
 def _plain(name: str):
