@@ -224,7 +224,9 @@ def check_plausible(df: pd.DataFrame, *, allow_duplicate_ids: bool = False, para
             )
     if "trimester" in df.columns:
         tri = df["trimester"]
-        has_tri = tri.notna().to_numpy() & ~tri.map(_is_missing).to_numpy(dtype=bool)
+        has_tri = tri.notna().to_numpy().copy()
+        if tri.dtype == object or pd.api.types.is_string_dtype(tri.dtype):  # text such as 'NA' is missing too
+            has_tri &= ~tri.map(_is_missing).to_numpy(dtype=bool)
         bad = has_tri & known & ~pregnant
         if bad.any():
             raise DataValidationError(
