@@ -329,6 +329,30 @@ def test_fit_reads_each_partition_once(tmp_path: Path, monkeypatch: pytest.Monke
     assert not distributed.fit._CACHE  # emptied after the fit
 
 
+def _sex_design(raw: pd.DataFrame):
+    """rls ~ female, for fit_logistic (any function of a partition's rows)."""
+    y = raw["rls"].to_numpy(dtype=float)
+    return y, [np.column_stack([np.ones(len(y)), (raw["sex"].astype(str) == "female").to_numpy(dtype=float)])]
+
+
+def test_fit_logistic_with_any_design_gives_the_closed_form(tmp_path: Path):
+    # one binary covariate: the maximum-likelihood fit is known in closed form from the 2 x 2 table,
+    # intercept = log odds among men, slope = log odds ratio, and their SEs by Woolf's formula
+    df = cohort.simulate(3000, rng=4)
+    folder = _two_partitions(tmp_path, df, 1300)
+    t = pd.crosstab(df["sex"].astype(str), df["rls"])
+    a, b = t.loc["female", True], t.loc["female", False]
+    c, d = t.loc["male", True], t.loc["male", False]
+    want = [np.log(c / d), np.log(a * d / (b * c))]
+    want_se = [np.sqrt(1 / c + 1 / d), np.sqrt(1 / a + 1 / b + 1 / c + 1 / d)]
+    for cache_bytes in (distributed.FIT_CACHE_BYTES, 0):
+        (fit,) = distributed.fit_logistic(folder, _sex_design, [("const", "female")], read=["rls", "sex"],
+                                          cache_bytes=cache_bytes)
+        np.testing.assert_allclose(fit.params, want, rtol=1e-10)
+        np.testing.assert_allclose(fit.bse, want_se, rtol=1e-10)
+        assert fit.n == 3000 and fit.events == a + c and fit.converged
+
+
 # --- person_id unique across partitions ------------------------------------------------------
 
 
