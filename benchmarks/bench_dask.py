@@ -15,9 +15,26 @@ Side by side, in one run:
   ``--sample``-person cohort (the in-memory fit also computes AUCs and cross-validation,
   which the out-of-core fit leaves out, so its time is not like for like).
 
-Measured 2026-11-24 with ``--n 10000000 --sample 1000000`` (100M did not fit the time; the 2
-cores were shared with other jobs, load average about 10, so wall times are pessimistic and
-local:2 cannot beat one process here; memory is the meaningful number):
+Measured 2026-11-24 with ``--n 100000000 --sample 2000000 --workdir /tmp/...``, the steps run
+one after another (``--steps simulate``, then ``prevalence``, then ``fit``; the fit after the
+IRLS changes of that day). The 2 cores were shared with four other jobs (the load average at
+the end of each row is in the last column), so wall times are pessimistic and local:2 cannot
+be twice one process here; memory is the meaningful number. The in-memory sample is 2M
+people, not 10M: pandas' fit of 1M people already peaked at 3 GiB (10M would need about
+30 GiB, more than this machine's 23 GiB).
+
+    step        people       how                   seconds  people/s  client MiB  max child MiB  load
+    simulate   100,000,000   1 process, one file     245.9   406,666        220            0   6.2
+    simulate   100,000,000   local:2, dataset        227.2   440,120        261          235   7.6
+    simulate     2,000,000   1 process, one file       3.8   530,262        198            0   7.6
+    prevalence 100,000,000   local:2, dataset        205.3   487,154        917          415   5.2
+    prevalence   2,000,000   pandas in memory         20.8    95,965       1557            0   4.8
+FIT_ROWS
+    (the file of 100M people is 429 MiB, the dataset 433 MiB in 96 files)
+
+Measured earlier the same day with ``--n 10000000 --sample 1000000`` (before the IRLS
+changes: the fit re-read and re-checked every partition on every pass, about 5 us per person
+per pass), load average about 10:
 
     step        people       how                   seconds  people/s  client MiB  max child MiB
     simulate    10,000,000   1 process, one file      27.4   364,604        195            0
@@ -52,11 +69,15 @@ parameters and solved model) and returns one Parquet footer (about 5 KB per 65,5
 group); the rows never cross the network. A prevalence pass returns one table of counts per
 partition (a few thousand cells of ~50 bytes). An IRLS iteration sends the current
 coefficients (p numbers per model) and returns per partition and model a p x p matrix, a
-p-vector and a log-likelihood (for M0-M3, about 2.5 KB); 6-8 iterations read every
-partition each time. Work per partition is independent, so wall time should fall close to
-1/W with W workers until the shared file system's read bandwidth or the scheduler's
+p-vector and a log-likelihood (for M0-M3, about 2.5 KB). The fit reads every partition once
+(the first pass); its columns then stay in the memory of the worker that read it (about 22
+bytes a person, up to 2 GiB per worker) and the 5-7 further passes go to the same worker, so
+they cost only arithmetic. Work per partition is independent, so wall time should fall close
+to 1/W with W workers until the shared file system's read bandwidth or the scheduler's
 per-task overhead (about 1 ms per task) limits it; with 1M-person partitions that overhead is
-negligible below tens of thousands of partitions.
+negligible below tens of thousands of partitions. With fewer workers than the data needs
+(more than about 90M people per worker), partitions beyond the cache are read again each
+pass, and the fit slows towards one read per pass.
 
 For ``prs``, a block of variants (20,000 by default) sends the worker its scoring-file rows
 (about 100 bytes each: 2 MB) and returns 8 bytes x (weights + 3) per person (for 500,000

@@ -91,10 +91,11 @@ def run_counts(args: argparse.Namespace) -> int:
     if not path.exists():
         raise DataValidationError(f"cohort '{path}' does not exist")
     params = targets_for(path, args.params)
+    columns, codes = parse_columns(args.column), parse_codes(args.code)
     partitions(path)  # refuse a CSV before starting a cluster
     with connect(args.scheduler, quiet=args.json) as client:
         counts = cell_counts(path, NEEDED, client=client, require=tuple(c for c in NEEDED if c != "trimester"),
-                             columns=parse_columns(args.column), codes=parse_codes(args.code),
+                             columns=columns, codes=codes,
                              allow_duplicate_ids=args.allow_duplicate_ids,
                              progress=client is not None and not args.json and sys.stderr.isatty())
     return report(check_targets(counts.cells, params, freq=FREQ), args.json)
