@@ -353,6 +353,17 @@ def test_fit_logistic_with_any_design_gives_the_closed_form(tmp_path: Path):
         assert fit.n == 3000 and fit.events == a + c and fit.converged
 
 
+def test_check_maps_the_columns_of_a_dataset(tmp_path: Path):
+    # --column applies out of core as in memory: the same report for the folder and the file
+    df = cohort.simulate(2000, rng=5).rename(columns={"sex": "gender"})
+    folder = _two_partitions(tmp_path, df, 1000)
+    df.to_parquet(tmp_path / "one.parquet")
+    one = _cli("check", str(tmp_path / "one.parquet"), "--column", "sex=gender", "--json", check=False)
+    ds = _cli("check", str(folder), "--column", "sex=gender", "--json", check=False)
+    assert one.returncode in (0, 1) and ds.returncode == one.returncode, ds.stderr
+    assert json.loads(ds.stdout) == json.loads(one.stdout)
+
+
 # --- person_id unique across partitions ------------------------------------------------------
 
 
