@@ -83,17 +83,12 @@ def _cache_limit(budget: int) -> int:
     return min(budget, int(limit) // 4) if limit else budget
 
 
-def _cache_take(cache: _Cache | None, key: Any, *, keep: bool = True) -> Any:
-    """The cached value of ``key`` for this fit (None when absent); removed unless ``keep``."""
+def _cache_get(cache: _Cache | None, key: Any) -> Any:
+    """The cached value of ``key`` for this fit (None when absent)."""
     if cache is None:
         return None
     with _CACHE_LOCK:
-        if _CACHE_STATE["token"] != cache.token or key not in _CACHE:
-            return None
-        value = _CACHE[key] if keep else _CACHE.pop(key)
-        if not keep:
-            _CACHE_STATE["bytes"] -= _nbytes(value)
-        return value
+        return _CACHE.get(key) if _CACHE_STATE["token"] == cache.token else None
 
 
 def _cache_put(cache: _Cache | None, key: Any, value: Any) -> None:
@@ -219,7 +214,7 @@ def _partition_design(job: _IRLSJob) -> tuple[np.ndarray, list[np.ndarray]]:
         y, Xs = load(job.part, job.cache)
         return np.ascontiguousarray(y, dtype=np.float64), [np.asfortranarray(X, dtype=np.float64) for X in Xs]
     key = ("design", job.part)
-    hit = _cache_take(job.cache, key)
+    hit = _cache_get(job.cache, key)
     if hit is not None:
         return hit
     y, Xs = job.design(job.part.read(job.read))
@@ -527,7 +522,7 @@ class _NestedDesign:
     def load(self, part: Partition, cache: _Cache | None) -> tuple[np.ndarray, list[np.ndarray]]:
         """:meth:`matrices` of a partition, from the columns an earlier pass left in this process's
         cache (the partition is read again only when they are not there)."""
-        base = _cache_take(cache, ("frame", part))
+        base = _cache_get(cache, ("frame", part))
         if base is None:
             base = self.base(self.frame(part.read(self.read_columns()))[0])
             _cache_put(cache, ("frame", part), base)
