@@ -452,24 +452,43 @@ def _empty_cells(y: np.ndarray, X: np.ndarray) -> list[tuple[int, int, int, int]
 
 def _diagnose(name: str, y: np.ndarray, X: pd.DataFrame, res: Any) -> list[tuple[type[Warning], str]]:
     """Separation, convergence and events-per-parameter checks."""
-    out: list[tuple[type[Warning], str]] = []
-    if not getattr(res, "converged", True):
-        out.append((NonConvergenceWarning, f"{name}: the fit did not converge in 200 iterations; estimates are unreliable"))
-    cells = [f"'{X.columns[j]}' = {v} has {rows} rows and {'no' if ev == 0 else 'only'} events"
-             for j, v, rows, ev in _empty_cells(y, X.to_numpy())]
     p = np.asarray(res.fittedvalues)
-    big = [c for c, b in zip(X.columns, np.asarray(res.params)) if c != "const" and abs(b) > 15]
-    if cells or getattr(res, "_rlsepi_perfect", False) or big or np.any((p < 1e-10) | (p > 1 - 1e-10)):
+    events = int(y.sum())
+    return fit_diagnostics(
+        name, terms=[str(c) for c in X.columns], params=np.asarray(res.params),
+        empty_cells=[(str(X.columns[j]), v, rows, ev) for j, v, rows, ev in _empty_cells(y, X.to_numpy())],
+        converged=getattr(res, "converged", True), iterations=200,
+        perfect=getattr(res, "_rlsepi_perfect", False), extreme=bool(np.any((p < 1e-10) | (p > 1 - 1e-10))),
+        events=events, n=len(y))
+
+
+def fit_diagnostics(name: str, *, terms: Sequence[str], params: np.ndarray,
+                    empty_cells: Sequence[tuple[str, int, int, int]], converged: bool, iterations: int,
+                    perfect: bool, extreme: bool, events: int, n: int) -> list[tuple[type[Warning], str]]:
+    """The warnings of a fitted logistic model, from what an in-memory or out-of-core fit knows.
+
+    ``empty_cells`` holds (term, level, rows, events) of binary terms with a level that has
+    no events or only events; ``extreme`` says whether some fitted probability is within
+    1e-10 of 0 or 1; ``perfect`` whether the fitting routine reported perfect separation.
+    """
+    out: list[tuple[type[Warning], str]] = []
+    if not converged:
+        out.append((NonConvergenceWarning,
+                    f"{name}: the fit did not converge in {iterations} iterations; estimates are unreliable"))
+    cells = [f"'{term}' = {v} has {rows} rows and {'no' if ev == 0 else 'only'} events"
+             for term, v, rows, ev in empty_cells]
+    big = [c for c, b in zip(terms, np.asarray(params)) if c != "const" and abs(b) > 15]
+    if cells or perfect or big or extreme:
         detail = "; ".join(cells) if cells else (f"huge coefficients for {', '.join(big)}" if big
                                                   else "fitted probabilities of 0 or 1")
         out.append((SeparationWarning,
                     f"{name}: (quasi-)complete separation ({detail}); the affected odds ratios are infinite "
                     "and their Wald CIs meaningless; combine categories or use a penalised fit"))
-    k = X.shape[1] - 1
-    events = int(min(y.sum(), len(y) - y.sum()))
-    if k > 0 and events / k < MIN_EVENTS_PER_PARAMETER:
+    k = len(terms) - 1
+    few = int(min(events, n - events))
+    if k > 0 and few / k < MIN_EVENTS_PER_PARAMETER:
         out.append((FewEventsWarning,
-                    f"{name}: {events} events for {k} coefficients ({events / k:.1f} per coefficient, "
+                    f"{name}: {few} events for {k} coefficients ({few / k:.1f} per coefficient, "
                     f"fewer than {MIN_EVENTS_PER_PARAMETER:g}); estimates may be biased and unstable"))
     return out
 

@@ -240,7 +240,9 @@ def check_plausible(df: pd.DataFrame, *, allow_duplicate_ids: bool = False, para
             )
     if "trimester" in df.columns:
         tri = df["trimester"]
-        has_tri = tri.notna().to_numpy() & ~tri.map(_is_missing).to_numpy(dtype=bool)
+        has_tri = tri.notna().to_numpy().copy()
+        if tri.dtype == object or pd.api.types.is_string_dtype(tri.dtype):  # text such as 'NA' is missing too
+            has_tri &= ~tri.map(_is_missing).to_numpy(dtype=bool)
         bad = has_tri & known & ~pregnant
         if bad.any():
             raise DataValidationError(
@@ -457,8 +459,10 @@ def _recode(series: pd.Series, name: str, explicit: Mapping[str, Any], auto: Map
             f"column '{name}' has {describe_rows(bad)} with codes not understood ({seen}); "
             f"understood: {understood}; map them with --code {name}:{first}={example}"
         )
-    mapped = series.map(lambda v: None if _is_missing(v) and v not in table else table.get(v))
-    return mapped, used
+    # every value that is not NA is one of `uniques`, so a lookup of the (few) unique values
+    # maps the column: vectorised, instead of a Python call per row
+    mapped = series.map(table).astype(object)
+    return mapped.where(mapped.notna(), None), used
 
 
 def harmonise(
@@ -642,20 +646,26 @@ def inestimable_terms(X: pd.DataFrame, *, tol: float = 1e-9) -> dict[str, str]:
     {'female': 'it does not vary (every row has female = 1)', 'b': 'it is a linear combination of a (the design is not of full rank)'}
     """
     A = X.to_numpy(dtype=float)
-    names = [str(c) for c in X.columns]
+    return inestimable_from_sums([str(c) for c in X.columns], gram=A.T @ A, sums=A.sum(axis=0), n=len(A),
+                                 lowest=A.min(axis=0) if len(A) else np.full(A.shape[1], np.nan),
+                                 highest=A.max(axis=0) if len(A) else np.full(A.shape[1], np.nan), tol=tol)
+
+
+def inestimable_from_sums(names: Sequence[str], *, gram: np.ndarray, sums: np.ndarray, n: int, lowest: np.ndarray,
+                          highest: np.ndarray, tol: float = 1e-9) -> dict[str, str]:
+    """:func:`inestimable_terms` from sums that add over row subsets: ``X'X``, column sums, rows,
+    column minima and maxima (what an out-of-core pass reduces over partitions)."""
     out: dict[str, str] = {}
     kept: list[int] = []
-    gram = A.T @ A
     for j, name in enumerate(names):
-        col = A[:, j]
         if name == "const":
             kept.append(j)
             continue
-        if len(col) == 0 or np.all(col == col[0]):
-            value = f"{col[0]:g}" if len(col) else "nothing"
+        if n == 0 or lowest[j] == highest[j]:
+            value = f"{lowest[j]:g}" if n else "nothing"
             out[name] = f"it does not vary (every row has {name} = {value})"
             continue
-        centred_ss = float(np.sum((col - col.mean()) ** 2))
+        centred_ss = float(gram[j, j] - sums[j] ** 2 / n)
         if kept:
             g_kk = gram[np.ix_(kept, kept)]
             g_kj = gram[kept, j]

@@ -89,6 +89,15 @@ def test_io_imports_nothing_above_it():
     assert "rlsepi.io" in _rlsepi_imports("cohort")
 
 
+def test_distributed_modules_import_one_way():
+    # cluster <- dataset <- fit, cluster <- prs; only the package's __init__ gathers them
+    allowed = {"cluster": set(), "dataset": {"cluster"}, "fit": {"cluster", "dataset"}, "prs": {"cluster"}}
+    for module, below in allowed.items():
+        found = {n.split(".")[2] for n in _rlsepi_imports(f"distributed/{module}")
+                 if n.startswith("rlsepi.distributed.")} & set(allowed)
+        assert found <= below, (module, found - below)
+
+
 # --- the dataset writer ------------------------------------------------------------------------
 
 
@@ -132,18 +141,18 @@ def chunk_bytes(path: Path) -> list[bytes]:
 
 def test_dataset_never_leaves_partial_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     out = tmp_path / "ds"
-    real = distributed._write_partition
+    real = distributed.dataset._write_partition
 
     def failing(job):
         if job.index == 1:
             raise OSError("disk full (simulated)")
         return real(job)
 
-    monkeypatch.setattr(distributed, "_write_partition", failing)
+    monkeypatch.setattr(distributed.dataset, "_write_partition", failing)
     with pytest.raises(OSError, match="disk full"):
         distributed.write_dataset(out, N, seed=SEED, partition_blocks=1)
     assert list(tmp_path.iterdir()) == []  # neither the final name nor the hidden working folder
-    monkeypatch.setattr(distributed, "_write_partition", real)
+    monkeypatch.setattr(distributed.dataset, "_write_partition", real)
     distributed.write_dataset(out, 1000, seed=SEED)
     with pytest.raises(OutputExistsError, match="--force"):
         distributed.write_dataset(out, 1000, seed=SEED)
@@ -232,6 +241,185 @@ def test_irls_out_of_core_equals_in_memory(tmp_path: Path, single: Path, client)
     for a, b in zip(ooc.comparisons, mem.comparisons):
         assert a["lr_statistic"] == pytest.approx(b.lr_statistic, rel=1e-8, abs=1e-8)
     assert "DeLong" in ooc.to_dict()["not_computed"]
+
+
+def _two_partitions(tmp_path: Path, df: pd.DataFrame, at: int) -> Path:
+    folder = tmp_path / "ds"
+    folder.mkdir()
+    df.iloc[:at].to_parquet(folder / "part-0.parquet")
+    df.iloc[at:].to_parquet(folder / "part-1.parquet")
+    return folder
+
+
+def test_small_fit_warns_once_and_only_what_the_data_say(tmp_path: Path):
+    # 3,000 people (seed 1): in M3, trimester 1 (13 women) and trimester 3 (10) have no cases.
+    # In memory this is one separation warning; out of core it is the same warning, once, and
+    # the other coefficients equal the in-memory ones
+    import warnings
+
+    from rlsepi.risk_models import SeparationWarning, fit_nested
+
+    df = cohort.simulate(3000, rng=1)
+    folder = _two_partitions(tmp_path, df, 1500)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ooc = distributed.fit_nested(folder)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mem = fit_nested(df, cv_folds=2)
+    assert len(caught) == 1 and caught[0].category is SeparationWarning
+    text = str(caught[0].message)
+    assert "'trimester1' = 1 has 13 rows and no events; 'trimester3' = 1 has 10 rows and no events" in text
+    assert text in mem.warnings and ooc.warnings == (text,)
+    for a, b in zip(ooc.models, mem.models):
+        ok = [not t.startswith(("trimester1", "trimester3")) for t in a.terms]  # these two run off to -inf
+        np.testing.assert_allclose(a.params[ok], b.coefficients["estimate"].to_numpy()[ok], rtol=0, atol=1e-9)
+        assert a.converged
+    assert ooc.models[3].params[a.terms.index("trimester1")] < -15
+    p = _cli("fit", str(folder), check=False)
+    assert p.returncode == 0 and "ill-conditioned" not in p.stderr
+    assert p.stderr.count("rlsepi: warning:") == 1 and "separation" in p.stderr
+
+
+def test_fit_drops_a_term_that_does_not_vary_as_in_memory(tmp_path: Path):
+    import warnings
+
+    from rlsepi.errors import InestimableTermWarning
+    from rlsepi.risk_models import fit_nested
+
+    df = cohort.simulate(3000, rng=2)
+    df["pregnant"] = False
+    df["trimester"] = pd.array([pd.NA] * len(df), dtype="Int8")
+    folder = _two_partitions(tmp_path, df, 1000)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ooc = distributed.fit_nested(folder)
+        mem = fit_nested(df, cv_folds=2)
+    dropped = [str(w.message) for w in caught if w.category is InestimableTermWarning]
+    assert len(dropped) == 6  # trimester1-3 of M3, once out of core and once in memory, with the same text
+    assert dropped[:3] == dropped[3:]
+    assert "M3: term 'trimester1' dropped from the model: it does not vary (every row has trimester1 = 0)" \
+        in dropped[0]
+    m3 = ooc.models[3]
+    assert "trimester1" not in m3.terms and set(m3.dropped) == {"trimester1", "trimester2", "trimester3"}
+    np.testing.assert_allclose(m3.params, mem.models[3].coefficients["estimate"], rtol=0, atol=1e-9)
+
+
+def test_fit_reads_each_partition_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # the design matrices stay in memory between IRLS passes; without the cache (cache_bytes=0)
+    # every pass reads every partition again, and the estimates are the same to the last bit
+    df = cohort.simulate(4000, rng=3)
+    folder = _two_partitions(tmp_path, df, 2500)
+    reads: list[str] = []
+    real = distributed.Partition.read
+
+    def counting(self, columns=None):
+        reads.append(self.path)
+        return real(self, columns)
+
+    monkeypatch.setattr(distributed.Partition, "read", counting)
+    cached = distributed.fit_nested(folder, age="spline")
+    assert len(reads) == 2
+    reads.clear()
+    fresh = distributed.fit_nested(folder, age="spline", cache_bytes=0)
+    assert len(reads) > 10
+    for a, b in zip(cached.models, fresh.models):
+        np.testing.assert_array_equal(a.params, b.params)
+        np.testing.assert_array_equal(a.bse, b.bse)
+    assert not distributed.fit._CACHE  # emptied after the fit
+
+
+def _sex_design(raw: pd.DataFrame):
+    """rls ~ female, for fit_logistic (any function of a partition's rows)."""
+    y = raw["rls"].to_numpy(dtype=float)
+    return y, [np.column_stack([np.ones(len(y)), (raw["sex"].astype(str) == "female").to_numpy(dtype=float)])]
+
+
+def test_fit_logistic_with_any_design_gives_the_closed_form(tmp_path: Path):
+    # one binary covariate: the maximum-likelihood fit is known in closed form from the 2 x 2 table,
+    # intercept = log odds among men, slope = log odds ratio, and their SEs by Woolf's formula
+    df = cohort.simulate(3000, rng=4)
+    folder = _two_partitions(tmp_path, df, 1300)
+    t = pd.crosstab(df["sex"].astype(str), df["rls"])
+    a, b = t.loc["female", True], t.loc["female", False]
+    c, d = t.loc["male", True], t.loc["male", False]
+    want = [np.log(c / d), np.log(a * d / (b * c))]
+    want_se = [np.sqrt(1 / c + 1 / d), np.sqrt(1 / a + 1 / b + 1 / c + 1 / d)]
+    for cache_bytes in (distributed.FIT_CACHE_BYTES, 0):
+        (fit,) = distributed.fit_logistic(folder, _sex_design, [("const", "female")], read=["rls", "sex"],
+                                          cache_bytes=cache_bytes)
+        np.testing.assert_allclose(fit.params, want, rtol=1e-10)
+        np.testing.assert_allclose(fit.bse, want_se, rtol=1e-10)
+        assert fit.n == 3000 and fit.events == a + c and fit.converged
+
+
+def test_check_maps_the_columns_of_a_dataset(tmp_path: Path):
+    # --column applies out of core as in memory: the same report for the folder and the file
+    df = cohort.simulate(2000, rng=5).rename(columns={"sex": "gender"})
+    folder = _two_partitions(tmp_path, df, 1000)
+    df.to_parquet(tmp_path / "one.parquet")
+    one = _cli("check", str(tmp_path / "one.parquet"), "--column", "sex=gender", "--json", check=False)
+    ds = _cli("check", str(folder), "--column", "sex=gender", "--json", check=False)
+    assert one.returncode in (0, 1) and ds.returncode == one.returncode, ds.stderr
+    assert json.loads(ds.stdout) == json.loads(one.stdout)
+
+
+# --- person_id unique across partitions ------------------------------------------------------
+
+
+def _id_files(tmp_path: Path, *lists) -> tuple[list, list]:
+    """Partitions holding these person_id values, and their summaries."""
+    parts, sums = [], []
+    for ids in lists:
+        f = tmp_path / f"p{len(list(tmp_path.glob('p*.parquet')))}.parquet"
+        raw = pd.DataFrame({"person_id": list(ids)})
+        raw.to_parquet(f)
+        parts.append(distributed.Partition(str(f)))
+        sums.append(distributed.dataset._id_summary(raw, "person_id"))
+    return parts, sums
+
+
+def test_ids_repeated_across_partitions_are_found_whatever_the_order(tmp_path: Path):
+    from rlsepi.errors import DataQualityWarning, DataValidationError
+
+    # hand-made: A holds the even numbers 0-998, B the odd numbers 1-999, C 5000, 4 and 7:
+    # 4 (A and C) and 7 (B and C) are the only IDs in two partitions
+    parts, sums = _id_files(tmp_path, range(0, 1000, 2), range(1, 1000, 2), [5000, 4, 7])
+    for bucket_rows in (10_000, 37):  # one value range, or 28 ranges of about 37 IDs
+        with pytest.raises(DataValidationError, match=r"has 2 values that occur in more than one partition "
+                                                      r"\(first 4, in 'p0.parquet' and 'p2.parquet'\)"):
+            distributed.check_unique_ids(parts, sums, bucket_rows=bucket_rows)
+    with pytest.warns(DataQualityWarning, match="0 rows repeat an ID of their own partition and 2 IDs occur"):
+        distributed.check_unique_ids(parts, sums, bucket_rows=37, allow_duplicate_ids=True)
+    distributed.check_unique_ids(parts[:2], sums[:2], bucket_rows=37)  # interleaved but disjoint: fine
+    # ranges that only touch share their end, 10; ranges that do not touch are not read at all
+    parts, sums = _id_files(tmp_path, range(11), range(10, 20), range(20, 30))
+    with pytest.raises(DataValidationError, match="has 1 value .*first 10, in 'p3.parquet' and 'p4.parquet'"):
+        distributed.check_unique_ids(parts[:2], sums[:2])
+    (tmp_path / "p5.parquet").unlink()  # 11-19 and 20-29: no file is read
+    distributed.check_unique_ids(parts[1:], [{**sums[1], "lo": 11}, sums[2]])
+    # text IDs, and a numeric partition against a text one ('17' and 17 are one ID)
+    parts, sums = _id_files(tmp_path, ["a1", "17"], [17, 18])
+    with pytest.raises(DataValidationError, match="first '17'"):
+        distributed.check_unique_ids(parts, sums)
+
+
+@pytest.mark.parametrize("command", ["check", "prevalence", "fit"])
+def test_dataset_with_a_person_in_two_partitions_is_refused(tmp_path: Path, command: str):
+    df = cohort.simulate(3000, rng=1)
+    twin = int(df["person_id"].iloc[17])
+    df.loc[df.index[2500], "person_id"] = twin  # a person of the first partition again in the second
+    folder = _two_partitions(tmp_path, df, 1500)
+    p = _cli(command, str(folder), check=False)
+    assert p.returncode == 2, p.stderr
+    assert f"column 'person_id' has 1 value that occur" in p.stderr and f"first {twin}," in p.stderr
+    assert "--allow-duplicate-ids" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    if command == "check":  # counts as prevalence does (cell_counts): the warning is tested there
+        return
+    p = _cli(command, str(folder), "--allow-duplicate-ids", check=False)
+    assert p.returncode == 0, p.stderr
+    assert "rlsepi: warning: column 'person_id' repeats IDs: 0 rows repeat an ID of their own partition and 1 IDs" \
+        in p.stderr
 
 
 # --- the command line ---------------------------------------------------------------------------
@@ -382,6 +570,62 @@ def test_killing_a_worker_mid_run_gives_the_same_dataset(cluster, tmp_path: Path
     assert pq.read_metadata(out / "_metadata").num_rows == n
     assert column_digests(pq.read_table(out)) == column_digests(pq.read_table(expect))
     assert not list(out.glob(".*"))  # no leftover temporary partition
+
+
+def test_killing_a_worker_mid_run_gives_the_same_scores(cluster, tmp_path: Path):
+    # prs on a real scheduler: one worker is killed (SIGKILL, no nanny to restart it) after it has
+    # scored a block and while blocks remain; Dask reruns what it held on the other worker and
+    # the scores are complete and the same as in one process
+    from distributed import Client
+
+    from rlsepi import polygenic as pg
+
+    address, workers, _ = cluster
+    geno, score, opts, _ = _prs_cases()["bed-mean"]
+    single = pg.score_genotypes(pg.read_genotypes(geno), score, **opts)
+    n_blocks = -(-int((single.match_log["status"] == "used").sum()) // 2)  # block_variants=2
+    assert n_blocks >= 8
+    marks = tmp_path / "marks"
+    marks.mkdir()
+
+    def slow_down() -> None:  # runs in each worker: every block takes 0.1 s longer, so the run lasts
+        import os as os_
+        import time as time_
+        import uuid as uuid_
+
+        import rlsepi.distributed.prs as d
+
+        real = d._score_block
+
+        def slow(job):
+            time_.sleep(0.1)
+            out = real(job)
+            (marks / f"{os_.getpid()}-{uuid_.uuid4().hex}").touch()  # a block scored by this process
+            return out
+
+        d._score_block = slow
+
+    killed: dict[str, int] = {}
+
+    def killer() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            done = [m.name for m in marks.iterdir()]
+            if any(m.startswith(f"{workers[0].pid}-") for m in done):
+                os.killpg(workers[0].pid, signal.SIGKILL)
+                killed["blocks_done"] = len(done)
+                return
+            time.sleep(0.005)
+
+    with Client(address, timeout=30) as client:
+        client.run(slow_down)
+        t = threading.Thread(target=killer)
+        t.start()
+        dist = distributed.score_genotypes(geno, score, client=client, block_variants=2, **opts)
+        t.join()
+    assert 0 < killed["blocks_done"] < n_blocks  # killed mid-run
+    assert workers[0].wait(timeout=20) != 0
+    _assert_same_scores(dist, single)
 
 
 # --- prs: variants in blocks across workers -------------------------------------------------------

@@ -84,14 +84,18 @@ def run_counts(args: argparse.Namespace) -> int:
     """The same check from counts reduced over a file's or dataset's partitions."""
     from rlsepi.distributed import FREQ, cell_counts, connect, partitions
     from rlsepi.errors import DataValidationError
+    from rlsepi.schema import parse_codes, parse_columns
     from rlsepi.targets import check_targets
 
     path = args.cohort
     if not path.exists():
         raise DataValidationError(f"cohort '{path}' does not exist")
     params = targets_for(path, args.params)
+    columns, codes = parse_columns(args.column), parse_codes(args.code)
     partitions(path)  # refuse a CSV before starting a cluster
     with connect(args.scheduler, quiet=args.json) as client:
         counts = cell_counts(path, NEEDED, client=client, require=tuple(c for c in NEEDED if c != "trimester"),
+                             columns=columns, codes=codes,
+                             allow_duplicate_ids=args.allow_duplicate_ids,
                              progress=client is not None and not args.json and sys.stderr.isatty())
     return report(check_targets(counts.cells, params, freq=FREQ), args.json)

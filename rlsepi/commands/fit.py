@@ -122,6 +122,7 @@ def run_out_of_core(args: argparse.Namespace) -> int:
     with connect(args.scheduler, quiet=args.format == "json" and args.out is None) as client:
         result = fit_nested(args.cohort, client=client, ferritin=args.ferritin, age=args.age,
                             columns=parse_columns(args.column), codes=parse_codes(args.code), params=params,
+                            allow_duplicate_ids=args.allow_duplicate_ids,
                             progress=client is not None and sys.stderr.isatty())
     if args.format == "json":
         from rlsepi.risk_models import strict_json

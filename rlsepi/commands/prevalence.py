@@ -388,6 +388,7 @@ def run(args: argparse.Namespace) -> int:
         with connect(args.scheduler, quiet=args.quiet) as client:
             counts = cell_counts(path, require, client=client, columns=parse_columns(args.column),
                                  codes=parse_codes(args.code), require=require, boolean=(args.outcome,),
+                                 allow_duplicate_ids=args.allow_duplicate_ids,
                                  progress=client is not None and not args.quiet and sys.stderr.isatty())
         df, report = counts.cells, counts.report
         args.freq = FREQ
