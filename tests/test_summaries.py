@@ -105,6 +105,13 @@ def test_cli_fit_default_markdown_and_formula_errors(capsys) -> None:
     sel = (r_out.age == "quadratic") & (r_out.ferritin == "log2") & (r_out.model == "M3") & (r_out.kind == "estimate")
     est = r_out[sel].set_index("name")["value"]
     assert f"{math.exp(est['female']):.3f}" in out
+    # p-values below 1e-4 print in scientific notation (R's values, 3 significant digits), not "<0.0001"
+    pv = r_out[(r_out.age == "quadratic") & (r_out.ferritin == "log2") & (r_out.model == "M3")
+               & (r_out.kind == "p_value")].set_index("name")["value"]
+    m3 = out[out.index("## M3"):]
+    assert f"| prs_sd | {math.exp(est['prs_sd']):.3f} |" in m3 and f"| {pv['prs_sd']:.3g} |" in m3  # 7.86e-21
+    assert f"| {pv['age10_sq']:.3g} |" in m3 and f"| {pv['ferritin_halving']:.4f} |" in m3
+    assert "<0.0001" not in out
     df = read_cohort(REF / "cohort.csv")
     with pytest.raises(DataValidationError, match="has no '~'"):
         risk_models.fit_nested(df, formula="female + age10")
