@@ -1445,7 +1445,6 @@ def _local_curve(cases: np.ndarray, n: np.ndarray, ages: np.ndarray, grid: np.nd
     return 1 / (1 + np.exp(-beta[:, 0]))
 
 
-
 def _local_slope(cases: np.ndarray, n: np.ndarray, ages: np.ndarray, centres: np.ndarray,
                  h: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The local quadratic logistic fit centred at each of ``centres`` (held fixed): its slope
