@@ -1404,8 +1404,10 @@ def _local_peaks(cases: np.ndarray, n: np.ndarray, ages: np.ndarray, start: np.n
             beta = beta + _safe_solve(info, grad)
         b1, b2 = beta[:, 1], beta[:, 2]
         with np.errstate(divide="ignore", invalid="ignore"):
-            # uphill: to the vertex of a concave local parabola, else one bandwidth up the slope
+            # uphill: to the vertex of a concave local parabola, else one bandwidth up the slope;
+            # a fit that failed (non-finite coefficients) stops where it is, as a failure
             step = np.where(b2 < 0, -10.0 * b1 / (2.0 * b2), np.where(b1 >= 0, h, -h))
+            step = np.where(np.isfinite(b1) & np.isfinite(b2), step, np.nan)
         step = np.clip(step, -h, h)
         new = np.clip(c + step, lo, hi)
         # re-express the coefficients about the new centre (same parabola), so Newton starts close
@@ -1528,6 +1530,27 @@ def _fieller_local(cases: np.ndarray, n: np.ndarray, ages: np.ndarray, est: floa
     return limits[0], limits[1], se, open_sides
 
 
+def _fieller_quadratic(params: np.ndarray, cov: np.ndarray, z: float) -> tuple[float, float, float]:
+    """Fieller's interval for the vertex :math:`u = -\\beta_1/2\\beta_2` of the global parabola
+    (in ages), and the delta-method SE of the vertex: the :math:`u` with
+    :math:`(\\hat\\beta_1 + 2\\hat\\beta_2 u)^2 \\le z^2 \\operatorname{Var}(\\hat\\beta_1 + 2\\hat\\beta_2 u)`,
+    a bounded interval only when :math:`\\hat\\beta_2^2 > z^2 \\operatorname{Var}\\hat\\beta_2`
+    (else NaN limits)."""
+    _, b1, b2 = (float(x) for x in params)
+    v11, v12, v22 = float(cov[1, 1]), float(cov[1, 2]), float(cov[2, 2])
+    g = np.array([-1.0 / (2.0 * b2), b1 / (2.0 * b2 * b2)])
+    se = _PEAK_SCALE * math.sqrt(max(float(g @ np.array([[v11, v12], [v12, v22]]) @ g), 0.0))
+    a = 4.0 * (b2 * b2 - z * z * v22)
+    b = 4.0 * (b1 * b2 - z * z * v12)
+    c = b1 * b1 - z * z * v11
+    disc = b * b - 4.0 * a * c
+    if not (a > 0 and disc > 0):
+        return float("nan"), float("nan"), se
+    r = math.sqrt(disc)
+    u_lo, u_hi = (-b - r) / (2.0 * a), (-b + r) / (2.0 * a)
+    return _PEAK_CENTRE + _PEAK_SCALE * u_lo, _PEAK_CENTRE + _PEAK_SCALE * u_hi, se
+
+
 def peak_age(
     df: pd.DataFrame,
     *,
@@ -1559,18 +1582,21 @@ def peak_age(
     bandwidth : float
         Kernel SD of the local model, in years (default :data:`LOCAL_BANDWIDTH`, 4).
     interval : {"fieller", "normal", "bias-corrected"}
-        The local model's interval. ``fieller`` (default; no bootstrap): the ages :math:`c`
+        The interval. ``fieller`` (default; no bootstrap): for the local model, the ages :math:`c`
         at which the local slope is not significantly different from 0,
         :math:`|\\hat b_1(c)| \\le z\\,\\widehat{\\mathrm{SE}}(\\hat b_1(c))`, with the local fit
         centred at :math:`c` and its sandwich SE (see the Notes). ``normal``: the estimate
         +- z times its bootstrap SE. ``bias-corrected``: centred on the Richardson
         bias-corrected peak :math:`2\\hat c(h/\\sqrt 2) - \\hat c(h)`, +- z times the bootstrap
         SE of that corrected peak (both bandwidths fitted to the same resamples). The
-        reported estimate is :math:`\\hat c(h)` in all three. The other models use the
-        bootstrap percentile interval.
+        reported estimate is :math:`\\hat c(h)` in all three. For the ``quadratic`` model,
+        ``fieller`` is Fieller's (1954) interval for :math:`-\\beta_1/2\\beta_2` (model-based
+        covariance; no interval, with a warning, when the curvature is not significantly
+        negative) and the other two give the bootstrap percentile interval, as the
+        ``spline`` model always does.
     n_boot : int
         Bootstrap resamples of people (non-parametric) for the bootstrap intervals; 0 for
-        none. The default Fieller interval of the local model draws none.
+        none. Fieller intervals draw none.
     rng : Generator, int or None
         Seed of the bootstrap.
     freq : str, optional
@@ -1709,8 +1735,8 @@ def peak_age_from_counts(
     if cases.sum() == 0 or non.sum() == 0:
         raise DataValidationError(f"the outcome has {'no' if cases.sum() == 0 else 'only'} cases; "
                                   "there is no age of peak prevalence")
-    # the local model's Fieller interval needs no bootstrap (and draws none)
-    boot = n_boot > 0 and not (model == "local" and interval == "fieller")
+    # Fieller intervals (local and quadratic models) need no bootstrap, and draw none
+    boot = n_boot > 0 and not (model in ("local", "quadratic") and interval == "fieller")
     draws = gen.multinomial(y_n, np.concatenate([cases, non]) / y_n, size=n_boot) if boot else None
     k = ages_u.size
     if model == "local":
@@ -1721,6 +1747,12 @@ def peak_age_from_counts(
             start = _local_start(cases, tot, ages_u, bandwidth)
             c, eta = _local_peaks(cases[None, :], tot[None, :], ages_u, np.array([start]), bandwidth)
             est, p_peak = float(c[0]), float(1 / (1 + np.exp(-eta[0])))
+            gap = float(np.max(np.diff(ages_u)))
+            if not np.isfinite(est) and gap > 2 * bandwidth:
+                raise DataValidationError(
+                    f"the local peak fit failed: the ages observed are too far apart for a kernel SD of "
+                    f"{bandwidth:g} years (largest gap {gap:g} years); pass a bandwidth of at least {gap / 2:g} "
+                    "or use the quadratic model")
             boots = np.array([])
             if draws is not None:
                 bc = draws[:, :k].astype(float)
@@ -1782,6 +1814,16 @@ def peak_age_from_counts(
                           "limit reported is that "
                           f"age ({edge:g}); the data cannot bound the peak on that side", SmallCellWarning,
                           stacklevel=2)
+    elif model == "quadratic" and interval == "fieller":
+        kind = interval
+        lo, hi, se = _fieller_quadratic(np.asarray(fit.params), np.asarray(fit.cov_params()), _z(alpha))
+        if not np.isfinite(lo):
+            warnings.warn("the curvature of the quadratic is not significantly negative, so Fieller's set for its "
+                          "vertex is unbounded: the peak age has no interval", SmallCellWarning, stacklevel=2)
+        elif lo < ages_u[0] or hi > ages_u[-1]:
+            warnings.warn(f"the {_level(alpha)} interval of the peak age ({lo:.1f}-{hi:.1f}) reaches beyond the ages "
+                          f"observed ({ages_u[0]:g}-{ages_u[-1]:g}): there it rests on the parabola's extrapolation",
+                          SmallCellWarning, stacklevel=2)
     elif model == "local":  # bootstrap intervals (see the Notes for their coverage)
         z = _z(alpha)
         kind = interval
@@ -1796,7 +1838,9 @@ def peak_age_from_counts(
     name = {"quadratic": "quadratic", "local": f"local quadratic (kernel SD {bandwidth:g} years)",
             "spline": f"B-spline (df={spline_df})"}[model]
     used = n_boot if draws is not None else 0
-    method = _PEAK_INTERVAL_LABEL[kind] + (f" ({used} resamples)" if kind != "fieller" else "")
+    method = ("Fieller interval for the vertex -b1/(2 b2), model-based covariance" if kind == "fieller"
+              and model == "quadratic" else _PEAK_INTERVAL_LABEL[kind]) + (f" ({used} resamples)" if kind != "fieller"
+                                                                           else "")
     return PeakAge(est, float(lo), float(hi), p_peak, name, used, y_n, curve, boundary, alpha,
                    float(bandwidth) if model == "local" else None, boot_se, kind, bias, float(se), method)
 

@@ -479,6 +479,41 @@ def test_local_peak_fieller_interval_matches_r() -> None:
     assert (kp.age, kp.ci_lower, kp.ci_upper) == pytest.approx((k.age, k.ci_lower, k.ci_upper), rel=1e-12)
 
 
+def test_quadratic_peak_fieller_interval_matches_r(sim: pd.DataFrame) -> None:
+    # Fieller's interval for -b1/(2 b2) from R's glm and vcov, solved by hand in
+    # tests/reference/prevalence/peak_fieller.R. On the counts: agreement about 1e-15. On the
+    # 5,000 people (a flat, poorly determined curvature, so the limits are sensitive to the last
+    # digits of the fit): 1.5e-9, from the two glm fits' convergence (estimates agree to 4e-15)
+    ref = json.loads((HERE / "reference" / "prevalence" / "peak_fieller.json").read_text())["quadratic"]
+    d = pd.read_csv(HERE / "reference" / "prevalence" / "peak_counts.csv")
+    k = prevalence.peak_age_from_counts(d["age"].to_numpy(), d["cases"].to_numpy(), d["n"].to_numpy(),
+                                        model="quadratic")
+    r = ref["counts"]
+    assert (k.age, k.ci_lower, k.ci_upper, k.se) == pytest.approx((r["peak"], r["ci_lower"], r["ci_upper"], r["se"]),
+                                                                  rel=1e-12)
+    assert k.interval == "fieller" and k.n_boot == 0 and "vertex" in k.method
+    k = prevalence.peak_age(sim, model="quadratic")
+    r = ref["sim"]
+    assert k.age == pytest.approx(r["peak"], rel=1e-12)
+    assert (k.ci_lower, k.ci_upper, k.se) == pytest.approx((r["ci_lower"], r["ci_upper"], r["se"]), rel=1e-8)
+    assert k.ci_upper - k.age > 2 * (k.age - k.ci_lower)  # Fieller's interval is not symmetric
+
+
+def test_quadratic_peak_without_significant_curvature_has_no_interval() -> None:
+    # a nearly flat curve in 50 people per age: b2^2 < z^2 Var(b2), Fieller's set is unbounded
+    ages = np.arange(18, 100, dtype=float)
+    prob = 1 / (1 + np.exp(2 + 0.01 * ((ages - 60) / 10) ** 2))
+    n = np.full(ages.size, 50.0)
+    with pytest.warns(SmallCellWarning, match="not significantly negative.*no interval"):
+        k = prevalence.peak_age_from_counts(ages, np.round(n * prob), n, model="quadratic")
+    assert math.isnan(k.ci_lower) and math.isnan(k.ci_upper) and "no interval" in k.summary()
+    # with 200 per age the set is bounded, but reaches past 99: said, not hidden
+    n = np.full(ages.size, 200.0)
+    with pytest.warns(SmallCellWarning, match=r"reaches beyond the ages observed \(18-99\)"):
+        k = prevalence.peak_age_from_counts(ages, np.round(n * prob), n, model="quadratic")
+    assert k.ci_lower < k.age < 99 < k.ci_upper
+
+
 def test_local_peak_fieller_interval_is_open_where_the_data_cannot_bound_the_peak() -> None:
     # 100 people at each age and a peak at 90: above it the slope is never significantly
     # negative, so the upper limit is the oldest age, with a warning that says so

@@ -4,7 +4,8 @@
 #
 # Run from the repository root:   Rscript tests/reference/prevalence/peak_fieller.R
 # Writes tests/reference/prevalence/peak_counts.csv (the data: counts drawn here with R's RNG)
-# and tests/reference/prevalence/peak_fieller.json (the answers).
+# and tests/reference/prevalence/peak_fieller.json (the answers); also reads the 5,000-person
+# fixture tests/data/cohort_5000_seed20261122.csv for the global quadratic below.
 #
 # The data: 12,000 people at each age 18-99 and cases ~ Binomial(12000, p(age)) with
 # logit p = -2 - 0.5 v^2 + 0.05 v^3 - 0.02 v^4, v = (age - 50) / 10 (a skewed peak near 50).
@@ -58,3 +59,27 @@ out <- list(bandwidth = h, peak = peak, ci_lower = lower, ci_upper = upper,
             r_version = R.version.string)
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE), file.path(here, "peak_fieller.json"))
 print(out)
+
+# --- Fieller's interval for the vertex of one global parabola (model = "quadratic") ---------
+# logit p = b0 + b1 u + b2 u^2, u = (age - 50) / 10; the vertex u* = -b1 / (2 b2); Fieller's set
+# {u : (b1 + 2 b2 u)^2 <= z^2 (V11 + 4 u V12 + 4 u^2 V22)} with V = vcov(glm), solved as a
+# quadratic in u; the delta-method SE from the gradient (-1/(2 b2), b1/(2 b2^2)). On the counts
+# above (glm on cbind(cases, n - cases)) and on the 5,000-person fixture (one row per person).
+tight <- glm.control(epsilon = 1e-14, maxit = 100)
+fieller_vertex <- function(fit) {
+  b <- unname(coef(fit)); V <- unname(vcov(fit))
+  b1 <- b[2]; b2 <- b[3]
+  A <- 4 * (b2^2 - z^2 * V[3, 3]); B <- 4 * (b1 * b2 - z^2 * V[2, 3]); C <- b1^2 - z^2 * V[2, 2]
+  roots <- sort((-B + c(-1, 1) * sqrt(B^2 - 4 * A * C)) / (2 * A))
+  g <- c(-1 / (2 * b2), b1 / (2 * b2^2))
+  list(peak = 50 - 10 * b1 / (2 * b2), ci_lower = 50 + 10 * roots[1], ci_upper = 50 + 10 * roots[2],
+       se = 10 * sqrt(drop(t(g) %*% V[2:3, 2:3] %*% g)))
+}
+u <- (age - 50) / 10
+q_counts <- glm(cbind(cases, n - cases) ~ u + I(u^2), family = binomial, control = tight)
+sim <- read.csv("tests/data/cohort_5000_seed20261122.csv")
+sim$u <- (sim$age - 50) / 10
+q_sim <- glm(rls ~ u + I(u^2), family = binomial, data = sim, control = tight)
+out$quadratic <- list(counts = fieller_vertex(q_counts), sim = fieller_vertex(q_sim))
+writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE), file.path(here, "peak_fieller.json"))
+print(out$quadratic)
