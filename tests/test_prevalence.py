@@ -340,7 +340,8 @@ def _peak_seed_loop(seeds: int, n: int, entropy: int, *, interval: str = "fielle
 
 def _row(name: str, r: dict[str, float]) -> str:
     return (f"| {name} | {r['mean']:.3f} | {r['sd']:.3f} | {r['bias']:+.3f} ({r['bias_mcse']:.3f}) | "
-            f"{100 * r['coverage']:.2f}% ({100 * r['coverage_mcse']:.2f}%) | {r['mean_width']:.2f} | {r['mean_se']:.3f} |")
+            f"{100 * r['coverage']:.2f}% ({100 * r['coverage_mcse']:.2f}%) | {r['mean_width']:.2f} | "
+            f"{r['mean_se']:.3f} |")
 
 
 def test_local_peak_is_consistent_and_covers_over_seeds_fast() -> None:

@@ -234,3 +234,8 @@ def test_subgroup_mean_on_a_rounding_boundary_is_consistent():
     # (0.9815-0.9825). Touching intervals are consistent, whatever the last bit of the weighted mean.
     assert _subgroup_result("0.95", whole_mean="0.982") == "consistent"
     assert _subgroup_result("0.95", whole_mean="0.981") == "inconsistent"
+
+
+def test_recomputed_p_range_text_by_hand() -> None:
+    assert [st._fmt(0.0123), st._fmt(1e-4), st._fmt(1.92e-14), st._fmt(0.0)] == \
+        ["0.0123", "0.0001", "1.92e-14", "<1e-308"]

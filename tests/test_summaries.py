@@ -139,3 +139,10 @@ def test_prevalence_table_summary_by_hand() -> None:
     assert "25.00%" in s and "50.00%" in s and "95% CI" in s
     lines = [ln.split() for ln in s.splitlines()]
     assert lines[1][:4] == ["female", "4", "1", "25.00%"]
+
+
+def test_fit_p_value_text_by_hand() -> None:
+    # 4 decimals from 1e-4 up, 3 significant digits below, never "0" or a bare "<0.0001"
+    f = risk_models._fmt_p
+    assert [f(0.5), f(1e-4), f(5.25e-5), f(7.86e-21), f(0.0), f(float("nan"))] == \
+        ["0.5000", "0.0001", "5.25e-05", "7.86e-21", "<1e-308", "—"]
