@@ -29,8 +29,8 @@ test: $(STAMP)
 	RLSEPI_SCREENSHOTS=$(CURDIR)/test-artifacts $(BIN)/python -m pytest -q \
 	  --cov --cov-report=term --cov-fail-under=95
 
-# The slower statistical validation (coverage of the CIs over 200 seeds; `make test` runs
-# a reduced version).
+# The slower statistical validation (coverage of the CIs over 200 seeds, of the peak age's
+# interval over 2,000 seeds of 1M people; `make test` runs reduced versions).
 validate: $(STAMP)
 	RLSEPI_SLOW=1 $(BIN)/python -m pytest -q -m slow
 

@@ -1280,14 +1280,15 @@ def peak_band(
 
 @dataclass(frozen=True)
 class PeakAge:
-    """The age of peak prevalence from a smooth logistic curve in age, with a bootstrap CI.
+    """The age of peak prevalence from a smooth logistic curve in age, with its CI.
 
     ``curve`` holds the fitted prevalence at each whole year of age; ``bandwidth`` is the
-    kernel SD (years) of the local model; ``boot_se`` the SD of the bootstrap estimates the
-    interval is built from (for the local model's bias-corrected interval, those of the
-    bias-corrected peak). ``interval`` names the kind of interval; ``bias`` is the local
-    model's estimated smoothing bias (the estimate minus the bias-corrected peak the
-    bias-corrected interval is centred on; NaN for the other models).
+    kernel SD (years) of the local model; ``boot_se`` the SD of the bootstrap estimates a
+    bootstrap interval is built from (for the local model's bias-corrected interval, those of
+    the bias-corrected peak; NaN when there was no bootstrap). ``interval`` names the kind of
+    interval and ``method`` describes it in words; ``se`` is the local model's delta-method
+    (sandwich) SE of the peak; ``bias`` is the local model's estimated smoothing bias (the
+    estimate minus the Richardson bias-corrected peak; NaN for the other models).
     """
 
     age: float
@@ -1304,18 +1305,17 @@ class PeakAge:
     boot_se: float = float("nan")
     interval: str = "percentile"
     bias: float = float("nan")
+    se: float = float("nan")
+    method: str = ""
 
     def to_frame(self) -> pd.DataFrame:
-        kind = _PEAK_INTERVAL_LABEL[self.interval]
         return pd.DataFrame([{"peak_age": self.age, "ci_lower": self.ci_lower, "ci_upper": self.ci_upper,
-                              "prevalence": self.prevalence, "method": f"logistic {self.model}, {kind} "
-                              f"({self.n_boot} resamples)"}])
+                              "prevalence": self.prevalence, "method": f"logistic {self.model}, {self.method}"}])
 
     def summary(self) -> str:
         edge = "; the peak lies at the edge of the ages observed" if self.boundary else ""
-        ci = (f"{_level(self.alpha)} CI {self.ci_lower:.1f}-{self.ci_upper:.1f}, "
-              f"{_PEAK_INTERVAL_LABEL[self.interval]}"
-              if np.isfinite(self.ci_lower) else "no bootstrap interval")
+        ci = (f"{_level(self.alpha)} CI {self.ci_lower:.1f}-{self.ci_upper:.1f}, {self.method}"
+              if np.isfinite(self.ci_lower) else "no interval")
         return (f"peak prevalence at age {self.age:.1f} ({ci}; logistic {self.model}), "
                 f"{100 * self.prevalence:.2f}%{edge}")
 
@@ -1323,11 +1323,14 @@ class PeakAge:
 _PEAK_CENTRE, _PEAK_SCALE = 50.0, 10.0
 PEAK_MODELS = ("local", "quadratic", "spline")
 """Curves for :func:`peak_age`: local quadratic logistic (the default), global quadratic, cubic B-spline."""
-LOCAL_BANDWIDTH = 5.0
-"""Default bandwidth (SD of the Gaussian kernel, years) of the local quadratic peak estimator."""
-PEAK_INTERVALS = ("normal", "bias-corrected")
-"""Intervals of the local peak: the estimate +- z bootstrap SEs (the default), or bias-corrected."""
+LOCAL_BANDWIDTH = 4.0
+"""Default bandwidth (SD of the Gaussian kernel, years) of the local quadratic peak estimator
+(chosen for coverage at 1,000,000 people: see :func:`peak_age`'s Notes)."""
+PEAK_INTERVALS = ("fieller", "normal", "bias-corrected")
+"""Intervals of the local peak: Fieller-type test inversion of the local slope (the default,
+no bootstrap), the estimate +- z bootstrap SEs, or bias-corrected with a bootstrap SE."""
 _PEAK_INTERVAL_LABEL = {
+    "fieller": "Fieller interval: the ages whose local slope is not significantly non-zero, sandwich SE",
     "bias-corrected": "bias-corrected (Richardson, bandwidths h and h/sqrt 2), bootstrap SE",
     "normal": "normal, bootstrap SE",
     "percentile": "bootstrap percentile",
@@ -1422,8 +1425,10 @@ def _local_peaks(cases: np.ndarray, n: np.ndarray, ages: np.ndarray, start: np.n
             beta = beta + _safe_solve(info, grad)
         b1, b2 = beta[:, 1], beta[:, 2]
         with np.errstate(divide="ignore", invalid="ignore"):
-            # uphill: to the vertex of a concave local parabola, else one bandwidth up the slope
+            # uphill: to the vertex of a concave local parabola, else one bandwidth up the slope;
+            # a fit that failed (non-finite coefficients) stops where it is, as a failure
             step = np.where(b2 < 0, -10.0 * b1 / (2.0 * b2), np.where(b1 >= 0, h, -h))
+            step = np.where(np.isfinite(b1) & np.isfinite(b2), step, np.nan)
         step = np.clip(step, -h, h)
         new = np.clip(c + step, lo, hi)
         # re-express the coefficients about the new centre (same parabola), so Newton starts close
@@ -1463,20 +1468,124 @@ def _local_curve(cases: np.ndarray, n: np.ndarray, ages: np.ndarray, grid: np.nd
     return 1 / (1 + np.exp(-beta[:, 0]))
 
 
+def _local_slope(cases: np.ndarray, n: np.ndarray, ages: np.ndarray, centres: np.ndarray,
+                 h: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The local quadratic logistic fit centred at each of ``centres`` (held fixed): its slope
+    ``b1`` and curvature ``b2`` (log-odds per 10 years, per 100 years squared) and the
+    sandwich SE of ``b1``.
+
+    The kernel-weighted score :math:`\\sum_a k_a x_a (y_a - n_a\\mu_a)` has information
+    :math:`H = X^T \\mathrm{diag}(k\\,n\\mu(1-\\mu)) X` and, the cases at each age being
+    binomial, variance :math:`M = X^T \\mathrm{diag}(k^2 n\\mu(1-\\mu)) X`; so
+    :math:`\\operatorname{Var}\\hat\\beta = H^{-1} M H^{-1}` (Fan, Heckman & Wand 1995).
+    NaN where the fit fails.
+    """
+    X, k = _local_design(ages, centres, h)
+    nk, ck = n[None, :] * k, cases[None, :] * k
+    beta = np.zeros((centres.size, 3))
+    beta[:, 0] = math.log(cases.sum() / (n.sum() - cases.sum()))
+    for _ in range(60):
+        mu = 1 / (1 + np.exp(-np.einsum("bak,bk->ba", X, beta)))
+        grad = np.einsum("ba,bak->bk", ck - nk * mu, X)
+        info = np.einsum("ba,bai,baj->bij", nk * mu * (1 - mu), X, X)
+        delta = _safe_solve(info, grad)
+        beta = beta + delta
+        if not np.nanmax(np.abs(delta), initial=0.0) >= 1e-11:
+            break
+    mu = 1 / (1 + np.exp(-np.einsum("bak,bk->ba", X, beta)))
+    v = nk * mu * (1 - mu)
+    info = np.einsum("ba,bai,baj->bij", v, X, X)
+    meat = np.einsum("ba,bai,baj->bij", v * k, X, X)
+    # Var(b1) = e1' H^-1 M H^-1 e1, with H^-1 e1 solved (H is symmetric)
+    e1 = np.zeros((centres.size, 3))
+    e1[:, 1] = 1.0
+    g = _safe_solve(info, e1)
+    var1 = np.einsum("bi,bij,bj->b", g, meat, g)
+    with np.errstate(invalid="ignore"):
+        return beta[:, 1], beta[:, 2], np.sqrt(var1)
+
+
+def _fieller_local(cases: np.ndarray, n: np.ndarray, ages: np.ndarray, est: float, h: float,
+                   z: float) -> tuple[float, float, float, list[str]]:
+    """The ages ``c`` whose local slope is not significantly non-zero, ``|b1(c)| <= z SE(b1(c))``:
+    the connected set around the peak ``est`` (where ``b1 = 0``). Returns its limits, the
+    delta-method SE of the peak and the sides ("below", "above") on which the slope never
+    becomes significant before the youngest or oldest age (the limit is then that age)."""
+    from scipy import optimize
+
+    _, b2, se1 = _local_slope(cases, n, ages, np.array([est]), h)
+    se = float(10.0 * se1[0] / (2.0 * abs(b2[0]))) if b2[0] < 0 else float("nan")
+    if not (np.isfinite(se) and se > 0):
+        return float("nan"), float("nan"), float("nan"), []
+
+    def excess(c: np.ndarray, side: float) -> np.ndarray:
+        # >= 0 where the slope is significantly positive (side -1, below the peak) or
+        # negative (side +1, above it)
+        s1, _, e = _local_slope(cases, n, ages, np.atleast_1d(np.asarray(c, dtype=float)), h)
+        return -side * s1 / e - z
+
+    limits, open_sides = [], []
+    for side, edge, name in ((-1.0, float(ages[0]), "below"), (1.0, float(ages[-1]), "above")):
+        # near points first (the limit is about z SEs away), then out to the edge
+        near = est + side * se * np.arange(0.5, 4.01, 0.5)
+        near = near[side * (near - edge) < 0]
+        prev = est
+        found = None
+        for grid in (near, np.linspace(near[-1] if near.size else est, edge, 41)[1:]):
+            if grid.size == 0:
+                continue
+            ex = excess(grid, side)
+            hit = np.flatnonzero(ex >= 0)
+            if hit.size:
+                i = int(hit[0])
+                found = (grid[i - 1] if i > 0 else prev, grid[i])
+                break
+            prev = float(grid[-1])
+        if found is None:
+            limits.append(edge)
+            open_sides.append(name)
+            continue
+        a, b = sorted(found)
+        limits.append(float(optimize.brentq(lambda c, sd=side: float(excess(c, sd)[0]), a, b, xtol=1e-10,
+                                            rtol=1e-14)))
+    return limits[0], limits[1], se, open_sides
+
+
+def _fieller_quadratic(params: np.ndarray, cov: np.ndarray, z: float) -> tuple[float, float, float]:
+    """Fieller's interval for the vertex :math:`u = -\\beta_1/2\\beta_2` of the global parabola
+    (in ages), and the delta-method SE of the vertex: the :math:`u` with
+    :math:`(\\hat\\beta_1 + 2\\hat\\beta_2 u)^2 \\le z^2 \\operatorname{Var}(\\hat\\beta_1 + 2\\hat\\beta_2 u)`,
+    a bounded interval only when :math:`\\hat\\beta_2^2 > z^2 \\operatorname{Var}\\hat\\beta_2`
+    (else NaN limits)."""
+    _, b1, b2 = (float(x) for x in params)
+    v11, v12, v22 = float(cov[1, 1]), float(cov[1, 2]), float(cov[2, 2])
+    g = np.array([-1.0 / (2.0 * b2), b1 / (2.0 * b2 * b2)])
+    se = _PEAK_SCALE * math.sqrt(max(float(g @ np.array([[v11, v12], [v12, v22]]) @ g), 0.0))
+    a = 4.0 * (b2 * b2 - z * z * v22)
+    b = 4.0 * (b1 * b2 - z * z * v12)
+    c = b1 * b1 - z * z * v11
+    disc = b * b - 4.0 * a * c
+    if not (a > 0 and disc > 0):
+        return float("nan"), float("nan"), se
+    r = math.sqrt(disc)
+    u_lo, u_hi = (-b - r) / (2.0 * a), (-b + r) / (2.0 * a)
+    return _PEAK_CENTRE + _PEAK_SCALE * u_lo, _PEAK_CENTRE + _PEAK_SCALE * u_hi, se
+
+
 def peak_age(
     df: pd.DataFrame,
     *,
     outcome: str = "rls",
     model: str = "local",
     bandwidth: float = LOCAL_BANDWIDTH,
-    interval: str = "normal",
+    interval: str = "fieller",
     spline_df: int = 4,
     n_boot: int = 200,
     alpha: float = 0.05,
     rng: np.random.Generator | int | None = None,
     freq: str | None = None,
 ) -> PeakAge:
-    """Age of peak prevalence from a smooth logistic curve in age, with a seeded bootstrap interval.
+    """Age of peak prevalence from a smooth logistic curve in age, with its confidence interval.
 
     Parameters
     ----------
@@ -1492,17 +1601,23 @@ def peak_age(
         degrees of freedom (R's ``bs(age, df)``; knots at quantiles), the peak the whole year
         of age with the highest fitted prevalence.
     bandwidth : float
-        Kernel SD of the local model, in years (default :data:`LOCAL_BANDWIDTH`).
-    interval : {"normal", "bias-corrected"}
-        The local model's interval. ``normal`` (default): the estimate +- z times its
-        bootstrap SE, with no bias correction. ``bias-corrected``: centred on the Richardson
+        Kernel SD of the local model, in years (default :data:`LOCAL_BANDWIDTH`, 4).
+    interval : {"fieller", "normal", "bias-corrected"}
+        The interval. ``fieller`` (default; no bootstrap): for the local model, the ages :math:`c`
+        at which the local slope is not significantly different from 0,
+        :math:`|\\hat b_1(c)| \\le z\\,\\widehat{\\mathrm{SE}}(\\hat b_1(c))`, with the local fit
+        centred at :math:`c` and its sandwich SE (see the Notes). ``normal``: the estimate
+        +- z times its bootstrap SE. ``bias-corrected``: centred on the Richardson
         bias-corrected peak :math:`2\\hat c(h/\\sqrt 2) - \\hat c(h)`, +- z times the bootstrap
-        SE of that corrected peak (both bandwidths fitted to the same resamples), so the
-        interval carries the variance of the bias correction too (see the Notes for why it is
-        not the default). The reported estimate is
-        :math:`\\hat c(h)` in both. The other models use the percentile interval.
+        SE of that corrected peak (both bandwidths fitted to the same resamples). The
+        reported estimate is :math:`\\hat c(h)` in all three. For the ``quadratic`` model,
+        ``fieller`` is Fieller's (1954) interval for :math:`-\\beta_1/2\\beta_2` (model-based
+        covariance; no interval, with a warning, when the curvature is not significantly
+        negative) and the other two give the bootstrap percentile interval, as the
+        ``spline`` model always does.
     n_boot : int
-        Bootstrap resamples of people (non-parametric); 0 for none.
+        Bootstrap resamples of people (non-parametric) for the bootstrap intervals; 0 for
+        none. Fieller intervals draw none.
     rng : Generator, int or None
         Seed of the bootstrap.
     freq : str, optional
@@ -1512,33 +1627,51 @@ def peak_age(
 
     Notes
     -----
-    The local model is the estimator of the target check. Measured on the default synthetic
-    population (exact expected prevalence by age, 1,000,000 people), the global quadratic
-    converges to 58.8 instead of 60 and a natural cubic spline with 4-9 degrees of freedom
-    (knots at age quantiles) to 58.8-60.9: a global curve cannot follow the asymmetry of the
-    curve around its top. The local quadratic with a 5-year kernel converges to 60.077
-    (smoothing bias; 0.015, 0.034, 0.046, 0.077 and 0.094 years at kernel SDs 2, 3,
-    3.54, 5 and 6: close to the square of the bandwidth), with a sampling SD of 0.36 years
-    at 1,000,000 people that the bootstrap SE matches. That bias is a fifth of the SD, and
-    the ``normal`` interval covers the truth in only 93.65% of 2,000 seeds (MCSE 0.49%;
-    percentile intervals 93.55%).
+    **The interval.** At the peak :math:`c^*` the local slope is 0, so a confidence set for
+    the peak is the set of ages at which a test of "slope 0" does not reject: the local fit
+    centred at :math:`c` has coefficients :math:`\\hat\\beta(c)` solving the kernel-weighted
+    score :math:`\\sum_a k_a x_a (y_a - n_a\\mu_a) = 0`, with sandwich variance
+    :math:`H^{-1} M H^{-1}`, :math:`H = X^T \\mathrm{diag}(k\\,n\\mu(1-\\mu)) X`,
+    :math:`M = X^T \\mathrm{diag}(k^2 n\\mu(1-\\mu)) X` (the cases at each age are binomial);
+    the interval is the connected set of ages around :math:`\\hat c` where
+    :math:`|\\hat b_1(c)| / \\mathrm{SE}(\\hat b_1(c)) \\le z`, its limits found by root
+    finding. For one global parabola this is exactly Fieller's interval for the ratio
+    :math:`-\\beta_1/2\\beta_2`; like Fieller's, it is not symmetric, needs no bootstrap, and
+    is honest when the curvature is poorly determined: where the slope is never
+    significant before the youngest or oldest age the interval is open on that side, the
+    limit reported is that age and a warning says so. ``se`` is the delta-method SE
+    :math:`10\\,\\mathrm{SE}(\\hat b_1)/(2|\\hat b_2|)` at the peak.
 
-    The ``bias-corrected`` interval removes the bias rather than ignoring it (robust bias
-    correction, Calonico, Cattaneo & Farrell 2018): the Richardson combination of the peaks
-    at bandwidths h and h/sqrt 2 cancels the h^2 term (its remaining bias on the exact
-    expected counts: 0.014 years), and its SE is bootstrapped. Over the same 2,000 seeds
-    (400 resamples each) the corrected centre has mean 60.001 (MCSE 0.019): the bias is
-    gone. But its SD is 0.86 years, and its bootstrap SE, though right on average (mean
-    0.85), varies from seed to seed (SD 0.20 over 400 seeds, 1st-99th centile 0.51-1.47;
-    the sampling distribution itself is normal, kurtosis -0.03), so the interval (mean width
-    3.3 years against 1.4) covers the truth in only 92.45% (MCSE 0.49%; a separate run of
-    400 seeds with 200 resamples: 94.5%, MCSE 1.1%): no better than the normal interval,
-    which stays the default. The shortfall that remains is most likely the seed-to-seed
-    variability of the bootstrap SE rather than the bias; a studentised (bootstrap-t)
-    interval would address it and is not implemented.
-    ``tests/test_prevalence.py`` holds a reduced run; the full seed loop runs with
-    ``make validate``. Narrowing the kernel alone (undersmoothing) shrinks the bias more
-    slowly than it inflates the SD (0.60 years at h = 3.54, 0.76 at h = 3).
+    **Validation** (``tests/test_prevalence.py``; the full seed loop runs with
+    ``make validate``). On the default synthetic population at 1,000,000 people (cases
+    Binomial at each age, people Multinomial over ages, exactly as the simulator draws them;
+    2,000 seeds, MCSE of a coverage 0.49%):
+
+    ==============================================  ======  =====  ======  ========  =====
+    interval, kernel SD                             mean    SD     bias    coverage  width
+    ==============================================  ======  =====  ======  ========  =====
+    Fieller, 4 years (the default)                  60.048  0.488  +0.048  94.55%    1.89
+    Fieller, 5 years                                60.072  0.352  +0.072  94.15%    1.37
+    normal from 400 bootstrap resamples, 5 years    60.072  0.352  +0.072  93.80%    1.37
+    normal from 400 bootstrap resamples, 4 years    60.048  0.488  +0.048  93.75%    1.88
+    ==============================================  ======  =====  ======  ========  =====
+
+    Both SEs are calibrated (delta-method 0.480, bootstrap 0.481, against the SD 0.488), so
+    the Fieller interval's 0.8 points of coverage over the normal interval on the same seeds
+    come from its shape: the peak is a ratio (the vertex :math:`-b_1/2b_2`), its SE is
+    proportional to :math:`1/|\\hat b_2|` and varies from seed to seed with the estimated
+    curvature (SD 0.07), and a symmetric interval from that SE undercovers, as for any ratio
+    of estimates; inverting the test of the slope, as Fieller's construction does, does not.
+    What remains is the local model's smoothing bias, which grows as :math:`h^2` while the
+    SD shrinks as :math:`(n h^3)^{-1/2}`: at 1,000,000 people the bias is 0.21 SD at a 5-year
+    kernel (coverage limited to about 94.3%) and 0.11 SD at 4 years (about 94.8%; measured
+    94.73%, MCSE 0.22%, over 10,000 other seeds), which is why the default kernel is 4 years
+    (undersmoothing: Hall 1992). At a fixed bandwidth the ratio grows as
+    :math:`\\sqrt n`: for cohorts well beyond 1,000,000 people pass a narrower ``bandwidth``
+    (the bias/SD ratio is constant for :math:`h \\propto n^{-1/7}`). Richardson bias
+    correction (``bias-corrected``) removes the bias (mean 60.001) but its SD is 0.86 at 5
+    years, and its bootstrap interval covered 92.45% of 2,000 seeds. The 5-year band table
+    (:func:`peak_band`) stays for display.
 
     The fit uses the cases and non-cases at each age (the same likelihood as one row per
     person); a bootstrap resample of people is drawn as multinomial counts over the
@@ -1548,6 +1681,11 @@ def peak_age(
 
     References
     ----------
+    Fieller EC (1954) Some problems in interval estimation. J R Stat Soc B 16:175-185.
+    Fan J, Heckman NE, Wand MP (1995) Local polynomial kernel regression for generalized
+    linear models and quasi-likelihood functions. J Am Stat Assoc 90:141-150.
+    Hall P (1992) Effect of bias estimation on coverage accuracy of bootstrap confidence
+    intervals for a probability density. Ann Stat 20:675-694.
     Loader C (1999) Local Regression and Likelihood. Springer (local likelihood).
     Calonico S, Cattaneo MD, Farrell MH (2018) On the effect of bias estimation on coverage
     accuracy in nonparametric inference. J Am Stat Assoc 113:767-779.
@@ -1584,7 +1722,7 @@ def peak_age_from_counts(
     *,
     model: str = "local",
     bandwidth: float = LOCAL_BANDWIDTH,
-    interval: str = "normal",
+    interval: str = "fieller",
     spline_df: int = 4,
     n_boot: int = 200,
     alpha: float = 0.05,
@@ -1618,7 +1756,9 @@ def peak_age_from_counts(
     if cases.sum() == 0 or non.sum() == 0:
         raise DataValidationError(f"the outcome has {'no' if cases.sum() == 0 else 'only'} cases; "
                                   "there is no age of peak prevalence")
-    draws = gen.multinomial(y_n, np.concatenate([cases, non]) / y_n, size=n_boot) if n_boot > 0 else None
+    # Fieller intervals (local and quadratic models) need no bootstrap, and draw none
+    boot = n_boot > 0 and not (model in ("local", "quadratic") and interval == "fieller")
+    draws = gen.multinomial(y_n, np.concatenate([cases, non]) / y_n, size=n_boot) if boot else None
     k = ages_u.size
     if model == "local":
         if ages_u.size < 3:
@@ -1628,6 +1768,12 @@ def peak_age_from_counts(
             start = _local_start(cases, tot, ages_u, bandwidth)
             c, eta = _local_peaks(cases[None, :], tot[None, :], ages_u, np.array([start]), bandwidth)
             est, p_peak = float(c[0]), float(1 / (1 + np.exp(-eta[0])))
+            gap = float(np.max(np.diff(ages_u)))
+            if not np.isfinite(est) and gap > 2 * bandwidth:
+                raise DataValidationError(
+                    f"the local peak fit failed: the ages observed are too far apart for a kernel SD of "
+                    f"{bandwidth:g} years (largest gap {gap:g} years); pass a bandwidth of at least {gap / 2:g} "
+                    "or use the quadratic model")
             boots = np.array([])
             if draws is not None:
                 bc = draws[:, :k].astype(float)
@@ -1655,14 +1801,51 @@ def peak_age_from_counts(
     if not np.isfinite(est):
         raise DataValidationError("prevalence does not rise and fall with age in these data (the fitted curve "
                                   "has no maximum inside the ages observed); there is no peak age")
+    boundary = bool(est <= ages_u[0] + 1e-9 or est >= ages_u[-1] - 1e-9) if model == "local" else \
+        bool(est <= grid[0] or est >= grid[-1])
+    if boundary and model == "local":
+        # the local fit ran into the youngest or oldest age: the curve only falls or only rises
+        # over the ages observed, and an interval around an edge would be a confident
+        # wrong number (it would even reach past the ages observed)
+        raise DataValidationError(
+            f"prevalence does not rise and fall with age in these data: the fitted curve is highest at the "
+            f"{'youngest' if est <= ages_u[0] + 1e-9 else 'oldest'} age observed ({est:g}); there is no peak age")
+    if boundary:
+        warnings.warn("the fitted peak lies at the edge of the ages observed", SmallCellWarning, stacklevel=2)
     b = np.asarray(boots, dtype=float)
     b = b[np.isfinite(b)]
     if draws is not None and b.size < 0.9 * n_boot:
         warnings.warn(f"{n_boot - b.size} of {n_boot} bootstrap resamples have no peak; the interval is "
                       "unreliable", SmallCellWarning, stacklevel=2)
     boot_se = float(np.std(b, ddof=1)) if b.size > 1 else float("nan")
-    kind, bias = "percentile", float("nan")
-    if model == "local":  # normal interval from the bootstrap SE (validated: see the Notes)
+    kind, bias, se = "percentile", float("nan"), float("nan")
+    if model == "local" and interval == "fieller":  # validated over seeds: see the Notes
+        kind = interval
+        bias = est - centre if np.isfinite(centre) else float("nan")
+        with np.errstate(all="ignore"):
+            lo, hi, se, open_sides = _fieller_local(cases, tot, ages_u, est, bandwidth, _z(alpha))
+        if not np.isfinite(lo):
+            warnings.warn("the local fit at the peak is not concave or its SE is not finite; the peak age has "
+                          "no interval", SmallCellWarning, stacklevel=2)
+        for name in open_sides:
+            edge = ages_u[0] if name == "below" else ages_u[-1]
+            warnings.warn(f"the {_level(alpha)} interval of the peak age is open {name}: the local slope is not "
+                          f"significantly {'positive' if name == 'below' else 'negative'} at any age "
+                          f"{'down to the youngest' if name == 'below' else 'up to the oldest'} observed, so the "
+                          "limit reported is that "
+                          f"age ({edge:g}); the data cannot bound the peak on that side", SmallCellWarning,
+                          stacklevel=2)
+    elif model == "quadratic" and interval == "fieller":
+        kind = interval
+        lo, hi, se = _fieller_quadratic(np.asarray(fit.params), np.asarray(fit.cov_params()), _z(alpha))
+        if not np.isfinite(lo):
+            warnings.warn("the curvature of the quadratic is not significantly negative, so Fieller's set for its "
+                          "vertex is unbounded: the peak age has no interval", SmallCellWarning, stacklevel=2)
+        elif lo < ages_u[0] or hi > ages_u[-1]:
+            warnings.warn(f"the {_level(alpha)} interval of the peak age ({lo:.1f}-{hi:.1f}) reaches beyond the ages "
+                          f"observed ({ages_u[0]:g}-{ages_u[-1]:g}): there it rests on the parabola's extrapolation",
+                          SmallCellWarning, stacklevel=2)
+    elif model == "local":  # bootstrap intervals (see the Notes for their coverage)
         z = _z(alpha)
         kind = interval
         bias = est - centre if np.isfinite(centre) else float("nan")
@@ -1673,21 +1856,14 @@ def peak_age_from_counts(
     else:
         lo, hi = (float(np.quantile(b, alpha / 2)), float(np.quantile(b, 1 - alpha / 2))) if b.size else (np.nan, np.nan)
     curve = pd.DataFrame({"age": grid, "prevalence": curve_p})
-    boundary = bool(est <= ages_u[0] + 1e-9 or est >= ages_u[-1] - 1e-9) if model == "local" else \
-        bool(est <= grid[0] or est >= grid[-1])
-    if boundary and model == "local":
-        # the local fit ran into the youngest or oldest age: the curve only falls or only rises
-        # over the ages observed, and a bootstrap interval around an edge would be a confident
-        # wrong number (it would even reach past the ages observed)
-        raise DataValidationError(
-            f"prevalence does not rise and fall with age in these data: the fitted curve is highest at the "
-            f"{'youngest' if est <= ages_u[0] + 1e-9 else 'oldest'} age observed ({est:g}); there is no peak age")
-    if boundary:
-        warnings.warn("the fitted peak lies at the edge of the ages observed", SmallCellWarning, stacklevel=2)
     name = {"quadratic": "quadratic", "local": f"local quadratic (kernel SD {bandwidth:g} years)",
             "spline": f"B-spline (df={spline_df})"}[model]
-    return PeakAge(est, lo, hi, p_peak, name, n_boot, y_n, curve, boundary, alpha,
-                   float(bandwidth) if model == "local" else None, boot_se, kind, bias)
+    used = n_boot if draws is not None else 0
+    method = ("Fieller interval for the vertex -b1/(2 b2), model-based covariance" if kind == "fieller"
+              and model == "quadratic" else _PEAK_INTERVAL_LABEL[kind]) + (f" ({used} resamples)" if kind != "fieller"
+                                                                           else "")
+    return PeakAge(est, float(lo), float(hi), p_peak, name, used, y_n, curve, boundary, alpha,
+                   float(bandwidth) if model == "local" else None, boot_se, kind, bias, float(se), method)
 
 
 def _classic_boot(draws: np.ndarray, k: int, X: np.ndarray, grid: np.ndarray, Xg: np.ndarray,

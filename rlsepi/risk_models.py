@@ -779,9 +779,13 @@ def strict_json(x: Any) -> Any:
 
 
 def _fmt_p(p: float) -> str:
+    """4 decimals from 0.0001 up, scientific notation below (``2.58e-238``), never "0" or a
+    bare "<0.0001": a p-value below double precision's range prints as ``<1e-308``."""
     if not math.isfinite(p):
         return "—"
-    return "<0.0001" if p < 1e-4 else f"{p:.4f}"
+    if p >= 1e-4:
+        return f"{p:.4f}"
+    return "<1e-308" if p < 1e-308 else f"{p:.3g}"
 
 
 def _small_blas(n: int) -> Any:

@@ -416,7 +416,10 @@ class StudyCheck:
 
 
 def _fmt(p: float) -> str:
-    return "<1e-4" if p < 1e-4 else f"{p:.4f}"
+    """4 decimals from 0.0001 up, scientific notation below (never a bare "<1e-4")."""
+    if p >= 1e-4:
+        return f"{p:.4f}"
+    return "<1e-308" if p < 1e-308 else f"{p:.3g}"
 
 
 def _comparison(t: Mapping[str, Any], groups: Mapping[str, Any]) -> str:
@@ -633,7 +636,7 @@ def check_study(spec: Mapping[str, Any]) -> StudyCheck:
             verdicts.append({"name": t["name"], "comparison": comp, "reported_p": rep.text, "source": source,
                              "verdict": verdict})
             if verdict in ("inconsistent", "decision error"):
-                ranges = "; ".join(f"{k} {_fmt(v[1])}-{_fmt(v[2])}" for k, v in rec.items())
+                ranges = "; ".join(f"{k} {_fmt(v[1])} to {_fmt(v[2])}" for k, v in rec.items())
                 flags.append(f"{t['name']}: reported p = {rep.text} ({source}) is outside what the rounded numbers "
                              f"allow under every test the paper may have used ({ranges})"
                              + (" and on the other side of alpha" if verdict == "decision error" else ""))

@@ -92,7 +92,7 @@ def check_targets(
         ``rls_clinically_significant``.
     params : Parameters
         The targets and bands.
-    rng : seed for the bootstrap interval of the peak age.
+    rng : seed of a bootstrap interval of the peak age (the default Fieller interval draws none).
     freq : str, optional
         A column of counts: ``df`` is a table of counts (each row stands for that many
         people), as :func:`rlsepi.distributed.cell_counts` reduces a dataset to. The results
@@ -104,8 +104,8 @@ def check_targets(
     interval; the age of peak prevalence is the age at which a local quadratic logistic
     fit on single years of age is highest (:func:`rlsepi.prevalence.peak_age`, consistent
     for the target's definition: the age at which the expected single-year prevalence is
-    highest), with a normal interval from the bootstrap SE (its coverage over seeds: that
-    function's Notes). The label also names the 5-year band
+    highest), with its Fieller interval (the ages whose local slope is not significantly
+    non-zero; its coverage over seeds: that function's Notes). The label also names the 5-year band
     with the highest crude prevalence, for display only.
     """
     t = params.targets
@@ -132,7 +132,7 @@ def check_targets(
                            "observed)", t.peak_age, np.nan, np.nan, np.nan, n_all, "local quadratic", judged=-1.0))
     else:
         out.append(_result("peak_age", f"age of peak prevalence (top band {band.band})", t.peak_age, pk.age,
-                           pk.ci_lower, pk.ci_upper, n_all, f"{pk.model}, {pk.interval} bootstrap ({pk.n_boot})"))
+                           pk.ci_lower, pk.ci_upper, n_all, f"{pk.model}, {pk.method}"))
     pregnant = df[df["pregnant"].astype(bool)]
     for k, target in enumerate(t.pregnancy, start=1):
         sub = pregnant[pregnant["trimester"] == k]

@@ -282,7 +282,7 @@ def test_conditional_effects_differ_from_marginal_targets():
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
 def test_cohorts_of_200k_reproduce_the_population_targets(seed):
     # At n = 200,000 the chance that any of these misses its band is below 0.1% per seed
-    # (the local peak estimate has SD about 0.8 years at this size, so it never leaves 50-70).
+    # (the local peak estimate has SD about 1.1 years at this size, so it never leaves 50-70).
     df = cohort.simulate(200_000, rng=seed)
     check = check_targets(df, DEFAULT, rng=seed)
     population = [r for r in check.results if not r.name.startswith("pregnancy")]

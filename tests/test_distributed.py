@@ -127,6 +127,23 @@ def test_dataset_rows_equal_single_file(tmp_path: Path, single: Path, partition_
     assert chunk_bytes(single) == [c for f in files for c in chunk_bytes(f)]
 
 
+def test_prevalence_of_a_dataset_folder_equals_the_file(tmp_path: Path, single: Path, capsys):
+    # out of core (cell counts per partition), the smooth peak age and its Fieller interval,
+    # and the peak band with its bootstrap, are those of the file read in memory
+    from rlsepi import cli
+
+    out = tmp_path / "ds"
+    distributed.write_dataset(out, N, seed=SEED, partition_blocks=1)
+    docs = []
+    for source in (single, out):
+        assert cli.main(["prevalence", str(source), "--format", "json", "--quiet", "--n-boot", "20"]) == 0
+        docs.append(json.loads(capsys.readouterr().out))
+    mem, dist = docs
+    assert dist["peak_age"] is not None and "Fieller" in dist["peak_age"]["method"]
+    for key in ("crude", "peak_band", "peak_age"):
+        assert dist[key] == mem[key], key
+
+
 def chunk_bytes(path: Path) -> list[bytes]:
     """The encoded bytes of each column chunk (dictionary and data pages), row group by row group."""
     md, raw = pq.ParquetFile(path).metadata, path.read_bytes()
@@ -516,7 +533,7 @@ def test_real_scheduler_simulate_and_prevalence(cluster, tmp_path: Path, single:
     common = ["--format", "json", "--quiet", "--n-boot", "20", "--by", "sex,age_band"]
     mem = json.loads(_cli("prevalence", str(single), *common, env=env).stdout)
     dist = json.loads(_cli("prevalence", str(out), "--scheduler", address, *common, env=env).stdout)
-    for key in ("crude", "tables", "standardised", "peak_band"):
+    for key in ("crude", "tables", "standardised", "peak_band", "peak_age"):
         assert dist[key] == mem[key], key
     assert dist["odds_ratios"] == mem["odds_ratios"][:3]  # crude Woolf, exact, Mantel-Haenszel
     assert dist["input"]["rows"] == mem["input"]["rows"]

@@ -177,12 +177,17 @@ def test_refusals_name_the_problem(call, message) -> None:
 def test_no_peak_when_prevalence_only_rises() -> None:
     d = pd.DataFrame({"age": np.repeat([20, 40, 60, 80], 50),
                       "rls": np.concatenate([np.arange(50) < k for k in (2, 6, 15, 30)]).astype(int)})
-    for model in ("local", "quadratic"):
+    for kw in ({"model": "local", "bandwidth": 10.0}, {"model": "quadratic"}):
         with pytest.raises(DataValidationError, match="does not rise and fall with age"):
-            prevalence.peak_age(d, model=model, n_boot=0)
+            prevalence.peak_age(d, n_boot=0, **kw)
     # the local fit names the edge it ran into, and gives no interval reaching past the ages observed
     with pytest.raises(DataValidationError, match=r"highest at the oldest age observed \(80\)"):
-        prevalence.peak_age(d, n_boot=50, rng=1)
+        prevalence.peak_age(d, n_boot=50, rng=1, bandwidth=10.0)
+    # ages 20 years apart are too sparse for the default 4-year kernel: refused as such (its
+    # Newton steps underflow), not reported as a peak at an edge
+    with pytest.raises(DataValidationError, match=r"too far apart for a kernel SD of 4 years \(largest gap 20 "
+                                                  r"years\); pass a bandwidth of at least 10"):
+        prevalence.peak_age(d)
 
 
 def test_target_check_misses_the_peak_when_prevalence_only_rises() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -186,6 +187,25 @@ def test_verdicts_not_recomputable_and_decision_error():
     assert res.verdicts["verdict"].iloc[0] == "inconsistent"  # both sides of alpha agree: not a decision error
 
 
+def test_flags_print_tiny_recomputed_p_values_in_scientific_notation():
+    # 10.0 vs 15.0 (SD 2, n 30 each): Student's t = 9.68 on 58 df, p about 1e-13 (scipy below),
+    # so a reported p = 0.20 is a decision error and the flag shows the recomputed range in
+    # scientific notation ("student 1.92e-14 to 5e-13"), not "<1e-4"
+    base = {"groups": {"a": {"n": 30}, "b": {"n": 30}}}
+    means = {"kind": "means", "name": "x", "groups": ["a", "b"], "mean": ["10.0", "15.0"], "sd": ["2.0", "2.0"]}
+    res = st.check_study(st.load_study({**base, "tests": [{**means, "p": "0.20", "tests": ["student"]}]}))
+    assert res.verdicts["verdict"].iloc[0] == "decision error"
+    flag = next(f for f in res.flags if f.startswith("x:"))
+    m = re.search(r"\(student (\S+) to (\S+)\)", flag)
+    assert m is not None and "<1e-4" not in flag, flag
+    lo, hi = float(m.group(1)), float(m.group(2))
+    from scipy import stats
+
+    p_at_reported = stats.ttest_ind_from_stats(10.0, 2.0, 30, 15.0, 2.0, 30).pvalue
+    assert 0 < lo <= p_at_reported <= hi < 1e-4
+    assert m.group(1) == f"{lo:.3g}" and "e-" in m.group(1)
+
+
 def _subgroup_result(whole_sd: str, whole_mean: str = "1.01") -> str:
     spec = st.load_study({
         "groups": {"all": {"n": 20, "parts": ["a", "b"]}, "a": {"n": 10}, "b": {"n": 10}},
@@ -214,3 +234,8 @@ def test_subgroup_mean_on_a_rounding_boundary_is_consistent():
     # (0.9815-0.9825). Touching intervals are consistent, whatever the last bit of the weighted mean.
     assert _subgroup_result("0.95", whole_mean="0.982") == "consistent"
     assert _subgroup_result("0.95", whole_mean="0.981") == "inconsistent"
+
+
+def test_recomputed_p_range_text_by_hand() -> None:
+    assert [st._fmt(0.0123), st._fmt(1e-4), st._fmt(1.92e-14), st._fmt(0.0)] == \
+        ["0.0123", "0.0001", "1.92e-14", "<1e-308"]

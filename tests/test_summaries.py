@@ -105,6 +105,13 @@ def test_cli_fit_default_markdown_and_formula_errors(capsys) -> None:
     sel = (r_out.age == "quadratic") & (r_out.ferritin == "log2") & (r_out.model == "M3") & (r_out.kind == "estimate")
     est = r_out[sel].set_index("name")["value"]
     assert f"{math.exp(est['female']):.3f}" in out
+    # p-values below 1e-4 print in scientific notation (R's values, 3 significant digits), not "<0.0001"
+    pv = r_out[(r_out.age == "quadratic") & (r_out.ferritin == "log2") & (r_out.model == "M3")
+               & (r_out.kind == "p_value")].set_index("name")["value"]
+    m3 = out[out.index("## M3"):]
+    assert f"| prs_sd | {math.exp(est['prs_sd']):.3f} |" in m3 and f"| {pv['prs_sd']:.3g} |" in m3  # 7.86e-21
+    assert f"| {pv['age10_sq']:.3g} |" in m3 and f"| {pv['ferritin_halving']:.4f} |" in m3
+    assert "<0.0001" not in out
     df = read_cohort(REF / "cohort.csv")
     with pytest.raises(DataValidationError, match="has no '~'"):
         risk_models.fit_nested(df, formula="female + age10")
@@ -132,3 +139,10 @@ def test_prevalence_table_summary_by_hand() -> None:
     assert "25.00%" in s and "50.00%" in s and "95% CI" in s
     lines = [ln.split() for ln in s.splitlines()]
     assert lines[1][:4] == ["female", "4", "1", "25.00%"]
+
+
+def test_fit_p_value_text_by_hand() -> None:
+    # 4 decimals from 1e-4 up, 3 significant digits below, never "0" or a bare "<0.0001"
+    f = risk_models._fmt_p
+    assert [f(0.5), f(1e-4), f(5.25e-5), f(7.86e-21), f(0.0), f(float("nan"))] == \
+        ["0.5000", "0.0001", "5.25e-05", "7.86e-21", "<1e-308", "—"]

@@ -79,8 +79,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="smooth curve for the age of peak prevalence: local quadratic logistic on single years "
                    "(default; the target check's estimator), one global quadratic, or a cubic B-spline")
     p.add_argument("--n-boot", type=nonnegative_int, default=200, metavar="B",
-                   help="bootstrap resamples for the smooth peak age (default 200; the peak band, which is cheap, "
-                   "gets 10 times as many; 0 for no intervals)")
+                   help="bootstrap resamples for the peak band's interval (10 times B) and for the smooth peak "
+                   "age of the quadratic and spline models (default 200; 0 for none); the local model's "
+                   "Fieller interval needs none")
     p.add_argument("--seed", type=seed_int, default=DEFAULT_SEED, metavar="S",
                    help=f"seed of the bootstraps (default {DEFAULT_SEED})")
     p.add_argument("--weights", default=None, metavar="COL",
@@ -180,14 +181,11 @@ def analyse(df: pd.DataFrame, args: argparse.Namespace) -> dict[str, Any]:
                                               freq=freq)
         except DataValidationError as exc:
             out["notes"].append(f"peak age band not estimable: {exc}")
-        if freq is not None:
-            out["notes"].append("smooth peak age: not computed out of core (its bootstrap resamples individual rows)")
-        else:
-            try:
-                out["peak_age"] = prev.peak_age(df, outcome=args.outcome, model=args.peak_model,
-                                                n_boot=args.n_boot, alpha=args.alpha, rng=seeds[1])
-            except DataValidationError as exc:
-                out["notes"].append(f"smooth peak age not estimable: {exc}")
+        try:  # from counts too: the fit and its resamples need only people and cases by age
+            out["peak_age"] = prev.peak_age(df, outcome=args.outcome, model=args.peak_model,
+                                            n_boot=args.n_boot, alpha=args.alpha, rng=seeds[1], freq=freq)
+        except DataValidationError as exc:
+            out["notes"].append(f"smooth peak age not estimable: {exc}")
     out["notes"] += [f"warning: {w.message}" for w in caught]
     if k > 0:
         out["notes"].append(f"small-cell suppression: counts between 1 and {k - 1} of people, cases or non-cases, "
