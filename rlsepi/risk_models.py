@@ -754,6 +754,12 @@ class NestedFit:
         return "\n".join(out) + "\n"
 
 
+def same_model_message(smaller: str, larger: str, dropped: Sequence[str]) -> str:
+    """The warning for a nested comparison on 0 degrees of freedom (every added term dropped)."""
+    return (f"{larger} vs {smaller}: no test; every term {larger} adds was dropped as "
+            f"inestimable ({', '.join(dropped)}), so the two models are the same")
+
+
 def _estimated_formula(formula: str, dropped: Mapping[str, str]) -> str:
     """The formula of the model actually fitted: ``formula`` without the terms dropped as
     inestimable (or, when they are not its written terms, with them named)."""
@@ -894,8 +900,7 @@ class NestedLogistic:
             if df_ == 0:
                 # every added term was dropped as inestimable (warned above): the two models are
                 # the same model, and there is nothing to test
-                msg = (f"{big.name} vs {small.name}: no test; every term {big.name} adds was dropped as "
-                       f"inestimable ({', '.join(big.dropped_terms)}), so the two models are the same")
+                msg = same_model_message(small.name, big.name, big.dropped_terms)
                 all_warnings.append(msg)
                 warnings.warn(msg, InestimableTermWarning, stacklevel=2)
                 lr, d, se, p_d = math.nan, math.nan, math.nan, math.nan

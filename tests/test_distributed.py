@@ -313,8 +313,11 @@ def test_fit_drops_a_term_that_does_not_vary_as_in_memory(tmp_path: Path):
         ooc = distributed.fit_nested(folder)
         mem = fit_nested(df, cv_folds=2)
     dropped = [str(w.message) for w in caught if w.category is InestimableTermWarning]
-    assert len(dropped) == 6  # trimester1-3 of M3, once out of core and once in memory, with the same text
-    assert dropped[:3] == dropped[3:]
+    # trimester1-3 of M3 and 'M3 vs M2: no test', once out of core and once in memory, with the same text
+    assert len(dropped) == 8
+    assert dropped[:4] == dropped[4:]
+    assert dropped[3].startswith("M3 vs M2: no test; every term M3 adds was dropped as inestimable")
+    assert "M3 vs M2: the same model" in ooc.summary()
     assert "M3: term 'trimester1' dropped from the model: it does not vary (every row has trimester1 = 0)" \
         in dropped[0]
     m3 = ooc.models[3]

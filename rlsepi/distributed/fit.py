@@ -623,6 +623,10 @@ class NestedFitOutOfCore:
                     lines.append(f"  {r.term:<18} OR {r.odds_ratio:8.3f}  ({r.or_lower:.3f}-{r.or_upper:.3f})  "
                                  f"p {r.p_value:.3g}")
         for c in self.comparisons:
+            if c["df"] == 0:
+                lines.append(f"{c['larger']} vs {c['smaller']}: the same model (every term {c['larger']} adds was "
+                             "dropped as inestimable); no test")
+                continue
             lines.append(f"{c['larger']} vs {c['smaller']}: LR chi2 {c['lr_statistic']:.2f} on {c['df']} df, "
                          f"p {c['lr_p_value']:.3g}")
         lines.append(f"Not computed: {self.not_computed}.")
@@ -668,6 +672,7 @@ def fit_nested(
         ModelSpec,
         fit_diagnostics,
         nested_specs,
+        same_model_message,
         score_weights,
     )
     from rlsepi.schema import inestimable_from_sums
@@ -761,9 +766,13 @@ def fit_nested(
         for k, v in s["dropped"].items():
             dropped[k] = dropped.get(k, 0) + int(v)
     comparisons = tuple(wald_lr(fits[i - 1], fits[i]) for i in range(1, len(fits)))
+    same = [same_model_message(c["smaller"], c["larger"], list(fits[i + 1].dropped))
+            for i, c in enumerate(comparisons) if c["df"] == 0]
+    for text in same:  # as in memory: the comparison is named, not tested on 0 df
+        warnings_.warn(text, InestimableTermWarning, stacklevel=2)
     settings = {"ferritin": ferritin, "age": age, "ci": "wald", "alpha": alpha, "partitions": len(parts),
                 "out_of_core": True}
     return NestedFitOutOfCore(tuple(fits), tuple(specs.values()), comparisons, n,
                               sum(s["events"] for s in summaries), {k: v for k, v in dropped.items() if v}, settings,
-                              warnings=tuple(text for msgs in messages for _, text in msgs),
+                              warnings=tuple(text for msgs in messages for _, text in msgs) + tuple(same),
                               model_warnings=tuple(tuple(text for _, text in msgs) for msgs in messages))
