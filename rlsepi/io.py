@@ -169,6 +169,38 @@ def atomic_output(path: str | Path, *, force: bool = False, mode: str = "wb") ->
         raise
 
 
+def write_tsv(fh: IO[str], df: pd.DataFrame, *, float_format: str = "%.10g") -> None:
+    """Write ``df`` as tab-separated text, byte for byte as ``df.to_csv(fh, sep="\\t", index=False,
+    float_format=float_format, lineterminator="\\n")`` writes it, several times faster.
+
+    Floating-point columns go through ``float_format`` (missing values empty), booleans are
+    ``True``/``False``, other values ``str``; fields are quoted as the csv module's minimal quoting
+    does. pandas formats every float through a Python callback; here each column is formatted in
+    one list comprehension and the rows written by the csv module (C).
+    """
+    import csv
+
+    cols: list[list[str]] = []
+    for name in df.columns:
+        s = df[name]
+        kind = s.dtype.kind
+        if kind == "f":
+            vals = s.to_numpy(dtype=np.float64, na_value=np.nan)
+            text = [float_format % x for x in vals.tolist()]
+            nan = np.flatnonzero(np.isnan(vals))
+            for i in nan.tolist():
+                text[i] = ""
+            cols.append(text)
+        elif kind in "iub" and not s.hasnans:
+            cols.append([str(x) for x in s.tolist()])
+        else:
+            cols.append(["" if x is None or (isinstance(x, float) and x != x) or x is getattr(s.dtype, "na_value", None)
+                         else str(x) for x in s.astype(object).tolist()])
+    writer = csv.writer(fh, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow([str(c) for c in df.columns])
+    writer.writerows(zip(*cols))
+
+
 def estimated_cohort_bytes(n: int, n_loci: int) -> int:
     """A generous estimate of a simulated cohort's Parquet size (about 11 bytes a person with
     four loci are written; this allows 16 plus one per locus, and 1 MiB of metadata)."""

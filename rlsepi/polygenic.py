@@ -52,7 +52,7 @@ from rlsepi.genotypes import (
     write_bed,
     write_plink,
 )
-from rlsepi.io import atomic_output, check_output_path
+from rlsepi.io import atomic_output, check_output_path, write_tsv
 from rlsepi.scorefiles import (
     BUNDLED_SCORES,
     ScoringFile,
@@ -1157,7 +1157,7 @@ def write_scores(result: PRSResult, path: str | Path, *, force: bool = False) ->
         with atomic_output(p, force=force, mode="w") as fh:
             for line in notes:
                 fh.write(f"# {line}\n")
-            result.scores.to_csv(fh, sep="\t", index=False, float_format="%.10g", lineterminator="\n")
+            write_tsv(fh, result.scores, float_format="%.10g")
     with atomic_output(log_path, force=force, mode="w") as fh:
-        result.match_log.to_csv(fh, sep="\t", index=False, float_format="%.6g", lineterminator="\n")
+        write_tsv(fh, result.match_log, float_format="%.6g")
     return p, log_path
