@@ -34,6 +34,7 @@ class BgenIndex:
     chroms: list[str]
     positions: np.ndarray
     alleles: list[list[str]]
+    lengths: np.ndarray  # bytes of each genotype block after its offset (the C field and C bytes)
 
 
 def _bad(p: Path, what: str) -> DataValidationError:
@@ -75,6 +76,7 @@ def read_index(p: Path) -> BgenIndex:
         pos_ = fh.tell()
         buf = data
         offsets = np.empty(m, dtype=np.int64)
+        lengths = np.empty(m, dtype=np.int64)
         positions = np.empty(m, dtype=np.int64)
         varids, rsids, chroms, alleles = [], [], [], []
         if buf is None:
@@ -98,12 +100,13 @@ def read_index(p: Path) -> BgenIndex:
             positions[j] = bp
             offsets[j] = pos_
             c, = struct.unpack_from("<I", buf, pos_)
+            lengths[j] = 4 + c
             pos_ += 4 + c
             if pos_ > len(buf):
                 raise struct.error("past the end")
     except (struct.error, UnicodeDecodeError):
         raise _bad(p, f"truncated or corrupt at variant {j + 1} of {m}") from None
-    return BgenIndex(p, n, compression, sample_ids, offsets, varids, rsids, chroms, positions, alleles)
+    return BgenIndex(p, n, compression, sample_ids, offsets, varids, rsids, chroms, positions, alleles, lengths)
 
 
 def read_sample_file(p: Path) -> list[str]:
@@ -155,30 +158,108 @@ def _decode(idx_: BgenIndex, raw: bytes, j: int, want_a2: bool) -> np.ndarray:
     return out
 
 
+def _refuse(idx_: BgenIndex, j: int, body: bytes | memoryview) -> DataValidationError:
+    """The error for variant j whose block is not biallelic diploid (or is too short)."""
+    if len(body) >= 8:
+        n2, k, pmin, pmax = struct.unpack_from("<IHBB", body, 0)
+        if n2 != idx_.n_samples or k != 2 or pmin != 2 or pmax != 2:
+            return DataValidationError(
+                f"'{idx_.path}' variant {j + 1} ({idx_.varids[j]}) has {k} alleles and ploidy {pmin}-{pmax}; "
+                f"rlsepi reads biallelic diploid BGEN variants; {_HINT}"
+            )
+    return _bad(idx_.path, f"the genotype block of variant {j + 1} ({idx_.varids[j]}) is truncated or corrupt")
+
+
+def _read_blocks(idx_: BgenIndex, variants: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """The raw genotype blocks of ``variants`` (in the given order) and where each starts in the
+    returned bytes; runs of nearby variants are read with one ``pread`` each."""
+    import os
+
+    offs = idx_.offsets[variants]
+    lens = idx_.lengths[variants]
+    order = np.argsort(offs, kind="stable")
+    so, se = offs[order], offs[order] + lens[order]
+    # a new read where the gap to the next wanted block exceeds 1 MiB
+    cuts = np.flatnonzero(so[1:] - se[:-1] > (1 << 20)) + 1
+    parts: list[bytes] = []
+    starts = np.empty(variants.size, dtype=np.int64)
+    base = 0
+    fd = os.open(idx_.path, os.O_RDONLY)
+    try:
+        for run in np.split(np.arange(variants.size), cuts):
+            lo, hi = int(so[run[0]]), int(se[run].max())
+            data = os.pread(fd, hi - lo, lo)
+            if len(data) != hi - lo:
+                raise _bad(idx_.path, "truncated")
+            parts.append(data)
+            starts[order[run]] = base + (so[run] - lo)
+            base += hi - lo
+    finally:
+        os.close(fd)
+    return (parts[0] if len(parts) == 1 else b"".join(parts)), starts
+
+
 def read_dosages(idx_: BgenIndex, variants: np.ndarray, count_a2: np.ndarray | None, *, threads: int = 2) -> np.ndarray:
-    """Dosages of the second allele (or the first where ``count_a2``), variant-major: (len(variants), n_samples)."""
+    """Dosages of the second allele (or the first where ``count_a2``), variant-major: (len(variants), n_samples).
+
+    The blocks are read in runs, decompressed in ``threads`` threads (zlib releases the GIL, so
+    both cores inflate) and decoded by a compiled kernel (:func:`rlsepi._kernels.bgen_decode`), in
+    parallel over variants; without numba, by :func:`_decode` per variant.
+    """
     n = idx_.n_samples
     a2 = np.zeros(variants.size, bool) if count_a2 is None else np.asarray(count_a2, dtype=bool)
     out = np.empty((variants.size, n), dtype=np.float64)
     if variants.size == 0:
         return out
-    offs = idx_.offsets[variants]
-    with open(idx_.path, "rb") as fh:
-        raws = []
-        for o in offs:
-            fh.seek(int(o))
-            c, = struct.unpack("<I", fh.read(4))
-            raws.append(struct.pack("<I", c) + fh.read(c))
+    raw, starts = _read_blocks(idx_, variants)
+    lens = idx_.lengths[variants]
+    try:
+        from rlsepi._kernels import bgen_decode
+    except ImportError:  # pragma: no cover - numba is a dependency; the slow path gives the same numbers
+        bgen_decode = None
+    if bgen_decode is None:
+        for col in range(variants.size):
+            s = int(starts[col])
+            out[col] = _decode(idx_, raw[s:s + int(lens[col])], int(variants[col]), bool(a2[col]))
+        return out
+    view = memoryview(raw)
+    if idx_.compression == 1:
+        try:  # ISA-L's inflate: the same bytes as zlib's, faster, and it releases the GIL
+            from isal.isal_zlib import decompress as _inflate, error as _inflate_error
+        except ImportError:  # pragma: no cover - isal is a dependency
+            _inflate, _inflate_error = zlib.decompress, zlib.error
 
-    def work(cols: range) -> None:
-        for col in cols:
-            out[col] = _decode(idx_, raws[col], int(variants[col]), bool(a2[col]))
+        def inflate(cols: range) -> list[bytes]:
+            res = []
+            for col in cols:
+                s = int(starts[col])
+                c, d = struct.unpack_from("<II", view, s)
+                try:
+                    res.append(_inflate(view[s + 8:s + 4 + c], bufsize=max(d, 1)))
+                except (zlib.error, _inflate_error):
+                    raise _bad(idx_.path, f"variant {int(variants[col]) + 1} ({idx_.varids[int(variants[col])]}) does "
+                               "not decompress") from None
+            return res
 
-    step = max(1, (variants.size + threads - 1) // threads)
-    chunks = [range(lo, min(lo + step, variants.size)) for lo in range(0, variants.size, step)]
-    if len(chunks) == 1:
-        work(chunks[0])
+        step = max(1, (variants.size + threads - 1) // threads)
+        chunks = [range(lo, min(lo + step, variants.size)) for lo in range(0, variants.size, step)]
+        if len(chunks) == 1 or threads <= 1:
+            bodies = [b for ch in chunks for b in inflate(ch)]
+        else:
+            with ThreadPoolExecutor(threads) as ex:
+                bodies = [b for part in ex.map(inflate, chunks) for b in part]
+        sizes = np.fromiter((len(b) for b in bodies), dtype=np.int64, count=len(bodies))
+        data = np.frombuffer(b"".join(bodies), dtype=np.uint8)
+        bstart = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        bend = bstart + sizes
     else:
-        with ThreadPoolExecutor(threads) as ex:
-            list(ex.map(work, chunks))
+        data = np.frombuffer(raw, dtype=np.uint8)
+        bstart = starts + 4
+        bend = starts + lens
+        bodies = None
+    status = bgen_decode(data, bstart, bend, n, a2, out)
+    bad = np.flatnonzero(status)
+    if bad.size:
+        col = int(bad[0])
+        raise _refuse(idx_, int(variants[col]), data[bstart[col]:bend[col]].tobytes())
     return out

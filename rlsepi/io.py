@@ -194,8 +194,10 @@ def write_tsv(fh: IO[str], df: pd.DataFrame, *, float_format: str = "%.10g") -> 
         elif kind in "iub" and not s.hasnans:
             cols.append([str(x) for x in s.tolist()])
         else:
-            cols.append(["" if x is None or (isinstance(x, float) and x != x) or x is getattr(s.dtype, "na_value", None)
-                         else str(x) for x in s.astype(object).tolist()])
+            values = s.astype(object).tolist()
+            if s.hasnans:
+                values = [None if m else x for x, m in zip(values, s.isna().tolist())]
+            cols.append(["" if x is None else x if type(x) is str else str(x) for x in values])
     writer = csv.writer(fh, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow([str(c) for c in df.columns])
     writer.writerows(zip(*cols))

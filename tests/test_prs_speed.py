@@ -43,3 +43,45 @@ def test_write_tsv_empty_frame_and_nullable_columns() -> None:
         frame.to_csv(want, sep="\t", index=False, float_format="%.6g", lineterminator="\n")
         write_tsv(got, frame, float_format="%.6g")
         assert got.getvalue() == want.getvalue()
+
+
+def test_bgen_compiled_decoder_equals_the_formula_at_every_bit_depth(tmp_path) -> None:
+    import pytest
+
+    from rlsepi import genotypes as gt
+    from rlsepi.errors import DataValidationError
+    from tests.test_prs_readers_more import _bgen_bytes
+
+    rng = np.random.default_rng(11)
+    n = 7
+    for bits in (1, 5, 8, 12, 16, 23, 32):
+        for phased in (False, True):
+            scale = (1 << bits) - 1
+            probs = []
+            for _ in range(4):
+                if phased:
+                    row = [(int(rng.integers(0, scale + 1)), int(rng.integers(0, scale + 1))) for _ in range(n)]
+                else:
+                    a = rng.integers(0, scale + 1, n)
+                    row = [(int(x), int(rng.integers(0, scale - x + 1))) for x in a]
+                probs.append(row)
+            p = tmp_path / f"b{bits}{int(phased)}.bgen"
+            p.write_bytes(_bgen_bytes(probs, bits=bits, phased=phased, compression=int(bits % 2 == 0),
+                                      ids=[f"s{i}" for i in range(n)], missing=((2, 3), (0, 6))))
+            g = gt.read_genotypes(p)
+            got = g.read_rows(np.arange(4), np.array([False, True, False, True]))
+            # the dosage of the second allele: 2 - p1 - p2 (phased haplotypes) or 2 - 2 P(AA) - P(AB)
+            v = np.array(probs, dtype=np.float64) / scale  # (4, n, 2)
+            dose = 2.0 - v[..., 0] - v[..., 1] if phased else 2.0 - 2.0 * v[..., 0] - v[..., 1]
+            dose[[1, 3]] = 2.0 - dose[[1, 3]]
+            dose[2, 3] = dose[0, 6] = np.nan
+            np.testing.assert_allclose(got, dose, rtol=1e-15, atol=1e-15, equal_nan=True)
+    # a genotype block whose probabilities are cut short is refused by name, not read past its end
+    data = bytearray(_bgen_bytes([[(1, 2)] * 4], bits=8, compression=0, ids=list("abcd")))
+    c_at = len(data) - (4 + 10 + 4 + 8)
+    struct_c = int.from_bytes(data[c_at:c_at + 4], "little")
+    data[c_at:c_at + 4] = (struct_c - 3).to_bytes(4, "little")
+    p = tmp_path / "short.bgen"
+    p.write_bytes(bytes(data[:-3]))
+    with pytest.raises(DataValidationError, match=r"genotype block of variant 1 \(v1\) is truncated or corrupt"):
+        gt.read_genotypes(p).read_rows(np.array([0]), None)
