@@ -788,6 +788,9 @@ def bgen_genotypes(path: str | Path, *, sample: str | Path | None = None, build:
         p = Path(f"{p}.bgen")
     if not p.exists():
         raise DataValidationError(f"BGEN file '{p}' does not exist")
+    if sample is not None and not Path(sample).is_file():
+        raise DataValidationError(f"sample file '{sample}' does not exist" if not Path(sample).exists()
+                                  else f"sample file '{sample}' is a folder; give the .sample file")
     sample_path = Path(sample) if sample is not None else p.with_suffix(".sample")
     index = _bgen.read_index(p)
     ids = index.sample_ids
@@ -826,15 +829,26 @@ _CONVERT = ("convert it with plink2, e.g. 'plink2 --vcf FILE --make-pgen --out P
 
 
 def read_genotypes(path: str | Path, *, build: str | None = None,
-                   vcf_field: Literal["auto", "GT", "DS"] = "auto") -> Genotypes:
+                   vcf_field: Literal["auto", "GT", "DS"] = "auto", sample: str | Path | None = None) -> Genotypes:
     """Open genotypes by file type.
 
     ``path`` is a cohort table (``.parquet``/``.csv``/``.tsv``), a VCF/BCF, a ``.bgen``, any
     file of a PLINK 1 (``.bed/.bim/.fam``) or PLINK 2 (``.pgen/.pvar/.psam``) fileset, or a
-    prefix naming one of them (``--bfile``/``--pfile``/``--bgen``-like).
+    prefix naming one of them (``--bfile``/``--pfile``/``--bgen``-like). ``sample`` is a BGEN
+    file's Oxford ``.sample`` file when it does not sit beside the ``.bgen`` (refused for other
+    formats, whose sample IDs are in their own files).
     """
     p = Path(path)
     name = p.name.lower()
+    if sample is not None:
+        is_bgen = name.endswith(".bgen") or (not p.exists() and Path(f"{p}.bgen").exists()
+                                             and not Path(f"{p}.pgen").exists() and not Path(f"{p}.bed").exists())
+        if not is_bgen:
+            raise DataValidationError(
+                f"a sample file (--sample '{sample}') is only read with BGEN genotypes; '{p}' is not a .bgen file "
+                "(its sample IDs are in its own files): drop --sample"
+            )
+        return bgen_genotypes(p, sample=sample, build=build)
     if name.endswith((".vcf", ".vcf.gz", ".vcf.bgz", ".bcf")):
         return vcf_genotypes(p, field_=vcf_field, build=build)
     if name.endswith((".pgen", ".pvar", ".psam")):

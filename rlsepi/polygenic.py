@@ -78,6 +78,7 @@ __all__ = [
     "plink_genotypes",
     "vcf_genotypes",
     "match_variants",
+    "check_overlap",
     "score_genotypes",
     "score_cohort",
     "score_file",
@@ -173,6 +174,68 @@ def _match_simple(col_rs: np.ndarray, col_e: np.ndarray, col_o: np.ndarray, gids
     return ok, log
 
 
+def _position_columns(score: ScoringFile, gbuild: str | None) -> tuple[str, str, str]:
+    """Which of the score's position columns are in the genotypes' build: (chromosome column, position
+    column, note); empty columns and a note saying why when none is (rows then match by ID only)."""
+    v = score.variants
+    if gbuild and score.genome_build and gbuild != score.genome_build:
+        if "hm_pos" in v.columns and score.hm_build == gbuild:
+            return "hm_chr", "hm_pos", ""
+        return "", "", f"score build {score.genome_build} != genotype build {gbuild}"
+    if gbuild and not score.genome_build and "hm_pos" in v.columns and score.hm_build == gbuild:
+        return "hm_chr", "hm_pos", ""
+    if (not gbuild and "hm_pos" in v.columns and score.hm_build and score.genome_build
+            and score.hm_build != score.genome_build):
+        # author and harmonised positions are in different builds and the genotypes do not say theirs:
+        # matching by either could pick wrong variants, so only IDs are compared
+        return "", "", (f"the score has {score.genome_build} and {score.hm_build} positions and the genotypes' "
+                        "build is unknown; give --build")
+    return "chr_name", "chr_position", ""
+
+
+def check_overlap(score: ScoringFile, genotypes: Genotypes, log: pd.DataFrame, *, min_overlap: float,
+                  build: str | None = None) -> pd.DataFrame:
+    """The coverage table of a match log; raise when any weight's matched share of |weight| is
+    below ``min_overlap``.
+
+    When rows were left unmatched because the score's positions are in another genome build than
+    the genotypes' (and the score has no harmonised positions in theirs), that is the error, on its
+    own: the builds, how many rows could only have matched by position, and how to fix it. (When
+    the genotypes' build is unknown, the error names the reasons and asks for ``--build``.)
+    Otherwise the error names the commonest reasons rows were excluded. When the overlap is
+    enough but rows were lost to a build mismatch, a warning says how many.
+    """
+    import warnings
+
+    cov = _coverage(score, log)
+    low = cov[cov["share_abs_weight"] < min_overlap]
+    gbuild = _build_name(build) or genotypes.build
+    _, _, note = _position_columns(score, gbuild)
+    lost = int(log["reason"].str.contains("positions not compared", regex=False).sum()) if note else 0
+    if len(low) and lost and gbuild:  # a known mismatch (an unknown build is named in the error below)
+        r = low.iloc[0]
+        raise DataValidationError(
+            f"genome build mismatch: the scoring file's positions are {score.genome_build} but the genotypes' are "
+            f"{gbuild}, so {lost} of {r.variants_total} scoring-file rows could not be matched by position and only "
+            f"{r.variants_used} matched by ID ({r.share_abs_weight:.1%} of the total |{r.weight}|, below --min-overlap "
+            f"{min_overlap:g}); use the scoring file harmonised to {gbuild} (PGS Catalog hm_chr/hm_pos), or genotypes "
+            f"in {score.genome_build}"
+        )
+    if len(low):
+        r = low.iloc[0]
+        top = log.loc[log["status"] == "excluded", "reason"].value_counts()
+        why = "; ".join(f"{k} {reason}" for reason, k in top.head(3).items())
+        raise DataValidationError(
+            f"only {r.variants_used} of {r.variants_total} scoring-file variants matched the genotypes, "
+            f"{r.share_abs_weight:.1%} of the total |{r.weight}|, below --min-overlap {min_overlap:g} "
+            f"(excluded: {why}); check the genome build and variant IDs, or lower --min-overlap"
+        )
+    if lost:
+        warnings.warn(f"{lost} scoring-file rows without a matching ID were not matched by position: {note}",
+                      stacklevel=3)
+    return cov
+
+
 def match_variants(
     score: ScoringFile,
     genotypes: Genotypes,
@@ -225,21 +288,7 @@ def match_variants(
     by_pos: dict[tuple[str, int], list[int]] = {}
     for i, (c, pos) in enumerate(zip(gv["chrom"].to_numpy(), gv["pos"].to_numpy())):
         by_pos.setdefault((str(c), int(pos)), []).append(i)
-    # which position columns are usable
-    pos_chr, pos_pos, pos_note = "chr_name", "chr_position", ""
-    if gbuild and score.genome_build and gbuild != score.genome_build:
-        if "hm_pos" in v.columns and score.hm_build == gbuild:
-            pos_chr, pos_pos = "hm_chr", "hm_pos"
-        else:
-            pos_chr, pos_pos, pos_note = "", "", f"score build {score.genome_build} != genotype build {gbuild}"
-    elif gbuild and not score.genome_build and "hm_pos" in v.columns and score.hm_build == gbuild:
-        pos_chr, pos_pos = "hm_chr", "hm_pos"
-    elif (not gbuild and "hm_pos" in v.columns and score.hm_build and score.genome_build
-          and score.hm_build != score.genome_build):
-        # author and harmonised positions are in different builds and the genotypes do not say theirs:
-        # matching by either could pick wrong variants, so only IDs are compared
-        pos_chr, pos_pos, pos_note = "", "", (f"the score has {score.genome_build} and {score.hm_build} positions and "
-                                             "the genotypes' build is unknown; give --build")
+    pos_chr, pos_pos, pos_note = _position_columns(score, gbuild)
 
     a1s, a2s = [str(x) for x in gv["a1"].to_numpy()], [str(x) for x in gv["a2"].to_numpy()]
     gids = [str(x) for x in gv["id"].to_numpy()]
@@ -777,10 +826,10 @@ def score_genotypes(
         When the matched share of |weight| is below ``min_overlap``.
     """
     score = score or default_score()
-    if "accession" in score.variants.columns and score.variants["accession"].nunique() > 1:
+    if _accessions(score):
         return _score_accessions(genotypes, score, imputation=imputation, palindromic=palindromic,
                                  duplicates=duplicates, min_overlap=min_overlap, reference=reference, build=build,
-                                 block_bytes=block_bytes)
+                                 block_bytes=block_bytes, freq=freq)
     if imputation not in IMPUTATION_TEXT:
         raise RLSEpiError(f"imputation must be one of {', '.join(IMPUTATION_TEXT)}, got {imputation!r}")
     if palindromic not in ("exclude", "keep", "frequency"):
@@ -805,17 +854,7 @@ def score_genotypes(
         )
     log = match_variants(score, genotypes, palindromic=palindromic, duplicates=duplicates, build=build,
                          sample_freq=a1_freq)
-    cov = _coverage(score, log)
-    low = cov[cov["share_abs_weight"] < min_overlap]
-    if len(low):
-        r = low.iloc[0]
-        top = log.loc[log["status"] == "excluded", "reason"].value_counts()
-        why = "; ".join(f"{k} {reason}" for reason, k in top.head(3).items())
-        raise DataValidationError(
-            f"only {r.variants_used} of {r.variants_total} scoring-file variants matched the genotypes, "
-            f"{r.share_abs_weight:.1%} of the total |{r.weight}|, below --min-overlap {min_overlap:g} "
-            f"(excluded: {why}); check the genome build and variant IDs, or lower --min-overlap"
-        )
+    cov = check_overlap(score, genotypes, log, min_overlap=min_overlap, build=build)
     used = log[log["status"] == "used"].reset_index(drop=True)
     vrows = score.variants.set_index("row").loc[used["row"].to_numpy()].reset_index()
     vidx = used["variant_index"].to_numpy(dtype=np.intp)
@@ -994,6 +1033,13 @@ def score_genotypes(
                      score_name=score.name, n_samples=n)
 
 
+def _accessions(score: ScoringFile) -> list[str]:
+    """The accessions of a combined long-format scoring file (several scores in one), else []."""
+    if "accession" not in score.variants.columns or score.variants["accession"].nunique() <= 1:
+        return []
+    return [str(a) for a in score.variants["accession"].unique()]
+
+
 def _score_accessions(genotypes: Genotypes, score: ScoringFile, **kwargs: Any) -> PRSResult:
     """A combined long-format file: each accession scored on its own (its own ALLELE_CT, DENOM, ...)."""
     from dataclasses import replace
@@ -1078,10 +1124,13 @@ def score_cohort(df: pd.DataFrame, score: ScoringFile | None = None, *, imputati
 
 def score_file(genotypes: str | Path, score: ScoringFile | str | Path | None = None, *,
                reference_file: str | Path | None = None, vcf_field: Literal["auto", "GT", "DS"] = "auto",
-               build: str | None = None, **kwargs: Any) -> PRSResult:
+               build: str | None = None, sample: str | Path | None = None, **kwargs: Any) -> PRSResult:
     """Score a genotype file (any format of :func:`read_genotypes`); optional empirical reference from another file.
 
-    Keyword arguments go to :func:`score_genotypes`.
+    ``sample`` is the ``.sample`` file of a BGEN ``genotypes`` (not of the reference, whose own
+    ``.sample`` sits beside it). A combined scoring file (several accessions) is scored per
+    accession, each against the reference's scores of the same accession. Other keyword
+    arguments go to :func:`score_genotypes`.
     """
     if score is None:
         score = default_score()
@@ -1093,9 +1142,9 @@ def score_file(genotypes: str | Path, score: ScoringFile | str | Path | None = N
             score_reference=lambda kw: score_genotypes(
                 read_genotypes(reference_file, build=build, vcf_field=vcf_field), score, build=build, **kw),
             score_target=lambda kw: score_genotypes(
-                read_genotypes(genotypes, build=build, vcf_field=vcf_field), score, build=build, **kw))
-    return score_genotypes(read_genotypes(genotypes, build=build, vcf_field=vcf_field), score, build=build,
-                           **kwargs)
+                read_genotypes(genotypes, build=build, vcf_field=vcf_field, sample=sample), score, build=build, **kw))
+    return score_genotypes(read_genotypes(genotypes, build=build, vcf_field=vcf_field, sample=sample), score,
+                           build=build, **kwargs)
 
 
 def score_with_empirical_reference(score: ScoringFile, reference_file: str | Path, kwargs: dict[str, Any], *,
@@ -1109,11 +1158,19 @@ def score_with_empirical_reference(score: ScoringFile, reference_file: str | Pat
     """
     ref_res = score_reference({k: v for k, v in kwargs.items() if k != "reference"})
     multi = len(score.weight_names) > 1
-    reference = {
-        w: empirical_reference(ref_res.scores[f"{_label(w)}_SUM" if multi else "SUM"].to_numpy(),
-                               description=f"empirical, {ref_res.n_samples:,} people in {reference_file}")
-        for w in score.weight_names
-    }
+    description = f"empirical, {ref_res.n_samples:,} people in {reference_file}"
+
+    def per_weight(prefix: str) -> dict[str, ReferenceDistribution]:
+        return {w: empirical_reference(ref_res.scores[f"{prefix}{_label(w)}_SUM" if multi else f"{prefix}SUM"].to_numpy(),
+                                       description=description)
+                for w in score.weight_names}
+
+    accessions = _accessions(score)
+    reference: dict[str, Any]
+    if accessions:  # a combined file: each accession against the reference's scores of the same accession
+        reference = {acc: per_weight(f"{acc}_") for acc in accessions}
+    else:
+        reference = per_weight("")
     result = score_target({**kwargs, "reference": reference})
     used_ref = set(ref_res.match_log.loc[ref_res.match_log["status"] == "used", "row"])
     used = set(result.match_log.loc[result.match_log["status"] == "used", "row"])
