@@ -161,13 +161,12 @@ def _match_simple(col_rs: np.ndarray, col_e: np.ndarray, col_o: np.ndarray, gids
     pal = np.isin(pair, ["AT", "TA", "CG", "GC"])
     multi = multi_gv[safe] if multi_gv is not None else np.zeros(len(col_rs), bool)
     ok = (pos >= 0) & (direct ^ swapped) & ~pal & ~multi & (g2 != "")
-    key = pd.Series(list(zip(pos, e)))
-    ok &= ~key.duplicated(keep=False).to_numpy()
+    ok &= ~pd.DataFrame({"pos": pos, "e": e}).duplicated(keep=False).to_numpy()
     t = np.flatnonzero(ok)
     d = direct[t]
     log = pd.DataFrame({
         "matched_by": "rsID", "variant_index": pos[t], "genotype_id": np.asarray(gids, dtype=object)[pos[t]],
-        "genotype_alleles": [f"{x}/{y}" for x, y in zip(g1[t], g2[t])],
+        "genotype_alleles": np.char.add(np.char.add(g1[t].astype(str), "/"), g2[t].astype(str)).astype(object),
         "orientation": np.where(d, "direct", "swapped"), "effect_is_a1": d, "status": "used",
         "reason": np.where(d, "", "effect allele is the genotypes' second allele"),
     })
@@ -283,17 +282,27 @@ def match_variants(
     gv = genotypes.variants
     gbuild = _build_name(build) or genotypes.build
     by_id: dict[str, list[int]] = {}
-    for i, vid in enumerate(gv["id"].to_numpy()):
-        by_id.setdefault(str(vid), []).append(i)
-    by_pos: dict[tuple[str, int], list[int]] = {}
-    for i, (c, pos) in enumerate(zip(gv["chrom"].to_numpy(), gv["pos"].to_numpy())):
-        by_pos.setdefault((str(c), int(pos)), []).append(i)
+    for i, vid in enumerate(gv["id"].astype(str).tolist()):
+        by_id.setdefault(vid, []).append(i)
+    lazy: dict[str, Any] = {}  # built only when a row needs them (most rows match by ID at once)
+
+    def by_pos() -> dict[tuple[str, int], list[int]]:
+        if "by_pos" not in lazy:
+            table: dict[tuple[str, int], list[int]] = {}
+            for i, key in enumerate(gpos()):
+                table.setdefault(key, []).append(i)
+            lazy["by_pos"] = table
+        return lazy["by_pos"]
+
+    def gpos() -> list[tuple[str, int]]:
+        if "gpos" not in lazy:
+            lazy["gpos"] = list(zip(gv["chrom"].astype(str).to_numpy().tolist(), gv["pos"].to_numpy().tolist()))
+        return lazy["gpos"]
     pos_chr, pos_pos, pos_note = _position_columns(score, gbuild)
 
-    a1s, a2s = [str(x) for x in gv["a1"].to_numpy()], [str(x) for x in gv["a2"].to_numpy()]
-    gids = [str(x) for x in gv["id"].to_numpy()]
+    a1s, a2s = gv["a1"].astype(str).tolist(), gv["a2"].astype(str).tolist()
+    gids = gv["id"].astype(str).tolist()
     multi_gv = gv["multiallelic"].to_numpy(dtype=bool) if "multiallelic" in gv.columns else None
-    gpos = list(zip(gv["chrom"].astype(str).to_numpy(), gv["pos"].to_numpy().tolist()))
     recs = []
     seen: dict[tuple[int, str], int] = {}
     n_rows = len(v)
@@ -315,12 +324,11 @@ def match_variants(
         if pal_idx.size:
             pal_freq = dict(zip(pal_idx.tolist(), np.asarray(sample_freq(pal_idx), dtype=float).tolist()))
     fast, fast_log = _match_simple(col_rs, col_e, col_o, gids, a1s, a2s, multi_gv, by_id)
-    for t, i, ori in zip(*np.nonzero(fast), fast_log["variant_index"], fast_log["orientation"]):
-        seen[(int(i), col_e[t] if ori in ("direct", "swapped") else _comp(col_e[t]))] = int(col_row[t])
+    fast_rows = np.flatnonzero(fast)  # matched as given or swapped: the key's allele is the effect allele itself
+    seen.update(zip(zip(fast_log["variant_index"].to_numpy().tolist(), col_e[fast_rows].tolist()),
+                    col_row[fast_rows].tolist()))
     recs = [None] * n_rows  # type: ignore[list-item]
-    for t in range(n_rows):
-        if fast[t]:
-            continue
+    for t in np.flatnonzero(~fast).tolist():
         rec: dict[str, Any] = {"matched_by": "", "variant_index": -1, "genotype_id": "", "genotype_alleles": "",
                                "orientation": "", "effect_is_a1": False, "status": "excluded", "reason": ""}
         e, o = col_e[t], col_o[t]
@@ -331,8 +339,8 @@ def match_variants(
                 break
         if not cands and pos_chr:
             c, pos = col_c[t], int(col_p[t])
-            if c and pos >= 0 and (c, pos) in by_pos:
-                cands, rec["matched_by"] = by_pos[(c, pos)], "chr:pos"
+            if c and pos >= 0 and (c, pos) in by_pos():
+                cands, rec["matched_by"] = by_pos()[(c, pos)], "chr:pos"
         if not cands:
             rec["reason"] = "not in genotypes" + (f" (positions not compared: {pos_note})" if pos_note else "")
             recs[t] = rec
@@ -341,7 +349,7 @@ def match_variants(
         consistent = [(i, ori) for i, ori in options if ori]
         if len(consistent) > 1 and multi_gv is not None and all(
                 multi_gv[i] and "swapped" in ori and a2s[i] == a2s[consistent[0][0]]
-                and gpos[i] == gpos[consistent[0][0]] for i, ori in consistent):
+                and gpos()[i] == gpos()[consistent[0][0]] for i, ori in consistent):
             # one multi-allelic site split per ALT, effect allele = its REF: every record counts REF
             consistent = consistent[:1]
         if len(consistent) > 1:
