@@ -85,3 +85,26 @@ def test_bgen_compiled_decoder_equals_the_formula_at_every_bit_depth(tmp_path) -
     p.write_bytes(bytes(data[:-3]))
     with pytest.raises(DataValidationError, match=r"genotype block of variant 1 \(v1\) is truncated or corrupt"):
         gt.read_genotypes(p).read_rows(np.array([0]), None)
+
+
+def test_corrupt_gzip_read_through_isal_is_one_line_error(tmp_path, capsys) -> None:
+    import gzip
+
+    from rlsepi.cli import main
+
+    text = "rsID\teffect_allele\teffect_weight\n" + "".join(f"rs{i}\tA\t0.{i % 9 + 1}\n" for i in range(3000))
+    data = bytearray(gzip.compress(text.encode(), mtime=0))
+    data[len(data) // 2: len(data) // 2 + 40] = bytes(40)  # a damaged stretch in the deflate stream
+    (tmp_path / "s.txt.gz").write_bytes(bytes(data))
+    vcf = tmp_path / "g.vcf.gz"
+    head = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\ta\n"
+    body = "".join(f"1\t{i + 1}\trs{i}\tA\tC\t.\t.\t.\tGT\t0/1\n" for i in range(3000))
+    g = bytearray(gzip.compress((head + body).encode(), mtime=0))
+    g[len(g) // 2: len(g) // 2 + 40] = bytes(40)
+    vcf.write_bytes(bytes(g))
+    for args in (["prs", str(vcf), "--score", str(tmp_path / "s.txt.gz")],
+                 ["prs", str(vcf), "--vcf-field", "GT"]):
+        assert main([*args, "--out", str(tmp_path / "o.tsv"), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        lines = err.splitlines()  # a damaged stream is refused by its CRC, or earlier by what it decodes to
+        assert len(lines) == 1 and lines[0].startswith("rlsepi: error: ") and "Traceback" not in err, err
