@@ -199,67 +199,95 @@ def _read_blocks(idx_: BgenIndex, variants: np.ndarray) -> tuple[bytes, np.ndarr
     return (parts[0] if len(parts) == 1 else b"".join(parts)), starts
 
 
+@dataclass(frozen=True)
+class DecodedBlocks:
+    """Decompressed genotype blocks of some variants: ``data[starts[j]:ends[j]]`` is variant j's,
+    ``want_a2[j]`` whether its first allele is counted (see :mod:`rlsepi._kernels`)."""
+
+    index: BgenIndex
+    variants: np.ndarray
+    data: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    want_a2: np.ndarray
+
+    def check(self, status: np.ndarray) -> None:
+        """Raise for the first variant a kernel could not decode (status 1: not biallelic diploid; 2: short)."""
+        bad = np.flatnonzero(status)
+        if bad.size:
+            col = int(bad[0])
+            raise _refuse(self.index, int(self.variants[col]),
+                          self.data[self.starts[col]:self.ends[col]].tobytes())
+
+
+def inflate(idx_: BgenIndex, variants: np.ndarray, count_a2: np.ndarray | None, *, threads: int = 2) -> DecodedBlocks:
+    """The blocks of ``variants`` read in runs and decompressed in ``threads`` threads (ISA-L's
+    inflate, or zlib's: both release the GIL, so both cores work)."""
+    a2 = np.zeros(variants.size, bool) if count_a2 is None else np.ascontiguousarray(count_a2, dtype=bool)
+    if variants.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return DecodedBlocks(idx_, variants, np.zeros(0, dtype=np.uint8), empty, empty, a2)
+    raw, starts = _read_blocks(idx_, variants)
+    lens = idx_.lengths[variants]
+    if idx_.compression != 1:
+        return DecodedBlocks(idx_, variants, np.frombuffer(raw, dtype=np.uint8), starts + 4, starts + lens, a2)
+    try:  # ISA-L's inflate: the same bytes as zlib's, faster, and it releases the GIL
+        from isal.isal_zlib import decompress as _inflate, error as _inflate_error
+    except ImportError:  # pragma: no cover - isal is a dependency
+        _inflate, _inflate_error = zlib.decompress, zlib.error
+    view = memoryview(raw)
+    # each block's decompressed size (its D field) places it in one output buffer, so the blocks are
+    # copied there as they are inflated and never held twice
+    sizes = np.fromiter((struct.unpack_from("<I", view, int(o) + 4)[0] for o in starts), dtype=np.int64,
+                        count=variants.size)
+    bstart = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    data = np.empty(int(sizes.sum()), dtype=np.uint8)
+
+    def work(cols: range) -> None:
+        for col in cols:
+            s = int(starts[col])
+            c, d = struct.unpack_from("<II", view, s)
+            try:
+                body = _inflate(view[s + 8:s + 4 + c], bufsize=max(d, 1))
+            except (zlib.error, _inflate_error):
+                body = b""
+            if len(body) != d:
+                raise _bad(idx_.path, f"variant {int(variants[col]) + 1} ({idx_.varids[int(variants[col])]}) does "
+                           "not decompress to its stated size")
+            data[bstart[col]:bstart[col] + d] = np.frombuffer(body, dtype=np.uint8)
+
+    step = max(1, (variants.size + threads - 1) // threads)
+    chunks = [range(lo, min(lo + step, variants.size)) for lo in range(0, variants.size, step)]
+    if len(chunks) == 1 or threads <= 1:
+        for ch in chunks:
+            work(ch)
+    else:
+        with ThreadPoolExecutor(threads) as ex:
+            list(ex.map(work, chunks))
+    return DecodedBlocks(idx_, variants, data, bstart, bstart + sizes, a2)
+
+
 def read_dosages(idx_: BgenIndex, variants: np.ndarray, count_a2: np.ndarray | None, *, threads: int = 2) -> np.ndarray:
     """Dosages of the second allele (or the first where ``count_a2``), variant-major: (len(variants), n_samples).
 
-    The blocks are read in runs, decompressed in ``threads`` threads (zlib releases the GIL, so
-    both cores inflate) and decoded by a compiled kernel (:func:`rlsepi._kernels.bgen_decode`), in
-    parallel over variants; without numba, by :func:`_decode` per variant.
+    The blocks are decompressed by :func:`inflate` and decoded by a compiled kernel
+    (:func:`rlsepi._kernels.bgen_decode`), in parallel over variants; without numba, by
+    :func:`_decode` per variant.
     """
     n = idx_.n_samples
-    a2 = np.zeros(variants.size, bool) if count_a2 is None else np.asarray(count_a2, dtype=bool)
     out = np.empty((variants.size, n), dtype=np.float64)
     if variants.size == 0:
         return out
-    raw, starts = _read_blocks(idx_, variants)
-    lens = idx_.lengths[variants]
     try:
         from rlsepi._kernels import bgen_decode
     except ImportError:  # pragma: no cover - numba is a dependency; the slow path gives the same numbers
-        bgen_decode = None
-    if bgen_decode is None:
+        a2 = np.zeros(variants.size, bool) if count_a2 is None else np.asarray(count_a2, dtype=bool)
+        raw, starts = _read_blocks(idx_, variants)
+        lens = idx_.lengths[variants]
         for col in range(variants.size):
             s = int(starts[col])
             out[col] = _decode(idx_, raw[s:s + int(lens[col])], int(variants[col]), bool(a2[col]))
         return out
-    view = memoryview(raw)
-    if idx_.compression == 1:
-        try:  # ISA-L's inflate: the same bytes as zlib's, faster, and it releases the GIL
-            from isal.isal_zlib import decompress as _inflate, error as _inflate_error
-        except ImportError:  # pragma: no cover - isal is a dependency
-            _inflate, _inflate_error = zlib.decompress, zlib.error
-
-        def inflate(cols: range) -> list[bytes]:
-            res = []
-            for col in cols:
-                s = int(starts[col])
-                c, d = struct.unpack_from("<II", view, s)
-                try:
-                    res.append(_inflate(view[s + 8:s + 4 + c], bufsize=max(d, 1)))
-                except (zlib.error, _inflate_error):
-                    raise _bad(idx_.path, f"variant {int(variants[col]) + 1} ({idx_.varids[int(variants[col])]}) does "
-                               "not decompress") from None
-            return res
-
-        step = max(1, (variants.size + threads - 1) // threads)
-        chunks = [range(lo, min(lo + step, variants.size)) for lo in range(0, variants.size, step)]
-        if len(chunks) == 1 or threads <= 1:
-            bodies = [b for ch in chunks for b in inflate(ch)]
-        else:
-            with ThreadPoolExecutor(threads) as ex:
-                bodies = [b for part in ex.map(inflate, chunks) for b in part]
-        sizes = np.fromiter((len(b) for b in bodies), dtype=np.int64, count=len(bodies))
-        data = np.frombuffer(b"".join(bodies), dtype=np.uint8)
-        bstart = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-        bend = bstart + sizes
-    else:
-        data = np.frombuffer(raw, dtype=np.uint8)
-        bstart = starts + 4
-        bend = starts + lens
-        bodies = None
-    status = bgen_decode(data, bstart, bend, n, a2, out)
-    bad = np.flatnonzero(status)
-    if bad.size:
-        col = int(bad[0])
-        raise _refuse(idx_, int(variants[col]), data[bstart[col]:bend[col]].tobytes())
+    blocks = inflate(idx_, variants, count_a2, threads=threads)
+    blocks.check(bgen_decode(blocks.data, blocks.starts, blocks.ends, n, blocks.want_a2, out))
     return out

@@ -296,6 +296,10 @@ def hardcall_counts(rows, founder):  # pragma: no cover - compiled
     return total, called_f, missing
 
 
+BGEN8 = np.arange(256, dtype=np.float64) / 255.0
+"""Each 8-bit BGEN probability v as v / 255 (computed by the same division as the kernels')."""
+
+
 @njit(cache=True, inline="always")
 def _bgen_dose(r0, r1, scale, phased, want_a2, ploidy):  # pragma: no cover - compiled
     """One sample's dosage from its two stored values (see :func:`bgen_decode`)."""
@@ -342,25 +346,39 @@ def bgen_decode(data, starts, ends, n, want_a2, out):  # pragma: no cover - comp
             continue
         scale = np.float64((np.int64(1) << bits) - 1)
         want = want_a2[j]
-        if bits == 8:
-            for i in range(n):
-                out[j, i] = _bgen_dose(np.float64(data[start + 2 * i]), np.float64(data[start + 2 * i + 1]), scale,
-                                       phased, want, data[s + 8 + i])
-        elif bits == 16:
-            for i in range(n):
-                q = start + 4 * i
-                r0 = np.float64(np.int64(data[q]) | (np.int64(data[q + 1]) << 8))
-                r1 = np.float64(np.int64(data[q + 2]) | (np.int64(data[q + 3]) << 8))
-                out[j, i] = _bgen_dose(r0, r1, scale, phased, want, data[s + 8 + i])
-        else:
-            for i in range(n):
-                v0 = np.int64(0)
-                v1 = np.int64(0)
-                p0 = 2 * i * bits
-                for t in range(bits):
-                    pos = p0 + t
-                    v0 |= np.int64((data[start + (pos >> 3)] >> (pos & 7)) & 1) << t
-                    pos = p0 + bits + t
-                    v1 |= np.int64((data[start + (pos >> 3)] >> (pos & 7)) & 1) << t
-                out[j, i] = _bgen_dose(np.float64(v0), np.float64(v1), scale, phased, want, data[s + 8 + i])
+        for i in range(n):
+            out[j, i] = _bgen_value(data, start, bits, i, scale, phased, want, data[s + 8 + i])
     return status
+
+
+@njit(cache=True, inline="always")
+def _bgen_value(data, start, bits, i, scale, phased, want_a2, ploidy):  # pragma: no cover - compiled
+    """Sample i's dosage in a decompressed BGEN block whose probabilities start at ``start``."""
+    if bits == 8:  # v / 255 from a table: the same doubles as the division, without dividing
+        a = BGEN8[data[start + 2 * i]]
+        c = BGEN8[data[start + 2 * i + 1]]
+        if phased:
+            d = 2.0 - a - c
+        else:
+            d = 2.0 - 2.0 * a - c
+        if want_a2:
+            d = 2.0 - d
+        if ploidy >= 128:
+            d = np.nan
+        return d
+    elif bits == 16:
+        q = start + 4 * i
+        r0 = np.float64(np.int64(data[q]) | (np.int64(data[q + 1]) << 8))
+        r1 = np.float64(np.int64(data[q + 2]) | (np.int64(data[q + 3]) << 8))
+    else:
+        v0 = np.int64(0)
+        v1 = np.int64(0)
+        p0 = 2 * i * bits
+        for t in range(bits):
+            pos = p0 + t
+            v0 |= np.int64((data[start + (pos >> 3)] >> (pos & 7)) & 1) << t
+            pos = p0 + bits + t
+            v1 |= np.int64((data[start + (pos >> 3)] >> (pos & 7)) & 1) << t
+        r0 = np.float64(v0)
+        r1 = np.float64(v1)
+    return _bgen_dose(r0, r1, scale, phased, want_a2, ploidy)
