@@ -108,3 +108,34 @@ def test_corrupt_gzip_read_through_isal_is_one_line_error(tmp_path, capsys) -> N
         err = capsys.readouterr().err
         lines = err.splitlines()  # a damaged stream is refused by its CRC, or earlier by what it decodes to
         assert len(lines) == 1 and lines[0].startswith("rlsepi: error: ") and "Traceback" not in err, err
+
+
+def test_bgen_block_that_inflates_to_another_size_is_refused(tmp_path) -> None:
+    import struct
+
+    import pytest
+
+    from rlsepi import genotypes as gt
+    from rlsepi.errors import DataValidationError
+    from tests.test_prs_readers_more import _bgen_bytes
+
+    data = bytearray(_bgen_bytes([[(1, 2)] * 4, [(3, 4)] * 4], bits=8, compression=1, ids=list("abcd")))
+    g = gt.read_genotypes(_write_bytes(tmp_path / "ok.bgen", bytes(data)))
+    np.testing.assert_allclose(g.read_rows(np.array([1]), None)[0], 2 - 2 * 3 / 255 - 4 / 255, rtol=1e-15)
+    from rlsepi import _bgen
+
+    off = int(_bgen.read_index(tmp_path / "ok.bgen").offsets[1])
+    c, d = struct.unpack_from("<II", data, off)
+    struct.pack_into("<I", data, off + 4, d + 1)  # D, the stated decompressed size, one byte too many
+    bad = gt.read_genotypes(_write_bytes(tmp_path / "bad.bgen", bytes(data)))
+    with pytest.raises(DataValidationError, match=r"variant 2 \(v2\) does not decompress to its stated size"):
+        bad.read_rows(np.array([0, 1]), None)
+    data[off + 8 + 2:off + 8 + 12] = bytes(10)  # damaged deflate stream
+    worse = gt.read_genotypes(_write_bytes(tmp_path / "worse.bgen", bytes(data)))
+    with pytest.raises(DataValidationError, match=r"variant 2 \(v2\) does not decompress"):
+        worse.read_rows(np.array([1]), None)
+
+
+def _write_bytes(path, data: bytes):
+    path.write_bytes(data)
+    return path
