@@ -9,6 +9,7 @@ probabilities. zstd compression (flag 2) and layout 1 are refused with a convers
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -43,7 +44,7 @@ def _bad(p: Path, what: str) -> DataValidationError:
 
 def read_index(p: Path) -> BgenIndex:
     """One pass over the variants' identifying data (the genotype blocks are skipped)."""
-    data = p.read_bytes() if p.stat().st_size < (1 << 26) else None
+    size = p.stat().st_size
     with open(p, "rb") as fh:
         def rd(k: int) -> bytes:
             b = fh.read(k)
@@ -72,40 +73,63 @@ def read_index(p: Path) -> BgenIndex:
             for _ in range(n):
                 k, = struct.unpack("<H", rd(2))
                 sample_ids.append(rd(k).decode("utf-8", "replace"))
-        fh.seek(offset + 4)
-        pos_ = fh.tell()
-        buf = data
+        pos_ = offset + 4
         offsets = np.empty(m, dtype=np.int64)
         lengths = np.empty(m, dtype=np.int64)
         positions = np.empty(m, dtype=np.int64)
         varids, rsids, chroms, alleles = [], [], [], []
-        if buf is None:
-            fh.seek(0)
-            buf = fh.read()
-    j = 0
-    try:
-        for j in range(m):
-            k, = struct.unpack_from("<H", buf, pos_); pos_ += 2
-            varids.append(buf[pos_:pos_ + k].decode()); pos_ += k
-            k, = struct.unpack_from("<H", buf, pos_); pos_ += 2
-            rsids.append(buf[pos_:pos_ + k].decode()); pos_ += k
-            k, = struct.unpack_from("<H", buf, pos_); pos_ += 2
-            chroms.append(buf[pos_:pos_ + k].decode()); pos_ += k
-            bp, n_al = struct.unpack_from("<IH", buf, pos_); pos_ += 6
-            al = []
-            for _ in range(n_al):
-                k, = struct.unpack_from("<I", buf, pos_); pos_ += 4
-                al.append(buf[pos_:pos_ + k].decode().upper()); pos_ += k
-            alleles.append(al)
-            positions[j] = bp
-            offsets[j] = pos_
-            c, = struct.unpack_from("<I", buf, pos_)
-            lengths[j] = 4 + c
-            pos_ += 4 + c
-            if pos_ > len(buf):
+        # the identifying data sit between the genotype blocks: read through a window of the file
+        # (pread), never the whole file (a UK Biobank chromosome is tens of GB)
+        fd = fh.fileno()
+        win, w0 = b"", 0
+
+        def refill(q: int, k: int) -> int:
+            """Move the window to file offset w0 + q, holding at least k bytes; the new q (0)."""
+            nonlocal win, w0
+            w0 += q
+            win = os.pread(fd, max(1 << 16, k), w0)
+            if len(win) < k:
                 raise struct.error("past the end")
-    except (struct.error, UnicodeDecodeError):
-        raise _bad(p, f"truncated or corrupt at variant {j + 1} of {m}") from None
+            return 0
+
+        j = 0
+        try:
+            for j in range(m):
+                q = pos_ - w0
+                if q + 4096 > len(win):
+                    q = refill(q, 0)
+                fields = []
+                for _ in range(3):  # variant ID, rsID, chromosome
+                    k, = struct.unpack_from("<H", win, q)
+                    if q + 2 + k + 16 > len(win):
+                        q = refill(q, 2 + k + 16)
+                    fields.append(win[q + 2:q + 2 + k].decode())
+                    q += 2 + k
+                varids.append(fields[0])
+                rsids.append(fields[1])
+                chroms.append(fields[2])
+                bp, n_al = struct.unpack_from("<IH", win, q); q += 6
+                al = []
+                for _ in range(n_al):
+                    if q + 4 > len(win):
+                        q = refill(q, 4)
+                    k, = struct.unpack_from("<I", win, q)
+                    if q + 4 + k + 4 > len(win):
+                        q = refill(q, 4 + k + 4)
+                    al.append(win[q + 4:q + 4 + k].decode().upper())
+                    q += 4 + k
+                alleles.append(al)
+                positions[j] = bp
+                if q + 4 > len(win):
+                    q = refill(q, 4)
+                c, = struct.unpack_from("<I", win, q)
+                offsets[j] = w0 + q
+                lengths[j] = 4 + c
+                pos_ = w0 + q + 4 + c
+                if pos_ > size:
+                    raise struct.error("past the end")
+        except (struct.error, UnicodeDecodeError):
+            raise _bad(p, f"truncated or corrupt at variant {j + 1} of {m}") from None
     return BgenIndex(p, n, compression, sample_ids, offsets, varids, rsids, chroms, positions, alleles, lengths)
 
 

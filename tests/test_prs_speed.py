@@ -28,10 +28,10 @@ def test_write_tsv_matches_pandas_to_csv_byte_for_byte() -> None:
         "big": rng.integers(-(2**62), 2**62, n),
     })
     df.loc[3, "x"], df.loc[4, "x"], df.loc[5, "x"] = np.inf, -np.inf, 0.0
-    for fmt in ("%.6g", "%.10g"):
+    for fmt, chunk in (("%.6g", 20_000), ("%.10g", 7)):  # 7: written in 43 chunks of rows
         want, got = io.StringIO(), io.StringIO()
         df.to_csv(want, sep="\t", index=False, float_format=fmt, lineterminator="\n")
-        write_tsv(got, df, float_format=fmt)
+        write_tsv(got, df, float_format=fmt, chunk_rows=chunk)
         assert got.getvalue() == want.getvalue()
 
 
@@ -139,3 +139,32 @@ def test_bgen_block_that_inflates_to_another_size_is_refused(tmp_path) -> None:
 def _write_bytes(path, data: bytes):
     path.write_bytes(data)
     return path
+
+
+def test_bgen_index_reads_long_ids_and_alleles_across_its_window(tmp_path) -> None:
+    # the index reads the identifying data through a 64 KiB window of the file: an ID of 5,000 and an
+    # allele of 70,000 letters cross it; the genotypes after them are still found
+    import struct
+    import zlib
+
+    from rlsepi import genotypes as gt
+
+    n = 3
+    out = [struct.pack("<I", 20), struct.pack("<III", 20, 3, n) + b"bgen" + struct.pack("<I", 1 | (2 << 2))]
+    long_allele = b"A" * 70_000
+    variants = [(b"v1", b"rs1", b"A", b"G"), (b"x" * 5000, b"rs2", long_allele, b"T"), (b"v3", b"rs3", b"C", b"G")]
+    for j, (vid, rsid, a, b) in enumerate(variants):
+        ident = (struct.pack("<H", len(vid)) + vid + struct.pack("<H", len(rsid)) + rsid + struct.pack("<H", 1) + b"1"
+                 + struct.pack("<IH", 100 * (j + 1), 2) + struct.pack("<I", len(a)) + a + struct.pack("<I", len(b)) + b)
+        probs = bytes([255, 0, 0, 255, 0, 0]) if j != 1 else bytes([0, 0, 0, 255, 255, 0])
+        data = struct.pack("<IHBB", n, 2, 2, 2) + bytes([2] * n) + bytes([0, 8]) + probs
+        comp = zlib.compress(data)
+        out.append(ident + struct.pack("<II", len(comp) + 4, len(data)) + comp)
+    p = tmp_path / "long.bgen"
+    p.write_bytes(b"".join(out))
+    (tmp_path / "long.sample").write_text("ID_1 ID_2 missing\n0 0 0\na a 0\nb b 0\nc c 0\n")
+    g = gt.read_genotypes(p)
+    assert g.variants["id"].tolist() == ["rs1", "rs2", "rs3"] and g.variants["pos"].tolist() == [100, 200, 300]
+    assert g.variants["a2"].tolist()[1] == "A" * 70_000 and g.variants["a1"].tolist() == ["G", "T", "G"]
+    # dosage of the second allele: 2 - 2 P(AA) - P(AB) per person, by hand
+    np.testing.assert_array_equal(g.read_rows(np.arange(3), None), [[0, 1, 2], [2, 1, 0], [0, 1, 2]])
