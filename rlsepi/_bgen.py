@@ -5,6 +5,11 @@ a 4-byte offset, a header block (``L_H``, ``M``, ``N``, magic, free data, flags)
 optional sample-identifier block, then per variant its identifying data and a genotype
 block (zlib-compressed, or stored) holding ploidy/missingness bytes and ``B``-bit
 probabilities. zstd compression (flag 2) and layout 1 are refused with a conversion hint.
+
+Reading: the index is one pass over the identifying data through a window of the file; blocks
+are read in runs, inflated by ISA-L (``isal``, zlib's format, faster, releasing the GIL) in two
+threads straight into one buffer, and decoded by :func:`rlsepi._kernels.bgen_decode`. The
+per-variant numpy :func:`_decode` is the path without numba (and the tests' second opinion).
 """
 
 from __future__ import annotations
@@ -245,12 +250,9 @@ class DecodedBlocks:
 
 
 def inflate(idx_: BgenIndex, variants: np.ndarray, count_a2: np.ndarray | None, *, threads: int = 2) -> DecodedBlocks:
-    """The blocks of ``variants`` read in runs and decompressed in ``threads`` threads (ISA-L's
+    """The blocks of (at least one of) ``variants`` read in runs and decompressed in ``threads`` threads (ISA-L's
     inflate, or zlib's: both release the GIL, so both cores work)."""
     a2 = np.zeros(variants.size, bool) if count_a2 is None else np.ascontiguousarray(count_a2, dtype=bool)
-    if variants.size == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return DecodedBlocks(idx_, variants, np.zeros(0, dtype=np.uint8), empty, empty, a2)
     raw, starts = _read_blocks(idx_, variants)
     lens = idx_.lengths[variants]
     if idx_.compression != 1:
