@@ -246,7 +246,11 @@ def dosage_accumulate3(rows, coef, out, n_chunks, tile):  # pragma: no cover - c
 def hardcall_accumulate3(rows, table, out, n_chunks, tile):  # pragma: no cover - compiled
     """Variant-major int8 hard calls (0, 1, 2; negative = missing) for one weight:
     ``out[i, :] += table[j, x_ij, :]`` with ``table`` (variants, 4, 3), row 3 for missing;
-    a table lookup, without the branches of the piecewise-linear kernel."""
+    a table lookup, without the branches of the piecewise-linear kernel.
+
+    Two people at a time: their sums are independent chains of additions, so the processor
+    overlaps them; each person's additions keep their order (the same sums as one at a time).
+    """
     b = rows.shape[0]
     n = rows.shape[1]
     step = (n + n_chunks - 1) // n_chunks
@@ -255,13 +259,39 @@ def hardcall_accumulate3(rows, table, out, n_chunks, tile):  # pragma: no cover 
         i1 = min(n, i0 + step)
         for j0 in range(0, b, tile):
             j1 = min(b, j0 + tile)
-            for i in range(i0, i1):
+            i = i0
+            while i + 1 < i1:
+                s0 = 0.0
+                s1 = 0.0
+                s2 = 0.0
+                t0 = 0.0
+                t1 = 0.0
+                t2 = 0.0
+                for j in range(j0, j1):
+                    x = np.int64(rows[j, i])
+                    x = (x & 3) | ((x >> 7) & 3)  # 0, 1, 2 stay; a negative code becomes 3
+                    y = np.int64(rows[j, i + 1])
+                    y = (y & 3) | ((y >> 7) & 3)
+                    s0 += table[j, x, 0]
+                    s1 += table[j, x, 1]
+                    s2 += table[j, x, 2]
+                    t0 += table[j, y, 0]
+                    t1 += table[j, y, 1]
+                    t2 += table[j, y, 2]
+                out[i, 0] += s0
+                out[i, 1] += s1
+                out[i, 2] += s2
+                out[i + 1, 0] += t0
+                out[i + 1, 1] += t1
+                out[i + 1, 2] += t2
+                i += 2
+            if i < i1:
                 s0 = 0.0
                 s1 = 0.0
                 s2 = 0.0
                 for j in range(j0, j1):
                     x = np.int64(rows[j, i])
-                    x = (x & 3) | ((x >> 7) & 3)  # 0, 1, 2 stay; a negative code becomes 3
+                    x = (x & 3) | ((x >> 7) & 3)
                     s0 += table[j, x, 0]
                     s1 += table[j, x, 1]
                     s2 += table[j, x, 2]
@@ -294,3 +324,91 @@ def hardcall_counts(rows, founder):  # pragma: no cover - compiled
         called_f[j] = c
         missing[j] = mi
     return total, called_f, missing
+
+
+BGEN8 = np.arange(256, dtype=np.float64) / 255.0
+"""Each 8-bit BGEN probability v as v / 255 (computed by the same division as the kernels')."""
+
+
+@njit(cache=True, inline="always")
+def _bgen_dose(r0, r1, scale, phased, want_a2, ploidy):  # pragma: no cover - compiled
+    """One sample's dosage from its two stored values (see :func:`bgen_decode`)."""
+    a = r0 / scale
+    c = r1 / scale
+    if phased:
+        d = 2.0 - a - c
+    else:
+        d = 2.0 - 2.0 * a - c
+    if want_a2:
+        d = 2.0 - d
+    if ploidy >= 128:
+        d = np.nan
+    return d
+
+
+@njit(parallel=True, cache=True)
+def bgen_decode(data, starts, ends, n, want_a2, out):  # pragma: no cover - compiled
+    """Decode decompressed BGEN 1.2 layout-2 genotype blocks of biallelic diploid variants into
+    dosages of the second allele (the first where ``want_a2``), NaN where missing, in parallel
+    over variants; exactly the arithmetic of :func:`rlsepi._bgen._decode`.
+
+    ``data[starts[j]:ends[j]]`` is variant j's uncompressed block. Returns per variant 0 (decoded),
+    1 (not biallelic diploid: refused by the caller with a message) or 2 (block too short).
+    """
+    b = starts.shape[0]
+    status = np.zeros(b, dtype=np.int64)
+    for j in prange(b):
+        s = starts[j]
+        if ends[j] - s < 10 + n:
+            status[j] = 2
+            continue
+        n2 = (np.int64(data[s]) | (np.int64(data[s + 1]) << 8) | (np.int64(data[s + 2]) << 16)
+              | (np.int64(data[s + 3]) << 24))
+        k = np.int64(data[s + 4]) | (np.int64(data[s + 5]) << 8)
+        if n2 != n or k != 2 or data[s + 6] != 2 or data[s + 7] != 2:
+            status[j] = 1
+            continue
+        phased = data[s + 8 + n]
+        bits = np.int64(data[s + 9 + n])
+        start = s + 10 + n
+        if bits < 1 or bits > 32 or ends[j] - start < (2 * n * bits + 7) // 8:
+            status[j] = 2
+            continue
+        scale = np.float64((np.int64(1) << bits) - 1)
+        want = want_a2[j]
+        for i in range(n):
+            out[j, i] = _bgen_value(data, start, bits, i, scale, phased, want, data[s + 8 + i])
+    return status
+
+
+@njit(cache=True, inline="always")
+def _bgen_value(data, start, bits, i, scale, phased, want_a2, ploidy):  # pragma: no cover - compiled
+    """Sample i's dosage in a decompressed BGEN block whose probabilities start at ``start``."""
+    if bits == 8:  # v / 255 from a table: the same doubles as the division, without dividing
+        a = BGEN8[data[start + 2 * i]]
+        c = BGEN8[data[start + 2 * i + 1]]
+        if phased:
+            d = 2.0 - a - c
+        else:
+            d = 2.0 - 2.0 * a - c
+        if want_a2:
+            d = 2.0 - d
+        if ploidy >= 128:
+            d = np.nan
+        return d
+    elif bits == 16:
+        q = start + 4 * i
+        r0 = np.float64(np.int64(data[q]) | (np.int64(data[q + 1]) << 8))
+        r1 = np.float64(np.int64(data[q + 2]) | (np.int64(data[q + 3]) << 8))
+    else:
+        v0 = np.int64(0)
+        v1 = np.int64(0)
+        p0 = 2 * i * bits
+        for t in range(bits):
+            pos = p0 + t
+            v0 |= np.int64((data[start + (pos >> 3)] >> (pos & 7)) & 1) << t
+            pos = p0 + bits + t
+            v1 |= np.int64((data[start + (pos >> 3)] >> (pos & 7)) & 1) << t
+        r0 = np.float64(v0)
+        r1 = np.float64(v1)
+    return _bgen_dose(r0, r1, scale, phased, want_a2, ploidy)

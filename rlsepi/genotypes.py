@@ -34,11 +34,21 @@ __all__ = ["Genotypes", "read_genotypes", "cohort_genotypes", "plink_genotypes",
            "vcf_genotypes", "write_bed", "write_plink"]
 
 
+try:  # ISA-L's gzip reader: the same bytes as the gzip module's, about 3 times faster
+    from isal import igzip as _gzip
+    from isal.isal_zlib import error as _IsalError
+except ImportError:  # pragma: no cover - isal is a dependency
+    _gzip, _IsalError = gzip, zlib.error  # type: ignore[misc]
+
+DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (zlib.error, gzip.BadGzipFile, EOFError, _IsalError)
+"""What reading a corrupt or truncated gzip file through :func:`_open_text` may raise."""
+
+
 def _open_text(path: Path) -> io.TextIOBase:
     with open(path, "rb") as fh:
         magic = fh.read(2)
     if magic == b"\x1f\x8b":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+        return io.TextIOWrapper(_gzip.open(path, "rb"), encoding="utf-8")
     return open(path, encoding="utf-8")
 
 
@@ -442,7 +452,8 @@ def vcf_genotypes(path: str | Path, *, field_: Literal["auto", "GT", "DS"] = "au
         last = max(wanted)
         # blocks come in file order: continue the open pass when we can, else start again
         if stream.get("next", 1 << 62) > min(wanted):
-            stream["it"], stream["next"] = iter(_open_vcf(p)), 0
+            # htslib decompresses BGZF blocks in a second thread while this one decodes records
+            stream["it"], stream["next"] = iter(_open_vcf(p, threads=2)), 0
         try:
             while stream["next"] <= last:
                 rec = next(stream["it"])
@@ -513,7 +524,7 @@ def _scan_text_vcf(p: Path, n: int, chrom: list, pos: list, ids: list, ref: list
                 ids.append(f[2])
                 ref.append(f[3])
                 alt.append(f[4])
-    except (UnicodeDecodeError, EOFError, OSError, zlib.error) as exc:
+    except (UnicodeDecodeError, OSError, *DECOMPRESS_ERRORS) as exc:
         raise DataValidationError(f"cannot read VCF '{p}' at line {line_no + 1}: {_first_line(exc)}") from None
 
 
@@ -547,12 +558,12 @@ def _vcf_header(p: Path) -> tuple[list[str], list[str]]:
                         )
                     return lines, cols[9:]
                 break
-    except (UnicodeDecodeError, EOFError, OSError, gzip.BadGzipFile) as exc:
+    except (UnicodeDecodeError, OSError, *DECOMPRESS_ERRORS) as exc:
         raise DataValidationError(f"cannot read VCF '{p}': {_first_line(exc)} (not a text, gzip or BCF file?)") from None
     raise DataValidationError(f"VCF '{p}' has no #CHROM header line before its first record")
 
 
-def _open_vcf(p: Path) -> Any:
+def _open_vcf(p: Path, *, threads: int = 1) -> Any:
     try:
         from cyvcf2 import VCF
     except ImportError:  # pragma: no cover - a dependency
@@ -562,7 +573,7 @@ def _open_vcf(p: Path) -> Any:
     # htslib prints its own warnings to stderr; our errors say what went wrong
     os.environ.setdefault("HTS_LOG_LEVEL", "error")
     try:
-        return VCF(str(p), gts012=False, strict_gt=True)
+        return VCF(str(p), gts012=False, strict_gt=True, threads=threads if threads > 1 else None)
     except Exception as exc:  # noqa: BLE001
         raise DataValidationError(f"cannot open VCF '{p}': {_first_line(exc)}") from None
 
@@ -788,6 +799,9 @@ def bgen_genotypes(path: str | Path, *, sample: str | Path | None = None, build:
         p = Path(f"{p}.bgen")
     if not p.exists():
         raise DataValidationError(f"BGEN file '{p}' does not exist")
+    if sample is not None and not Path(sample).is_file():
+        raise DataValidationError(f"sample file '{sample}' does not exist" if not Path(sample).exists()
+                                  else f"sample file '{sample}' is a folder; give the .sample file")
     sample_path = Path(sample) if sample is not None else p.with_suffix(".sample")
     index = _bgen.read_index(p)
     ids = index.sample_ids
@@ -826,15 +840,26 @@ _CONVERT = ("convert it with plink2, e.g. 'plink2 --vcf FILE --make-pgen --out P
 
 
 def read_genotypes(path: str | Path, *, build: str | None = None,
-                   vcf_field: Literal["auto", "GT", "DS"] = "auto") -> Genotypes:
+                   vcf_field: Literal["auto", "GT", "DS"] = "auto", sample: str | Path | None = None) -> Genotypes:
     """Open genotypes by file type.
 
     ``path`` is a cohort table (``.parquet``/``.csv``/``.tsv``), a VCF/BCF, a ``.bgen``, any
     file of a PLINK 1 (``.bed/.bim/.fam``) or PLINK 2 (``.pgen/.pvar/.psam``) fileset, or a
-    prefix naming one of them (``--bfile``/``--pfile``/``--bgen``-like).
+    prefix naming one of them (``--bfile``/``--pfile``/``--bgen``-like). ``sample`` is a BGEN
+    file's Oxford ``.sample`` file when it does not sit beside the ``.bgen`` (refused for other
+    formats, whose sample IDs are in their own files).
     """
     p = Path(path)
     name = p.name.lower()
+    if sample is not None:
+        is_bgen = name.endswith(".bgen") or (not p.exists() and Path(f"{p}.bgen").exists()
+                                             and not Path(f"{p}.pgen").exists() and not Path(f"{p}.bed").exists())
+        if not is_bgen:
+            raise DataValidationError(
+                f"a sample file (--sample '{sample}') is only read with BGEN genotypes; '{p}' is not a .bgen file "
+                "(its sample IDs are in its own files): drop --sample"
+            )
+        return bgen_genotypes(p, sample=sample, build=build)
     if name.endswith((".vcf", ".vcf.gz", ".vcf.bgz", ".bcf")):
         return vcf_genotypes(p, field_=vcf_field, build=build)
     if name.endswith((".pgen", ".pvar", ".psam")):

@@ -169,6 +169,41 @@ def atomic_output(path: str | Path, *, force: bool = False, mode: str = "wb") ->
         raise
 
 
+def write_tsv(fh: IO[str], df: pd.DataFrame, *, float_format: str = "%.10g", chunk_rows: int = 20_000) -> None:
+    """Write ``df`` as tab-separated text, byte for byte as ``df.to_csv(fh, sep="\\t", index=False,
+    float_format=float_format, lineterminator="\\n")`` writes it, several times faster.
+
+    Floating-point columns go through ``float_format`` (missing values empty), booleans are
+    ``True``/``False``, other values ``str``; fields are quoted as the csv module's minimal quoting
+    does. pandas formats every float through a Python callback; here each column is formatted in
+    one list comprehension and the rows written by the csv module (C).
+    """
+    import csv
+
+    writer = csv.writer(fh, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow([str(c) for c in df.columns])
+    for lo in range(0, len(df), chunk_rows):  # in chunks: the text of a whole large table is never held at once
+        part = df.iloc[lo:lo + chunk_rows]
+        writer.writerows(zip(*(_tsv_column(part[name], float_format) for name in part.columns)))
+
+
+def _tsv_column(s: pd.Series, float_format: str) -> list[str]:
+    """One column's fields as :func:`write_tsv` writes them."""
+    kind = s.dtype.kind
+    if kind == "f":
+        vals = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        text = [float_format % x for x in vals.tolist()]
+        for i in np.flatnonzero(np.isnan(vals)).tolist():
+            text[i] = ""
+        return text
+    if kind in "iub" and not s.hasnans:
+        return [str(x) for x in s.tolist()]
+    values = s.astype(object).tolist()
+    if s.hasnans:
+        values = [None if m else x for x, m in zip(values, s.isna().tolist())]
+    return ["" if x is None else x if type(x) is str else str(x) for x in values]
+
+
 def estimated_cohort_bytes(n: int, n_loci: int) -> int:
     """A generous estimate of a simulated cohort's Parquet size (about 11 bytes a person with
     four loci are written; this allows 16 plus one per locus, and 1 MiB of metadata)."""

@@ -52,7 +52,7 @@ from rlsepi.genotypes import (
     write_bed,
     write_plink,
 )
-from rlsepi.io import atomic_output, check_output_path
+from rlsepi.io import atomic_output, check_output_path, write_tsv
 from rlsepi.scorefiles import (
     BUNDLED_SCORES,
     ScoringFile,
@@ -78,6 +78,7 @@ __all__ = [
     "plink_genotypes",
     "vcf_genotypes",
     "match_variants",
+    "check_overlap",
     "score_genotypes",
     "score_cohort",
     "score_file",
@@ -160,17 +161,78 @@ def _match_simple(col_rs: np.ndarray, col_e: np.ndarray, col_o: np.ndarray, gids
     pal = np.isin(pair, ["AT", "TA", "CG", "GC"])
     multi = multi_gv[safe] if multi_gv is not None else np.zeros(len(col_rs), bool)
     ok = (pos >= 0) & (direct ^ swapped) & ~pal & ~multi & (g2 != "")
-    key = pd.Series(list(zip(pos, e)))
-    ok &= ~key.duplicated(keep=False).to_numpy()
+    ok &= ~pd.DataFrame({"pos": pos, "e": e}).duplicated(keep=False).to_numpy()
     t = np.flatnonzero(ok)
     d = direct[t]
     log = pd.DataFrame({
         "matched_by": "rsID", "variant_index": pos[t], "genotype_id": np.asarray(gids, dtype=object)[pos[t]],
-        "genotype_alleles": [f"{x}/{y}" for x, y in zip(g1[t], g2[t])],
+        "genotype_alleles": np.char.add(np.char.add(g1[t].astype(str), "/"), g2[t].astype(str)).astype(object),
         "orientation": np.where(d, "direct", "swapped"), "effect_is_a1": d, "status": "used",
         "reason": np.where(d, "", "effect allele is the genotypes' second allele"),
     })
     return ok, log
+
+
+def _position_columns(score: ScoringFile, gbuild: str | None) -> tuple[str, str, str]:
+    """Which of the score's position columns are in the genotypes' build: (chromosome column, position
+    column, note); empty columns and a note saying why when none is (rows then match by ID only)."""
+    v = score.variants
+    if gbuild and score.genome_build and gbuild != score.genome_build:
+        if "hm_pos" in v.columns and score.hm_build == gbuild:
+            return "hm_chr", "hm_pos", ""
+        return "", "", f"score build {score.genome_build} != genotype build {gbuild}"
+    if gbuild and not score.genome_build and "hm_pos" in v.columns and score.hm_build == gbuild:
+        return "hm_chr", "hm_pos", ""
+    if (not gbuild and "hm_pos" in v.columns and score.hm_build and score.genome_build
+            and score.hm_build != score.genome_build):
+        # author and harmonised positions are in different builds and the genotypes do not say theirs:
+        # matching by either could pick wrong variants, so only IDs are compared
+        return "", "", (f"the score has {score.genome_build} and {score.hm_build} positions and the genotypes' "
+                        "build is unknown; give --build")
+    return "chr_name", "chr_position", ""
+
+
+def check_overlap(score: ScoringFile, genotypes: Genotypes, log: pd.DataFrame, *, min_overlap: float,
+                  build: str | None = None) -> pd.DataFrame:
+    """The coverage table of a match log; raise when any weight's matched share of |weight| is
+    below ``min_overlap``.
+
+    When rows were left unmatched because the score's positions are in another genome build than
+    the genotypes' (and the score has no harmonised positions in theirs), that is the error, on its
+    own: the builds, how many rows could only have matched by position, and how to fix it. (When
+    the genotypes' build is unknown, the error names the reasons and asks for ``--build``.)
+    Otherwise the error names the commonest reasons rows were excluded. When the overlap is
+    enough but rows were lost to a build mismatch, a warning says how many.
+    """
+    import warnings
+
+    cov = _coverage(score, log)
+    low = cov[cov["share_abs_weight"] < min_overlap]
+    gbuild = _build_name(build) or genotypes.build
+    _, _, note = _position_columns(score, gbuild)
+    lost = int(log["reason"].str.contains("positions not compared", regex=False).sum()) if note else 0
+    if len(low) and lost and gbuild:  # a known mismatch (an unknown build is named in the error below)
+        r = low.iloc[0]
+        raise DataValidationError(
+            f"genome build mismatch: the scoring file's positions are {score.genome_build} but the genotypes' are "
+            f"{gbuild}, so {lost} of {r.variants_total} scoring-file rows could not be matched by position and only "
+            f"{r.variants_used} matched by ID ({r.share_abs_weight:.1%} of the total |{r.weight}|, below --min-overlap "
+            f"{min_overlap:g}); use the scoring file harmonised to {gbuild} (PGS Catalog hm_chr/hm_pos), or genotypes "
+            f"in {score.genome_build}"
+        )
+    if len(low):
+        r = low.iloc[0]
+        top = log.loc[log["status"] == "excluded", "reason"].value_counts()
+        why = "; ".join(f"{k} {reason}" for reason, k in top.head(3).items())
+        raise DataValidationError(
+            f"only {r.variants_used} of {r.variants_total} scoring-file variants matched the genotypes, "
+            f"{r.share_abs_weight:.1%} of the total |{r.weight}|, below --min-overlap {min_overlap:g} "
+            f"(excluded: {why}); check the genome build and variant IDs, or lower --min-overlap"
+        )
+    if lost:
+        warnings.warn(f"{lost} scoring-file rows without a matching ID were not matched by position: {note}",
+                      stacklevel=3)
+    return cov
 
 
 def match_variants(
@@ -220,31 +282,27 @@ def match_variants(
     gv = genotypes.variants
     gbuild = _build_name(build) or genotypes.build
     by_id: dict[str, list[int]] = {}
-    for i, vid in enumerate(gv["id"].to_numpy()):
-        by_id.setdefault(str(vid), []).append(i)
-    by_pos: dict[tuple[str, int], list[int]] = {}
-    for i, (c, pos) in enumerate(zip(gv["chrom"].to_numpy(), gv["pos"].to_numpy())):
-        by_pos.setdefault((str(c), int(pos)), []).append(i)
-    # which position columns are usable
-    pos_chr, pos_pos, pos_note = "chr_name", "chr_position", ""
-    if gbuild and score.genome_build and gbuild != score.genome_build:
-        if "hm_pos" in v.columns and score.hm_build == gbuild:
-            pos_chr, pos_pos = "hm_chr", "hm_pos"
-        else:
-            pos_chr, pos_pos, pos_note = "", "", f"score build {score.genome_build} != genotype build {gbuild}"
-    elif gbuild and not score.genome_build and "hm_pos" in v.columns and score.hm_build == gbuild:
-        pos_chr, pos_pos = "hm_chr", "hm_pos"
-    elif (not gbuild and "hm_pos" in v.columns and score.hm_build and score.genome_build
-          and score.hm_build != score.genome_build):
-        # author and harmonised positions are in different builds and the genotypes do not say theirs:
-        # matching by either could pick wrong variants, so only IDs are compared
-        pos_chr, pos_pos, pos_note = "", "", (f"the score has {score.genome_build} and {score.hm_build} positions and "
-                                             "the genotypes' build is unknown; give --build")
+    for i, vid in enumerate(gv["id"].astype(str).tolist()):
+        by_id.setdefault(vid, []).append(i)
+    lazy: dict[str, Any] = {}  # built only when a row needs them (most rows match by ID at once)
 
-    a1s, a2s = [str(x) for x in gv["a1"].to_numpy()], [str(x) for x in gv["a2"].to_numpy()]
-    gids = [str(x) for x in gv["id"].to_numpy()]
+    def by_pos() -> dict[tuple[str, int], list[int]]:
+        if "by_pos" not in lazy:
+            table: dict[tuple[str, int], list[int]] = {}
+            for i, key in enumerate(gpos()):
+                table.setdefault(key, []).append(i)
+            lazy["by_pos"] = table
+        return lazy["by_pos"]
+
+    def gpos() -> list[tuple[str, int]]:
+        if "gpos" not in lazy:
+            lazy["gpos"] = list(zip(gv["chrom"].astype(str).to_numpy().tolist(), gv["pos"].to_numpy().tolist()))
+        return lazy["gpos"]
+    pos_chr, pos_pos, pos_note = _position_columns(score, gbuild)
+
+    a1s, a2s = gv["a1"].astype(str).tolist(), gv["a2"].astype(str).tolist()
+    gids = gv["id"].astype(str).tolist()
     multi_gv = gv["multiallelic"].to_numpy(dtype=bool) if "multiallelic" in gv.columns else None
-    gpos = list(zip(gv["chrom"].astype(str).to_numpy(), gv["pos"].to_numpy().tolist()))
     recs = []
     seen: dict[tuple[int, str], int] = {}
     n_rows = len(v)
@@ -266,12 +324,11 @@ def match_variants(
         if pal_idx.size:
             pal_freq = dict(zip(pal_idx.tolist(), np.asarray(sample_freq(pal_idx), dtype=float).tolist()))
     fast, fast_log = _match_simple(col_rs, col_e, col_o, gids, a1s, a2s, multi_gv, by_id)
-    for t, i, ori in zip(*np.nonzero(fast), fast_log["variant_index"], fast_log["orientation"]):
-        seen[(int(i), col_e[t] if ori in ("direct", "swapped") else _comp(col_e[t]))] = int(col_row[t])
+    fast_rows = np.flatnonzero(fast)  # matched as given or swapped: the key's allele is the effect allele itself
+    seen.update(zip(zip(fast_log["variant_index"].to_numpy().tolist(), col_e[fast_rows].tolist()),
+                    col_row[fast_rows].tolist()))
     recs = [None] * n_rows  # type: ignore[list-item]
-    for t in range(n_rows):
-        if fast[t]:
-            continue
+    for t in np.flatnonzero(~fast).tolist():
         rec: dict[str, Any] = {"matched_by": "", "variant_index": -1, "genotype_id": "", "genotype_alleles": "",
                                "orientation": "", "effect_is_a1": False, "status": "excluded", "reason": ""}
         e, o = col_e[t], col_o[t]
@@ -282,8 +339,8 @@ def match_variants(
                 break
         if not cands and pos_chr:
             c, pos = col_c[t], int(col_p[t])
-            if c and pos >= 0 and (c, pos) in by_pos:
-                cands, rec["matched_by"] = by_pos[(c, pos)], "chr:pos"
+            if c and pos >= 0 and (c, pos) in by_pos():
+                cands, rec["matched_by"] = by_pos()[(c, pos)], "chr:pos"
         if not cands:
             rec["reason"] = "not in genotypes" + (f" (positions not compared: {pos_note})" if pos_note else "")
             recs[t] = rec
@@ -292,7 +349,7 @@ def match_variants(
         consistent = [(i, ori) for i, ori in options if ori]
         if len(consistent) > 1 and multi_gv is not None and all(
                 multi_gv[i] and "swapped" in ori and a2s[i] == a2s[consistent[0][0]]
-                and gpos[i] == gpos[consistent[0][0]] for i, ori in consistent):
+                and gpos()[i] == gpos()[consistent[0][0]] for i, ori in consistent):
             # one multi-allelic site split per ALT, effect allele = its REF: every record counts REF
             consistent = consistent[:1]
         if len(consistent) > 1:
@@ -777,10 +834,10 @@ def score_genotypes(
         When the matched share of |weight| is below ``min_overlap``.
     """
     score = score or default_score()
-    if "accession" in score.variants.columns and score.variants["accession"].nunique() > 1:
+    if _accessions(score):
         return _score_accessions(genotypes, score, imputation=imputation, palindromic=palindromic,
                                  duplicates=duplicates, min_overlap=min_overlap, reference=reference, build=build,
-                                 block_bytes=block_bytes)
+                                 block_bytes=block_bytes, freq=freq)
     if imputation not in IMPUTATION_TEXT:
         raise RLSEpiError(f"imputation must be one of {', '.join(IMPUTATION_TEXT)}, got {imputation!r}")
     if palindromic not in ("exclude", "keep", "frequency"):
@@ -805,17 +862,7 @@ def score_genotypes(
         )
     log = match_variants(score, genotypes, palindromic=palindromic, duplicates=duplicates, build=build,
                          sample_freq=a1_freq)
-    cov = _coverage(score, log)
-    low = cov[cov["share_abs_weight"] < min_overlap]
-    if len(low):
-        r = low.iloc[0]
-        top = log.loc[log["status"] == "excluded", "reason"].value_counts()
-        why = "; ".join(f"{k} {reason}" for reason, k in top.head(3).items())
-        raise DataValidationError(
-            f"only {r.variants_used} of {r.variants_total} scoring-file variants matched the genotypes, "
-            f"{r.share_abs_weight:.1%} of the total |{r.weight}|, below --min-overlap {min_overlap:g} "
-            f"(excluded: {why}); check the genome build and variant IDs, or lower --min-overlap"
-        )
+    cov = check_overlap(score, genotypes, log, min_overlap=min_overlap, build=build)
     used = log[log["status"] == "used"].reset_index(drop=True)
     vrows = score.variants.set_index("row").loc[used["row"].to_numpy()].reset_index()
     vidx = used["variant_index"].to_numpy(dtype=np.intp)
@@ -994,6 +1041,13 @@ def score_genotypes(
                      score_name=score.name, n_samples=n)
 
 
+def _accessions(score: ScoringFile) -> list[str]:
+    """The accessions of a combined long-format scoring file (several scores in one), else []."""
+    if "accession" not in score.variants.columns or score.variants["accession"].nunique() <= 1:
+        return []
+    return [str(a) for a in score.variants["accession"].unique()]
+
+
 def _score_accessions(genotypes: Genotypes, score: ScoringFile, **kwargs: Any) -> PRSResult:
     """A combined long-format file: each accession scored on its own (its own ALLELE_CT, DENOM, ...)."""
     from dataclasses import replace
@@ -1078,10 +1132,13 @@ def score_cohort(df: pd.DataFrame, score: ScoringFile | None = None, *, imputati
 
 def score_file(genotypes: str | Path, score: ScoringFile | str | Path | None = None, *,
                reference_file: str | Path | None = None, vcf_field: Literal["auto", "GT", "DS"] = "auto",
-               build: str | None = None, **kwargs: Any) -> PRSResult:
+               build: str | None = None, sample: str | Path | None = None, **kwargs: Any) -> PRSResult:
     """Score a genotype file (any format of :func:`read_genotypes`); optional empirical reference from another file.
 
-    Keyword arguments go to :func:`score_genotypes`.
+    ``sample`` is the ``.sample`` file of a BGEN ``genotypes`` (not of the reference, whose own
+    ``.sample`` sits beside it). A combined scoring file (several accessions) is scored per
+    accession, each against the reference's scores of the same accession. Other keyword
+    arguments go to :func:`score_genotypes`.
     """
     if score is None:
         score = default_score()
@@ -1093,9 +1150,9 @@ def score_file(genotypes: str | Path, score: ScoringFile | str | Path | None = N
             score_reference=lambda kw: score_genotypes(
                 read_genotypes(reference_file, build=build, vcf_field=vcf_field), score, build=build, **kw),
             score_target=lambda kw: score_genotypes(
-                read_genotypes(genotypes, build=build, vcf_field=vcf_field), score, build=build, **kw))
-    return score_genotypes(read_genotypes(genotypes, build=build, vcf_field=vcf_field), score, build=build,
-                           **kwargs)
+                read_genotypes(genotypes, build=build, vcf_field=vcf_field, sample=sample), score, build=build, **kw))
+    return score_genotypes(read_genotypes(genotypes, build=build, vcf_field=vcf_field, sample=sample), score,
+                           build=build, **kwargs)
 
 
 def score_with_empirical_reference(score: ScoringFile, reference_file: str | Path, kwargs: dict[str, Any], *,
@@ -1109,11 +1166,19 @@ def score_with_empirical_reference(score: ScoringFile, reference_file: str | Pat
     """
     ref_res = score_reference({k: v for k, v in kwargs.items() if k != "reference"})
     multi = len(score.weight_names) > 1
-    reference = {
-        w: empirical_reference(ref_res.scores[f"{_label(w)}_SUM" if multi else "SUM"].to_numpy(),
-                               description=f"empirical, {ref_res.n_samples:,} people in {reference_file}")
-        for w in score.weight_names
-    }
+    description = f"empirical, {ref_res.n_samples:,} people in {reference_file}"
+
+    def per_weight(prefix: str) -> dict[str, ReferenceDistribution]:
+        return {w: empirical_reference(ref_res.scores[f"{prefix}{_label(w)}_SUM" if multi else f"{prefix}SUM"].to_numpy(),
+                                       description=description)
+                for w in score.weight_names}
+
+    accessions = _accessions(score)
+    reference: dict[str, Any]
+    if accessions:  # a combined file: each accession against the reference's scores of the same accession
+        reference = {acc: per_weight(f"{acc}_") for acc in accessions}
+    else:
+        reference = per_weight("")
     result = score_target({**kwargs, "reference": reference})
     used_ref = set(ref_res.match_log.loc[ref_res.match_log["status"] == "used", "row"])
     used = set(result.match_log.loc[result.match_log["status"] == "used", "row"])
@@ -1157,7 +1222,7 @@ def write_scores(result: PRSResult, path: str | Path, *, force: bool = False) ->
         with atomic_output(p, force=force, mode="w") as fh:
             for line in notes:
                 fh.write(f"# {line}\n")
-            result.scores.to_csv(fh, sep="\t", index=False, float_format="%.10g", lineterminator="\n")
+            write_tsv(fh, result.scores, float_format="%.10g")
     with atomic_output(log_path, force=force, mode="w") as fh:
-        result.match_log.to_csv(fh, sep="\t", index=False, float_format="%.6g", lineterminator="\n")
+        write_tsv(fh, result.match_log, float_format="%.6g")
     return p, log_path

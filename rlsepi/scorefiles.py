@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import gzip
 import re
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -18,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from rlsepi.errors import DataValidationError
-from rlsepi.genotypes import _build_name, _norm_chr, _open_text
+from rlsepi.genotypes import DECOMPRESS_ERRORS, _build_name, _norm_chr, _open_text
 from rlsepi.io import atomic_output
 from rlsepi.parameters import DEFAULT_LOCI, Locus
 
@@ -232,8 +231,8 @@ def read_scoring_file(path: str | Path, *, weights: Sequence[str] | None = None)
             with _open_text(p) as fh:
                 raw = pd.read_csv(fh, sep=r"[\s,]+", engine="python", skiprows=n_comment, dtype=str,
                                   keep_default_na=False)
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, EOFError,
-            ValueError, zlib.error, csv.Error) as exc:
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error,
+            *DECOMPRESS_ERRORS) as exc:
         raise DataValidationError(
             f"cannot read scoring file '{p}': {(str(exc).strip() or type(exc).__name__).splitlines()[0]} "
             "(expected a tab-separated text table, gzipped or not)"

@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Score each person in GENOTYPES with a PGS Catalog scoring file (default: the bundled RLS "
         "score of MEIS1, BTBD9 and two PTPRD signals). GENOTYPES is a cohort (.parquet/.csv with one column per "
         "rsID), a PLINK 1 .bed, a PLINK 2 .pgen (hard calls and dosages, multi-allelic), a BGEN 1.2 .bgen (with its "
-        ".sample beside it), a VCF/BCF (.vcf, .vcf.gz, .vcf.bgz, .bcf; GT or DS), or a prefix naming one fileset. Writes SUM, AVG, ALLELE_CT, "
+        ".sample beside it, or --sample), a VCF/BCF (.vcf, .vcf.gz, .vcf.bgz, .bcf; GT or DS), or a prefix naming one fileset. Writes SUM, AVG, ALLELE_CT, "
         "DENOM and NAMED_ALLELE_DOSAGE_SUM as plink2 defines them, plus z and percentile against a reference "
         "distribution (a TSV starts with '#' lines naming the score, the imputation, the reference and the "
         "coverage; Parquet keeps them in its metadata), and a match log (FILE without extension + .matchlog.tsv) saying what happened to each "
@@ -55,6 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--build", choices=["GRCh37", "GRCh38"],
                    help="genome build of the genotypes' positions (default: from the VCF/pvar header where it says, "
                    "else unknown: positions of a harmonised score are then not compared, only IDs)")
+    p.add_argument("--sample", type=Path, metavar="FILE.sample",
+                   help="the Oxford .sample file of a BGEN GENOTYPES (default: the .bgen's name with .sample, or the "
+                   "sample IDs stored in the .bgen); as plink2 --sample")
     p.add_argument("--vcf-field", choices=["auto", "GT", "DS"], default="auto",
                    help="VCF genotype field (default: DS where present, else GT)")
     p.add_argument("--scheduler", type=parse_scheduler, default=None, metavar="local[:N]|tcp://HOST:PORT",
@@ -78,8 +81,8 @@ def run(args: argparse.Namespace) -> int:
         raise RLSEpiError(f"output '{args.out}' must end in .tsv or .parquet")
     from rlsepi.commands import check_outputs
 
-    check_outputs([args.out], inputs=[args.genotypes, args.score, Path(args.reference) if args.reference else None],
-                  force=args.force)
+    check_outputs([args.out], inputs=[args.genotypes, args.score, Path(args.reference) if args.reference else None,
+                                      args.sample], force=args.force)
     if _is_cohort(args.genotypes):  # a cohort goes through the schema like in every other command
         from rlsepi.commands import require_file
         from rlsepi.io import read_cohort
@@ -104,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         score = pg.read_scoring_file(args.score, weights=weights)
     else:
         score = pg.extended_score() if args.extended else pg.default_score()
-    options = {"reference_file": args.reference, "vcf_field": args.vcf_field, "build": args.build,
+    options = {"reference_file": args.reference, "vcf_field": args.vcf_field, "build": args.build, "sample": args.sample,
                "imputation": args.imputation, "palindromic": args.palindromic, "duplicates": args.duplicates,
                "min_overlap": args.min_overlap, "freq": pg.read_afreq(args.read_freq) if args.read_freq else None}
     if args.scheduler is None:
@@ -112,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         from rlsepi import distributed
 
-        pg.read_genotypes(args.genotypes, build=args.build, vcf_field=args.vcf_field)  # bad input: before a cluster
+        pg.read_genotypes(args.genotypes, build=args.build, vcf_field=args.vcf_field,  # bad input: before a cluster
+                          sample=args.sample)
         with distributed.connect(args.scheduler, quiet=args.quiet) as client:
             result = distributed.score_file(args.genotypes, score, client=client,
                                             progress=not args.quiet and sys.stderr.isatty(), **options)

@@ -36,7 +36,7 @@ _GENOTYPES_CACHE: dict[tuple[Any, ...], Any] = {}
 _SCORE_LOCK = __import__("threading").Lock()
 
 
-def _open_genotypes(path: str, build: str | None, vcf_field: str) -> Any:
+def _open_genotypes(path: str, build: str | None, vcf_field: str, sample: str | None = None) -> Any:
     """The genotype reader of ``path``, opened once per worker process (reopened when the file changes)."""
     from rlsepi.genotypes import read_genotypes
 
@@ -45,10 +45,10 @@ def _open_genotypes(path: str, build: str | None, vcf_field: str) -> Any:
         stamp: tuple[Any, ...] = (st.st_size, st.st_mtime_ns)
     except OSError:  # a prefix: read_genotypes finds the fileset (or says what is missing)
         stamp = ()
-    key = (path, build, vcf_field, *stamp)
+    key = (path, build, vcf_field, sample, *stamp)
     g = _GENOTYPES_CACHE.get(key)
     if g is None:
-        g = read_genotypes(path, build=build, vcf_field=vcf_field)  # type: ignore[arg-type]
+        g = read_genotypes(path, build=build, vcf_field=vcf_field, sample=sample)  # type: ignore[arg-type]
         _GENOTYPES_CACHE.clear()  # one file per worker at a time: readers hold open handles and tables
         _GENOTYPES_CACHE[key] = g
     return g
@@ -61,6 +61,7 @@ class _FreqJob:
     vcf_field: str
     indices: np.ndarray
     block_bytes: int
+    sample: str | None = None
 
 
 def _a1_freq_block(job: _FreqJob) -> np.ndarray:
@@ -68,7 +69,7 @@ def _a1_freq_block(job: _FreqJob) -> np.ndarray:
     uses to resolve palindromic strands); runs on a worker."""
     from rlsepi.genotypes import _as_float
 
-    g = _open_genotypes(job.path, job.build, job.vcf_field)
+    g = _open_genotypes(job.path, job.build, job.vcf_field, job.sample)
     n = g.n_samples
     founders = g.founders if g.founders.any() else np.ones(n, dtype=bool)
     idx = np.asarray(job.indices, dtype=np.intp)
@@ -91,6 +92,7 @@ class _PRSJob:
     score: Any  # a ScoringFile holding only this block's matched rows
     options: dict[str, Any]
     freq: dict[tuple[str, str], float] | None
+    sample: str | None = None
 
 
 def _score_block(job: _PRSJob) -> dict[str, Any]:
@@ -103,7 +105,7 @@ def _score_block(job: _PRSJob) -> dict[str, Any]:
     """
     from rlsepi.polygenic import ReferenceDistribution, score_genotypes
 
-    g = _open_genotypes(job.path, job.build, job.vcf_field)
+    g = _open_genotypes(job.path, job.build, job.vcf_field, job.sample)
     dummy = ReferenceDistribution("empirical", 0.0, 1.0, np.zeros(1), np.ones(1), "not used")
     with _SCORE_LOCK:
         res = score_genotypes(g, job.score, min_overlap=0.0, reference=dummy, build=job.build, freq=job.freq,
@@ -157,6 +159,7 @@ def score_genotypes(
     reference: Any = "analytic",
     build: str | None = None,
     vcf_field: str = "auto",
+    sample: str | Path | None = None,
     freq: dict[tuple[str, str], float] | None = None,
     block_variants: int = PRS_BLOCK_VARIANTS,
     block_bytes: int = 1 << 26,
@@ -175,6 +178,8 @@ def score_genotypes(
         Without one, the same blocks are scored here one after another.
     imputation, palindromic, duplicates, min_overlap, reference, build, freq, block_bytes
         As for :func:`rlsepi.polygenic.score_genotypes`.
+    sample : path, optional
+        The ``.sample`` file of a BGEN ``genotypes`` (default: beside it); the workers read it too.
     block_variants : int
         Matched variants per task (the blocks are at least as many as the workers).
 
@@ -209,7 +214,7 @@ def score_genotypes(
         score = pg.read_scoring_file(score)
     opts: dict[str, Any] = {"client": client, "imputation": imputation, "palindromic": palindromic,
                             "duplicates": duplicates, "min_overlap": min_overlap, "build": build,
-                            "vcf_field": vcf_field, "freq": freq, "block_variants": block_variants,
+                            "vcf_field": vcf_field, "sample": sample, "freq": freq, "block_variants": block_variants,
                             "block_bytes": block_bytes, "progress": progress}
     if "accession" in score.variants.columns and score.variants["accession"].nunique() > 1:
         # a combined long-format file: each accession scored on its own, as polygenic does
@@ -234,7 +239,8 @@ def score_genotypes(
     if palindromic not in ("exclude", "keep", "frequency"):
         raise RLSEpiError(f"palindromic must be exclude, keep or frequency, got {palindromic!r}")
     path = str(genotypes)
-    g = pg.read_genotypes(path, build=build, vcf_field=vcf_field)  # type: ignore[arg-type]
+    sample_path = None if sample is None else str(sample)
+    g = pg.read_genotypes(path, build=build, vcf_field=vcf_field, sample=sample_path)  # type: ignore[arg-type]
     n = g.n_samples
     founders = g.founders if g.founders.any() else np.ones(n, dtype=bool)
     if palindromic == "frequency" and int(founders.sum()) < pg.MIN_FOUNDERS_FOR_FREQ:
@@ -254,24 +260,14 @@ def score_genotypes(
     def sample_freq(idx: np.ndarray) -> np.ndarray:
         idx = np.asarray(idx, dtype=np.intp)
         order = np.argsort(idx, kind="stable")
-        jobs = [_FreqJob(path, build, vcf_field, idx[order[s]], block_bytes) for s in blocks_of(idx.size)]
+        jobs = [_FreqJob(path, build, vcf_field, idx[order[s]], block_bytes, sample_path) for s in blocks_of(idx.size)]
         out = np.full(idx.size, np.nan)
         out[order] = np.concatenate(_run(client, _a1_freq_block, jobs, key=_key_prefix("prs-freq")))
         return out
 
     log = pg.match_variants(score, g, palindromic=palindromic, duplicates=duplicates,  # type: ignore[arg-type]
                             build=build, sample_freq=sample_freq)
-    cov = pg._coverage(score, log)
-    low = cov[cov["share_abs_weight"] < min_overlap]
-    if len(low):
-        r = low.iloc[0]
-        top = log.loc[log["status"] == "excluded", "reason"].value_counts()
-        why = "; ".join(f"{k} {reason}" for reason, k in top.head(3).items())
-        raise DataValidationError(
-            f"only {r.variants_used} of {r.variants_total} scoring-file variants matched the genotypes, "
-            f"{r.share_abs_weight:.1%} of the total |{r.weight}|, below --min-overlap {min_overlap:g} "
-            f"(excluded: {why}); check the genome build and variant IDs, or lower --min-overlap"
-        )
+    cov = pg.check_overlap(score, g, log, min_overlap=min_overlap, build=build)
     used = log[log["status"] == "used"].reset_index(drop=True)
     m = len(used)
     weights = list(score.weight_names)
@@ -296,7 +292,7 @@ def score_genotypes(
                 fsub = {k: v for k, v in freq.items() if k[0] in ids}
             jobs.append(_PRSJob(path, build, vcf_field, sub,
                                 {"imputation": imputation, "palindromic": palindromic, "duplicates": duplicates,
-                                 "block_bytes": block_bytes}, fsub))
+                                 "block_bytes": block_bytes}, fsub, sample_path))
 
         def combine(part: dict[str, Any]) -> None:
             for c, x in part["sums"].items():
@@ -380,9 +376,10 @@ def score_file(
         score = pg.default_score()
     elif not isinstance(score, pg.ScoringFile):
         score = pg.read_scoring_file(score)
+    sample = kwargs.pop("sample", None)  # the target's .sample file; a reference BGEN has its own beside it
     if reference_file is None:
-        return score_genotypes(genotypes, score, client=client, **kwargs)
+        return score_genotypes(genotypes, score, client=client, sample=sample, **kwargs)
     return pg.score_with_empirical_reference(
         score, reference_file, kwargs,
         score_reference=lambda kw: score_genotypes(reference_file, score, client=client, **kw),
-        score_target=lambda kw: score_genotypes(genotypes, score, client=client, **kw))
+        score_target=lambda kw: score_genotypes(genotypes, score, client=client, sample=sample, **kw))
