@@ -64,3 +64,22 @@ def test_summary_rows_and_verdict(df) -> None:
     verdict = text.splitlines()[-1]
     assert verdict == ("all targets reproduced" if check.passed else f"targets missed: {', '.join(check.failed)}")
     assert check.failed == [x.name for x in check.results if not x.passed]
+
+
+def test_summary_text_of_known_results() -> None:
+    # every cell of the table typed by hand from the values below (percent with 2 decimals,
+    # odds ratio with 2, age with 1), so a changed format, column or verdict shows
+    from rlsepi.targets import TargetCheck, TargetResult
+
+    rows = (TargetResult("prevalence", "RLS prevalence", 0.08, 0.07, 0.10, 0.081234, 0.0791, 0.08342, 20000,
+                         "wilson", True),
+            TargetResult("female_male_or", "female:male OR", 1.75, 1.5, 2.0, 2.3456, 2.1012, 2.6049, 19999,
+                         "woolf", False, "odds_ratio"),
+            TargetResult("peak_age", "peak age", 60.0, 50.0, 70.0, 61.26, 58.04, 64.46, 18000, "lq", True, "age"))
+    lines = TargetCheck(rows).summary().splitlines()
+    assert lines[0].split() == ["target", "published", "band", "estimate", "95%", "CI", "n", "result"]
+    assert lines[1].split() == ["RLS", "prevalence", "8.00%", "7.00%-10.00%", "8.12%", "7.91%-8.34%", "20000", "pass"]
+    assert lines[2].split() == ["female:male", "OR", "1.75", "1.50-2.00", "2.35", "2.10-2.60", "19999", "FAIL"]
+    assert lines[3].split() == ["peak", "age", "60.0", "50.0-70.0", "61.3", "58.0-64.5", "18000", "pass"]
+    assert lines[4:] == ["targets missed: female_male_or"]
+    assert TargetCheck(rows[:1]).summary().splitlines()[-1] == "all targets reproduced"
