@@ -7,13 +7,10 @@ model, R's glm, a hand count), not from the object that printed it.
 from __future__ import annotations
 
 import dataclasses
-import io
-import json
 import math
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -136,11 +133,11 @@ def test_prevalence_table_summary_by_hand() -> None:
 
 
 def _person(**kw) -> risk.IndividualRisk:
-    base = dict(probability=0.1234, average_probability=0.0801, relative_risk=1.5406, per_100=12,
-                average_per_100=8, prs=0.4567, prs_z=1.234, prs_percentile=88.26,
-                inputs={"age": 45.0, "sex": "female"}, averaged_over=("ferritin",), ignored=("pregnancy",),
-                model="M2", caveats=("first caveat", "second caveat"), probability_lower=0.1011,
-                probability_upper=0.1502)
+    base = {"probability": 0.1234, "average_probability": 0.0801, "relative_risk": 1.5406, "per_100": 12,
+            "average_per_100": 8, "prs": 0.4567, "prs_z": 1.234, "prs_percentile": 88.26,
+            "inputs": {"age": 45.0, "sex": "female"}, "averaged_over": ("ferritin",), "ignored": ("pregnancy",),
+            "model": "M2", "caveats": ("first caveat", "second caveat"), "probability_lower": 0.1011,
+            "probability_upper": 0.1502}
     return risk.IndividualRisk(**(base | kw))
 
 
@@ -173,8 +170,8 @@ def test_individual_risk_summary_text_typed_by_hand() -> None:
         "  relative risk:        1.54 times the average",
         "  polygenic score:      not computed (not every genotype was given)",
         "",
-        "Fewer than 1 out of 100 people like this would have RLS, compared with fewer than 1 out of 100 men of "
-        "all adult ages.",
+        ("Fewer than 1 out of 100 people like this would have RLS, compared with fewer than 1 out of 100 men of "
+        "all adult ages."),
         "",
         "Please note:",
         "  - first caveat",
