@@ -83,3 +83,15 @@ def test_summary_text_of_known_results() -> None:
     assert lines[3].split() == ["peak", "age", "60.0", "50.0-70.0", "61.3", "58.0-64.5", "18000", "pass"]
     assert lines[4:] == ["targets missed: female_male_or"]
     assert TargetCheck(rows[:1]).summary().splitlines()[-1] == "all targets reproduced"
+
+
+def test_summary_of_targets_that_could_not_be_estimated() -> None:
+    # an estimate that could not be made (no peak inside the ages, no women) prints as nan
+    from rlsepi.targets import TargetCheck, TargetResult
+
+    nan = float("nan")
+    rows = (TargetResult("female_male_or", "OR", 1.75, 1.5, 2.0, nan, nan, nan, 10, "woolf", False, "odds_ratio"),
+            TargetResult("peak_age", "peak", 60.0, 50.0, 70.0, nan, nan, nan, 10, "lq", False, "age"))
+    lines = TargetCheck(rows).summary().splitlines()
+    assert lines[1].split() == ["OR", "1.75", "1.50-2.00", "nan", "nan-nan", "10", "FAIL"]
+    assert lines[2].split() == ["peak", "60.0", "50.0-70.0", "nan", "nan-nan", "10", "FAIL"]
