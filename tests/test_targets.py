@@ -95,3 +95,19 @@ def test_summary_of_targets_that_could_not_be_estimated() -> None:
     lines = TargetCheck(rows).summary().splitlines()
     assert lines[1].split() == ["OR", "1.75", "1.50-2.00", "nan", "nan-nan", "10", "FAIL"]
     assert lines[2].split() == ["peak", "60.0", "50.0-70.0", "nan", "nan-nan", "10", "FAIL"]
+
+
+def test_a_table_of_counts_gives_the_results_of_its_rows(df) -> None:
+    # freq=: each row of the counts stands for that many people (distributed.cell_counts); the
+    # n of every row is the number of people, and an empty trimester is not estimated
+    cols = ["age", "sex", "pregnant", "trimester", "rls", "rls_clinically_significant"]
+    cells = df.groupby(cols, dropna=False, observed=True).size().rename("people").reset_index()
+    assert len(cells) < len(df) // 2  # a real reduction
+    rows = check_targets(df, rng=3, n_boot=50).to_frame()
+    counts = check_targets(cells, rng=3, n_boot=50, freq="people").to_frame()
+    pd.testing.assert_frame_equal(counts, rows)
+    assert rows.set_index("name").loc["female_male_or", "n"] == len(df)
+    # a trimester with rows but nobody in them (zero counts) is not estimated
+    no_t3 = cells.assign(people=cells["people"].where(cells["trimester"].fillna(0) != 3, 0))
+    r3 = {r.name: r for r in check_targets(no_t3, rng=3, n_boot=50, freq="people").results}["pregnancy_trimester3"]
+    assert (r3.n, r3.passed, math.isnan(r3.estimate)) == (0, False, True)
