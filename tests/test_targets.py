@@ -123,3 +123,12 @@ def test_defaults_seed_0_and_400_bootstrap_samples(df) -> None:
     # (another seed would give another interval: the seed is not ignored)
     pk = prevalence.peak_age(df, outcome="rls", n_boot=400, rng=np.random.default_rng(0))
     assert (peak.ci_lower, peak.ci_upper) == (pk.ci_lower, pk.ci_upper)
+
+
+def test_peak_interval_at_the_requested_level(df) -> None:
+    # the peak row's interval is peak_age's at the same alpha, seed and bootstrap size
+    peak = {r.name: r for r in check_targets(df, alpha=0.1, rng=3, n_boot=50).results}["peak_age"]
+    pk = prevalence.peak_age(df, outcome="rls", alpha=0.1, n_boot=50, rng=np.random.default_rng(3))
+    assert (peak.estimate, peak.ci_lower, peak.ci_upper) == (pk.age, pk.ci_lower, pk.ci_upper)
+    wider = prevalence.peak_age(df, outcome="rls", alpha=0.05, n_boot=50, rng=np.random.default_rng(3))
+    assert wider.ci_upper - wider.ci_lower > peak.ci_upper - peak.ci_lower  # the level is not ignored
