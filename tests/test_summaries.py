@@ -17,7 +17,7 @@ import pytest
 from rlsepi import cli, cohort, prevalence, risk, risk_models, risk_validate
 from rlsepi.errors import DataValidationError
 from rlsepi.io import read_cohort, to_jsonable
-from rlsepi.parameters import DEFAULT
+from rlsepi.parameters import DEFAULT, EXTENDED_LOCI
 
 REF = Path(__file__).parent / "reference" / "risk"
 
@@ -205,6 +205,12 @@ def test_input_errors_one_message_per_field() -> None:
     assert risk.input_errors(pregnant=False, trimester=4) == {"trimester": "trimester must be 1, 2 or 3, got 4"}
     assert risk.input_errors(pregnant=False, trimester=2) == {
         "pregnant": "a trimester was given for someone who is not pregnant"}
+    # the parameters' loci decide the alleles (TOX3 rs3104767 is only in the extended score)
+    ext = dataclasses.replace(DEFAULT, loci=EXTENDED_LOCI)
+    assert risk.input_errors(genotypes={"rs3104767": "GC"}, params=ext) == {}
+    assert risk.input_errors(genotypes={"rs3104767": "GC"}) == {
+        "genotypes.rs3104767": "variant 'rs3104767' is not in the score; the score's variants are rs2300478, "
+                               "rs9357271, rs1975197, rs4626664"}
     # the model's own variants decide which genotypes are known
     lm = risk.generating_risk_model(cohort.solve_model(DEFAULT))
     one = dataclasses.replace(lm, score_weights={"rs9357271": 0.4})
