@@ -132,3 +132,29 @@ def test_peak_interval_at_the_requested_level(df) -> None:
     assert (peak.estimate, peak.ci_lower, peak.ci_upper) == (pk.age, pk.ci_lower, pk.ci_upper)
     wider = prevalence.peak_age(df, outcome="rls", alpha=0.05, n_boot=50, rng=np.random.default_rng(3))
     assert wider.ci_upper - wider.ci_lower > peak.ci_upper - peak.ci_lower  # the level is not ignored
+
+
+def _top_band(d: pd.DataFrame) -> str:
+    """The 5-year band with the highest crude prevalence, by hand."""
+    lower = (d["age"] // 5 * 5).astype(int)
+    top = int(d["rls"].astype(bool).groupby(lower).mean().idxmax())
+    return f"{top}-{top + 4}"
+
+
+def test_labels_and_methods_of_peak_and_unestimated_rows(df) -> None:
+    peak = {r.name: r for r in check_targets(df, rng=3, n_boot=20).results}["peak_age"]
+    assert peak.label == f"age of peak prevalence (top band {_top_band(df)})"
+    assert peak.method == "local quadratic (kernel SD 5 years), normal bootstrap (20)"
+    # prevalence that only rises with age (no peak inside the ages) and nobody in trimester 3:
+    # both rows are named, not estimated, and missed
+    gen = np.random.default_rng(5)
+    rising = df[~(df["pregnant"].astype(bool) & (df["trimester"] == 3))].copy()
+    rising["rls"] = gen.random(len(rising)) < (rising["age"] - 10) / 100
+    res = {r.name: r for r in check_targets(rising, rng=3, n_boot=20).results}
+    p, t3 = res["peak_age"], res["pregnancy_trimester3"]
+    assert (p.label, p.method, p.n, p.passed) == (
+        f"age of peak prevalence (top band {_top_band(rising)}; no peak inside the ages observed)",
+        "local quadratic", len(rising), False)
+    assert math.isnan(p.estimate) and math.isnan(p.ci_lower) and math.isnan(p.ci_upper)
+    assert (t3.label, t3.method, t3.n, t3.passed) == ("prevalence in trimester 3", "wilson", 0, False)
+    assert math.isnan(t3.estimate)
