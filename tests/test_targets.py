@@ -51,7 +51,7 @@ def test_every_row_recomputed(df) -> None:
     for k in (1, 2, 3):
         r = res[f"pregnancy_trimester{k}"]
         sub = preg.loc[preg["trimester"] == k, "rls"].astype(bool)
-        assert (r.label, r.n) == (f"prevalence in trimester {k}", len(sub))
+        assert (r.label, r.method, r.n) == (f"prevalence in trimester {k}", "wilson", len(sub))
         assert (r.ci_lower, r.ci_upper) == pytest.approx(_wilson(int(sub.sum()), len(sub), alpha), rel=1e-12)
 
 
@@ -145,16 +145,19 @@ def test_labels_and_methods_of_peak_and_unestimated_rows(df) -> None:
     peak = {r.name: r for r in check_targets(df, rng=3, n_boot=20).results}["peak_age"]
     assert peak.label == f"age of peak prevalence (top band {_top_band(df)})"
     assert peak.method == "local quadratic (kernel SD 5 years), normal bootstrap (20)"
-    # prevalence that only rises with age (no peak inside the ages) and nobody in trimester 3:
-    # both rows are named, not estimated, and missed
+    # prevalence that only rises with age (no peak inside the ages) and nobody in trimester 2:
+    # both rows are named, not estimated, and missed; trimester 3 after it is still estimated
     gen = np.random.default_rng(5)
-    rising = df[~(df["pregnant"].astype(bool) & (df["trimester"] == 3))].copy()
+    rising = df[~(df["pregnant"].astype(bool) & (df["trimester"] == 2))].copy()
     rising["rls"] = gen.random(len(rising)) < (rising["age"] - 10) / 100
     res = {r.name: r for r in check_targets(rising, rng=3, n_boot=20).results}
-    p, t3 = res["peak_age"], res["pregnancy_trimester3"]
+    p, t2 = res["peak_age"], res["pregnancy_trimester2"]
     assert (p.label, p.method, p.n, p.passed) == (
         f"age of peak prevalence (top band {_top_band(rising)}; no peak inside the ages observed)",
         "local quadratic", len(rising), False)
     assert math.isnan(p.estimate) and math.isnan(p.ci_lower) and math.isnan(p.ci_upper)
-    assert (t3.label, t3.method, t3.n, t3.passed) == ("prevalence in trimester 3", "wilson", 0, False)
-    assert math.isnan(t3.estimate)
+    assert (t2.label, t2.method, t2.n, t2.passed) == ("prevalence in trimester 2", "wilson", 0, False)
+    assert math.isnan(t2.estimate)
+    in_t3 = rising["pregnant"].astype(bool) & (rising["trimester"] == 3)
+    assert res["pregnancy_trimester3"].n == int(in_t3.sum()) > 0
+    assert res["pregnancy_trimester3"].estimate == rising.loc[in_t3, "rls"].mean()
