@@ -216,3 +216,18 @@ def test_input_errors_one_message_per_field() -> None:
     one = dataclasses.replace(lm, score_weights={"rs9357271": 0.4})
     assert risk.input_errors(genotypes={"rs2300478": "GG", "rs9357271": "CT"}, model=one) == {
         "genotypes.rs2300478": "variant 'rs2300478' is not in the score; the score's variants are rs9357271"}
+
+
+def test_individual_risk_dict_and_what_was_averaged() -> None:
+    d = _person().to_dict()
+    # JSON-ready: lists, not tuples, under the dataclass's own names, plus the statement
+    assert (d["averaged_over"], d["ignored"], d["caveats"]) == (["ferritin"], ["pregnancy"],
+                                                                ["first caveat", "second caveat"])
+    assert set(d) == {f.name for f in dataclasses.fields(risk.IndividualRisk)} | {"statement"}
+    # an unknown trimester is averaged over when the model uses pregnancy, and only inputs the
+    # model uses are named
+    assert risk.individual_risk(age=30, sex="female", pregnant=True).averaged_over == (
+        "trimester", "ferritin", "genotypes")
+    lm = risk.generating_risk_model(cohort.solve_model(DEFAULT))
+    no_fer = dataclasses.replace(lm, uses=frozenset({"age", "sex", "pregnancy"}))
+    assert risk.individual_risk(age=30, sex="female", pregnant=True, model=no_fer).averaged_over == ("trimester",)
