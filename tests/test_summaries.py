@@ -231,3 +231,6 @@ def test_individual_risk_dict_and_what_was_averaged() -> None:
     lm = risk.generating_risk_model(cohort.solve_model(DEFAULT))
     no_fer = dataclasses.replace(lm, uses=frozenset({"age", "sex", "pregnancy"}))
     assert risk.individual_risk(age=30, sex="female", pregnant=True, model=no_fer).averaged_over == ("trimester",)
+    # age and sex shape the distribution of the other inputs: named even if the model lacks them
+    only_sex = dataclasses.replace(lm, uses=frozenset({"sex"}))
+    assert risk.individual_risk(sex="female", model=only_sex).averaged_over == ("age",)
