@@ -37,6 +37,9 @@ validate: $(STAMP)
 # Mutation testing of the statistical core with mutmut (slow: run by hand, not in CI).
 # `make mutate` runs every module in [tool.mutmut] only_mutate; narrow it with e.g.
 # `make mutate MUTANTS='rlsepi.descriptive*'`. The score per module is printed at the end.
+# The tests that run rlsepi in a subprocess, a browser, a web server or a Dask cluster are
+# deselected (pytest_add_cli_args in [tool.mutmut]): mutmut maps tests to mutated functions
+# in its own process, so those tests are never chosen for a mutant and only slow each run.
 MUTATE_JOBS ?= 2
 MUTANTS ?=
 mutate: $(STAMP)

@@ -68,10 +68,11 @@ class TargetCheck:
         return pd.DataFrame(rows).to_string(index=False) + f"\n{verdict}"
 
 
-def _result(name: str, label: str, t: Target, est: float, lo: float, hi: float, n: int, method: str,
-            judged: float | None = None) -> TargetResult:
+def _result(name: str, label: str, t: Target, est: float, lo: float, hi: float, n: int,
+            method: str) -> TargetResult:
+    # an estimate that could not be made (NaN) lies in no band: that target is missed
     return TargetResult(name, label, t.value, t.low, t.high, float(est), float(lo), float(hi), int(n), method,
-                        t.contains(est if judged is None else judged), t.kind)
+                        t.contains(est), t.kind)
 
 
 def check_targets(
@@ -129,7 +130,7 @@ def check_targets(
         if "does not rise and fall with age" not in str(exc):
             raise
         out.append(_result("peak_age", f"age of peak prevalence (top band {band.band}; no peak inside the ages "
-                           "observed)", t.peak_age, np.nan, np.nan, np.nan, n_all, "local quadratic", judged=-1.0))
+                           "observed)", t.peak_age, np.nan, np.nan, np.nan, n_all, "local quadratic"))
     else:
         out.append(_result("peak_age", f"age of peak prevalence (top band {band.band})", t.peak_age, pk.age,
                            pk.ci_lower, pk.ci_upper, n_all, f"{pk.model}, {pk.method}"))
@@ -138,7 +139,7 @@ def check_targets(
         sub = pregnant[pregnant["trimester"] == k]
         if len(sub) == 0 or (freq is not None and int(sub[freq].sum()) == 0):
             out.append(_result(f"pregnancy_trimester{k}", f"prevalence in trimester {k}", target, np.nan, np.nan,
-                               np.nan, 0, "wilson", judged=-1.0))
+                               np.nan, 0, "wilson"))
             continue
         p = prevalence.crude(sub, outcome="rls", alpha=alpha, freq=freq)
         out.append(_result(f"pregnancy_trimester{k}", f"prevalence in trimester {k}", target, p.prevalence,

@@ -8,6 +8,7 @@ solved to reproduce (rlsepi.cohort.expected_figures, a separate code path), R's 
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -20,13 +21,12 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from scipy import stats
 
 from rlsepi import cli, cohort, risk, risk_models, risk_validate
 from rlsepi.errors import DataValidationError
 from rlsepi.io import read_cohort, to_jsonable
-from rlsepi.parameters import DEFAULT
+from rlsepi.parameters import DEFAULT, EXTENDED_LOCI
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def truth() -> cohort.OutcomeModel:
 
 
 @pytest.fixture(scope="module")
-def population() -> "object":
+def population() -> object:
     return cohort.simulate(4000, rng=20241122)
 
 
@@ -145,26 +145,60 @@ def test_genotype_parsing():
     assert risk.parse_genotype("rs2300478", "GT") == 1
     assert risk.parse_genotype("rs2300478", "tg") == 1
     assert risk.parse_genotype("rs2300478", "G/G") == 2
+    assert risk.parse_genotype("rs2300478", " t|t ") == 0
+    assert risk.parse_genotype("rs2300478", "1") == 1
     assert risk.parse_genotype("rs9357271", "CC") == 0
     assert risk.parse_genotype("rs4626664", 2) == 2
+    assert risk.parse_genotype("rs4626664", np.int64(0)) == 0
+    # the other strand of a G/T variant: C/A, read by complement
+    assert risk.parse_genotype("rs2300478", "CA") == 1
+    assert risk.parse_genotype("rs2300478", "AA") == 0
+    # a variant whose other allele is not verified (TOX3, effect G): any other base is "other"
+    ext = dataclasses.replace(DEFAULT, loci=EXTENDED_LOCI)
+    assert risk.parse_genotype("rs3104767", "GC", params=ext) == 1
+    assert risk.parse_genotype("rs3104767", "GG", params=ext) == 2
+    assert risk.parse_genotype("rs3104767", "TA", params=ext) == 0
+    with pytest.raises(DataValidationError, match=r"^genotype 'GX' for rs3104767 is not two allele letters; "
+                                                  r"give e.g. GG$"):
+        risk.parse_genotype("rs3104767", "GX", params=ext)
+    with pytest.raises(DataValidationError, match=r"^genotype count for rs2300478 must be 0, 1 or 2, got 3$"):
+        risk.parse_genotype("rs2300478", 3)
+    with pytest.raises(DataValidationError, match=r"^genotype 'GTT' for rs2300478 is not two allele letters; "
+                                                  r"give e.g. GT$"):
+        risk.parse_genotype("rs2300478", "GTT")
+    # an A/T variant cannot be read from the other strand
+    at = (dataclasses.replace(DEFAULT.loci[0], effect_allele="A", other_allele="T"),)
+    with pytest.raises(DataValidationError, match=r"^genotype 'CG' for rs2300478 has alleles that are not this "
+                                                  r"variant's; its alleles are A/T \(an A/T or C/G variant cannot be "
+                                                  r"read from the other strand\)$"):
+        risk.parse_genotype("rs2300478", "CG", params=dataclasses.replace(DEFAULT, loci=at))
 
 
+# each message typed in full from the rules (ages 18-99, pregnancy 18-49, the default score)
 @pytest.mark.parametrize("kwargs, message", [
-    ({"age": 17}, "adult range"),
-    ({"age": 100}, "adult range"),
-    ({"sex": "male", "pregnant": True}, "man"),
-    ({"sex": "male", "trimester": 2}, "man"),
-    ({"age": 58, "pregnant": True}, "reproductive"),
-    ({"ferritin": 0.0}, "positive"),
-    ({"ferritin": -3.0}, "positive"),
-    ({"genotypes": {"rs123": "AG"}}, "not in the score"),
-    ({"genotypes": {"rs2300478": "AG"}}, "not this variant's"),
-    ({"genotypes": {"rs2300478": "GX"}}, "two allele letters"),
-    ({"pregnant": False, "trimester": 1}, "not pregnant"),
+    ({"age": 17}, "age 17 is outside the adult range of the model (18-99 years)"),
+    ({"age": 100}, "age 100 is outside the adult range of the model (18-99 years)"),
+    ({"age": float("nan")}, "age nan is outside the adult range of the model (18-99 years)"),
+    ({"sex": "other"}, "sex must be 'female' or 'male', got 'other'"),
+    ({"sex": "male", "pregnant": True}, "pregnancy was given for a man; pregnancy applies to women only"),
+    ({"sex": "m", "trimester": 2}, "pregnancy was given for a man; pregnancy applies to women only"),
+    ({"trimester": 0}, "trimester must be 1, 2 or 3, got 0"),
+    ({"age": 58, "pregnant": True}, "pregnancy at age 58 is outside the model's reproductive ages (18-49)"),
+    ({"age": 17.5, "trimester": 1}, "age 17.5 is outside the adult range of the model (18-99 years)"),
+    ({"ferritin": 0.0}, "ferritin must be a positive number in µg/L, got 0"),
+    ({"ferritin": -3.0}, "ferritin must be a positive number in µg/L, got -3"),
+    ({"ferritin": float("inf")}, "ferritin must be a positive number in µg/L, got inf"),
+    ({"genotypes": {"rs123": "AG"}},
+     "variant 'rs123' is not in the score; the score's variants are rs2300478, rs9357271, rs1975197, rs4626664"),
+    ({"genotypes": {"rs2300478": "AG"}},
+     "genotype 'AG' for rs2300478 has alleles that are not this variant's; its alleles are G/T"),
+    ({"genotypes": {"rs2300478": "GX"}}, "genotype 'GX' for rs2300478 is not two allele letters; give e.g. GT"),
+    ({"pregnant": False, "trimester": 1}, "a trimester was given for someone who is not pregnant"),
 ])
 def test_refusals(kwargs, message):
-    with pytest.raises(DataValidationError, match=message):
+    with pytest.raises(DataValidationError) as exc:
         risk.individual_risk(**kwargs)
+    assert str(exc.value) == message
 
 
 def test_cli_risk_json(capsys, truth):

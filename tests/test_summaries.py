@@ -6,20 +6,18 @@ model, R's glm, a hand count), not from the object that printed it.
 
 from __future__ import annotations
 
-import io
-import json
+import dataclasses
 import math
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from rlsepi import cli, cohort, prevalence, risk, risk_models, risk_validate
 from rlsepi.errors import DataValidationError
 from rlsepi.io import read_cohort, to_jsonable
-from rlsepi.parameters import DEFAULT
+from rlsepi.parameters import DEFAULT, EXTENDED_LOCI
 
 REF = Path(__file__).parent / "reference" / "risk"
 
@@ -146,3 +144,107 @@ def test_fit_p_value_text_by_hand() -> None:
     f = risk_models._fmt_p
     assert [f(0.5), f(1e-4), f(5.25e-5), f(7.86e-21), f(0.0), f(float("nan"))] == \
         ["0.5000", "0.0001", "5.25e-05", "7.86e-21", "<1e-308", "—"]
+
+
+def _person(**kw) -> risk.IndividualRisk:
+    base = {"probability": 0.1234, "average_probability": 0.0801, "relative_risk": 1.5406, "per_100": 12,
+            "average_per_100": 8, "prs": 0.4567, "prs_z": 1.234, "prs_percentile": 88.26,
+            "inputs": {"age": 45.0, "sex": "female"}, "averaged_over": ("ferritin",), "ignored": ("pregnancy",),
+            "model": "M2", "caveats": ("first caveat", "second caveat"), "probability_lower": 0.1011,
+            "probability_upper": 0.1502}
+    return risk.IndividualRisk(**(base | kw))
+
+
+def test_individual_risk_summary_text_typed_by_hand() -> None:
+    # every line typed from the values of _person (percent with one decimal, the label padded
+    # to 22 characters), so a changed factor, format, order or separator shows
+    assert _person().summary().splitlines() == [
+        "Illustrative risk of restless legs syndrome (M2)",
+        "  this person:          12.3%",
+        "  95% interval:         10.1% to 15.0% (uncertainty of the fitted coefficients)",
+        "  women aged 45:        8.0%",
+        "  relative risk:        1.54 times the average",
+        "  polygenic score:      0.457 (z = +1.23, percentile 88.3)",
+        "",
+        "About 12 out of 100 people like this would have RLS, compared with about 8 out of 100 women aged 45.",
+        "Not given, so averaged over the population (given what was known): ferritin.",
+        "Given but not part of this model: pregnancy.",
+        "",
+        "Please note:",
+        "  - first caveat",
+        "  - second caveat",
+    ]
+    # no interval unless both ends are known; no score; nothing averaged or ignored; fewer than 1
+    text = _person(probability_upper=None, prs=None, averaged_over=(), ignored=(), per_100=0, average_per_100=0,
+                   inputs={"age": None, "sex": "male"}).summary()
+    assert text.splitlines() == [
+        "Illustrative risk of restless legs syndrome (M2)",
+        "  this person:          12.3%",
+        "  men of all adult ages:8.0%",
+        "  relative risk:        1.54 times the average",
+        "  polygenic score:      not computed (not every genotype was given)",
+        "",
+        ("Fewer than 1 out of 100 people like this would have RLS, compared with fewer than 1 out of 100 men of "
+        "all adult ages."),
+        "",
+        "Please note:",
+        "  - first caveat",
+        "  - second caveat",
+    ]
+    assert _person(inputs={"age": 70.5, "sex": None}).statement.endswith("about 8 out of 100 adults aged 70.5.")
+
+
+def test_input_errors_one_message_per_field() -> None:
+    # the messages typed from the rules of individual_risk (ages 18-99, pregnancy 18-49)
+    assert risk.input_errors() == {}
+    assert risk.input_errors(age=30, sex="f", pregnant=True, trimester=2, ferritin=12.5,
+                             genotypes={"rs2300478": "TT"}) == {}
+    assert risk.input_errors(age=10, sex="male", pregnant=True, ferritin=-1, genotypes={"rs2300478": "GA"}) == {
+        "age": "age 10 is outside the adult range of the model (18-99 years)",
+        "ferritin": "ferritin must be a positive number in µg/L, got -1",
+        "pregnant": "pregnancy was given for a man; pregnancy applies to women only",
+        "genotypes.rs2300478": "genotype 'GA' for rs2300478 has alleles that are not this variant's; "
+                               "its alleles are G/T",
+    }
+    # an invalid age or sex is reported once, and not used again to judge the pregnancy
+    assert risk.input_errors(age=10, sex="female", pregnant=True) == {
+        "age": "age 10 is outside the adult range of the model (18-99 years)"}
+    assert risk.input_errors(age=30, sex="x", pregnant=True) == {"sex": "sex must be 'female' or 'male', got 'x'"}
+    # a valid age and sex are used to judge it
+    assert risk.input_errors(age=60, sex="female", pregnant=True) == {
+        "pregnant": "pregnancy at age 60 is outside the model's reproductive ages (18-49)"}
+    assert risk.input_errors(age=30, sex="male", trimester=1) == {
+        "pregnant": "pregnancy was given for a man; pregnancy applies to women only"}
+    # a bad trimester is its own field and is not used again; a good one is
+    assert risk.input_errors(pregnant=False, trimester=4) == {"trimester": "trimester must be 1, 2 or 3, got 4"}
+    assert risk.input_errors(pregnant=False, trimester=2) == {
+        "pregnant": "a trimester was given for someone who is not pregnant"}
+    # the parameters' loci decide the alleles (TOX3 rs3104767 is only in the extended score)
+    ext = dataclasses.replace(DEFAULT, loci=EXTENDED_LOCI)
+    assert risk.input_errors(genotypes={"rs3104767": "GC"}, params=ext) == {}
+    assert risk.input_errors(genotypes={"rs3104767": "GC"}) == {
+        "genotypes.rs3104767": "variant 'rs3104767' is not in the score; the score's variants are rs2300478, "
+                               "rs9357271, rs1975197, rs4626664"}
+    # the model's own variants decide which genotypes are known
+    lm = risk.generating_risk_model(cohort.solve_model(DEFAULT))
+    one = dataclasses.replace(lm, score_weights={"rs9357271": 0.4})
+    assert risk.input_errors(genotypes={"rs2300478": "GG", "rs9357271": "CT"}, model=one) == {
+        "genotypes.rs2300478": "variant 'rs2300478' is not in the score; the score's variants are rs9357271"}
+
+
+def test_individual_risk_dict_and_what_was_averaged() -> None:
+    d = _person().to_dict()
+    # JSON-ready: lists, not tuples, under the dataclass's own names, plus the statement
+    assert (d["averaged_over"], d["ignored"], d["caveats"]) == (["ferritin"], ["pregnancy"],
+                                                                ["first caveat", "second caveat"])
+    assert set(d) == {f.name for f in dataclasses.fields(risk.IndividualRisk)} | {"statement"}
+    # an unknown trimester is averaged over when the model uses pregnancy, and only inputs the
+    # model uses are named
+    assert risk.individual_risk(age=30, sex="female", pregnant=True).averaged_over == (
+        "trimester", "ferritin", "genotypes")
+    lm = risk.generating_risk_model(cohort.solve_model(DEFAULT))
+    no_fer = dataclasses.replace(lm, uses=frozenset({"age", "sex", "pregnancy"}))
+    assert risk.individual_risk(age=30, sex="female", pregnant=True, model=no_fer).averaged_over == ("trimester",)
+    # age and sex shape the distribution of the other inputs: named even if the model lacks them
+    only_sex = dataclasses.replace(lm, uses=frozenset({"sex"}))
+    assert risk.individual_risk(sex="female", model=only_sex).averaged_over == ("age",)
