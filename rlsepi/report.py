@@ -159,7 +159,8 @@ def summarise(a: Analysis) -> dict[str, Any]:
         "rlsepi": {"version": __version__, "kind": "report"},
         "provenance": to_jsonable(a.provenance),
         "targets": None if a.targets is None else {
-            "passed": a.targets.passed, "failed": a.targets.failed, "results": _records(a.targets.to_frame())},
+            "passed": a.targets.passed, "failed": a.targets.failed, "inconclusive": a.targets.inconclusive,
+            "verdict": a.targets.verdict, "results": _records(a.targets.to_frame())},
         "prevalence": {
             "crude": _as_dict(a.crude),
             "clinically_significant": None if a.clinically_significant is None else _as_dict(a.clinically_significant),

@@ -33,13 +33,31 @@ class TargetResult:
     ci_upper: float
     n: int
     method: str
-    passed: bool
+    in_band: bool
     kind: str = "proportion"
+    conclusive: bool = True
+    """Whether the whole confidence interval lies inside the band. An estimate inside the band
+    whose interval reaches outside it is not a pass: the cohort is too small to tell."""
+
+    @property
+    def passed(self) -> bool:
+        """The estimate and its whole interval lie inside the band."""
+        return self.in_band and self.conclusive
+
+    @property
+    def result(self) -> str:
+        """``pass``, ``FAIL`` (the estimate is outside the band, or could not be made) or
+        ``too few to tell`` (inside the band, but the interval reaches outside it)."""
+        return "FAIL" if not self.in_band else ("pass" if self.conclusive else "too few to tell")
+
+    def to_dict(self) -> dict[str, object]:
+        return {**self.__dict__, "passed": self.passed, "result": self.result}
 
 
 @dataclass(frozen=True)
 class TargetCheck:
-    """All targets; ``passed`` is true when every estimate lies inside its band."""
+    """All targets; ``passed`` is true when every estimate and its whole interval lie inside
+    its band."""
 
     results: tuple[TargetResult, ...]
 
@@ -49,10 +67,27 @@ class TargetCheck:
 
     @property
     def failed(self) -> list[str]:
-        return [r.name for r in self.results if not r.passed]
+        """Targets whose estimate lies outside the band (or could not be made)."""
+        return [r.name for r in self.results if not r.in_band]
+
+    @property
+    def inconclusive(self) -> list[str]:
+        """Targets whose estimate lies inside the band but whose interval reaches outside it."""
+        return [r.name for r in self.results if r.in_band and not r.conclusive]
+
+    @property
+    def verdict(self) -> str:
+        if self.passed:
+            return "all targets reproduced"
+        parts = []
+        if self.failed:
+            parts.append(f"targets missed: {', '.join(self.failed)}")
+        if self.inconclusive:
+            parts.append(f"too few people to tell (the 95% CI reaches outside the band): {', '.join(self.inconclusive)}")
+        return "; ".join(parts)
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([r.__dict__ for r in self.results])
+        return pd.DataFrame([r.to_dict() for r in self.results])
 
     def summary(self) -> str:
         rows = []
@@ -62,17 +97,17 @@ class TargetCheck:
             rows.append({
                 "target": r.label, "published": fmt(r.target), "band": f"{fmt(r.low)}-{fmt(r.high)}",
                 "estimate": fmt(r.estimate), "95% CI": f"{fmt(r.ci_lower)}-{fmt(r.ci_upper)}",
-                "n": r.n, "result": "pass" if r.passed else "FAIL",
+                "n": r.n, "result": r.result,
             })
-        verdict = "all targets reproduced" if self.passed else f"targets missed: {', '.join(self.failed)}"
-        return pd.DataFrame(rows).to_string(index=False) + f"\n{verdict}"
+        return pd.DataFrame(rows).to_string(index=False) + f"\n{self.verdict}"
 
 
 def _result(name: str, label: str, t: Target, est: float, lo: float, hi: float, n: int,
             method: str) -> TargetResult:
     # an estimate that could not be made (NaN) lies in no band: that target is missed
+    conclusive = bool(t.contains(lo) and t.contains(hi))
     return TargetResult(name, label, t.value, t.low, t.high, float(est), float(lo), float(hi), int(n), method,
-                        t.contains(est), t.kind)
+                        t.contains(est), t.kind, conclusive)
 
 
 def check_targets(

@@ -39,7 +39,8 @@ def test_every_row_recomputed(df) -> None:
         assert (r.ci_lower, r.ci_upper) == pytest.approx(_wilson(int(flag.sum()), len(df), alpha), rel=1e-12)
         t = getattr(DEFAULT.targets, name)
         assert (r.target, r.low, r.high) == (t.value, t.low, t.high)
-        assert r.passed == (t.low <= r.estimate <= t.high)
+        assert r.in_band == (t.low <= r.estimate <= t.high)
+        assert r.passed == (r.in_band and t.low <= r.ci_lower and r.ci_upper <= t.high)
     fem = df["sex"] == "female"
     a, b, c, d = [int(x.sum()) for x in (rls & fem, ~rls & fem, rls & ~fem, ~rls & ~fem)]
     o = res["female_male_or"]
@@ -62,9 +63,13 @@ def test_summary_rows_and_verdict(df) -> None:
     line = next(ln for ln in text.splitlines() if ln.strip().startswith("RLS prevalence"))
     assert line.split()[2:5] == [f"{r.target:.2%}", f"{r.low:.2%}-{r.high:.2%}", f"{r.estimate:.2%}"]
     assert line.split()[-1] == ("pass" if r.passed else "FAIL")
-    verdict = text.splitlines()[-1]
-    assert verdict == ("all targets reproduced" if check.passed else f"targets missed: {', '.join(check.failed)}")
-    assert check.failed == [x.name for x in check.results if not x.passed]
+    assert check.failed == [x.name for x in check.results if not x.low <= x.estimate <= x.high]
+    unsure = [x.name for x in check.results
+              if x.low <= x.estimate <= x.high and not x.low <= x.ci_lower <= x.ci_upper <= x.high]
+    assert check.inconclusive == unsure
+    parts = ([f"targets missed: {', '.join(check.failed)}"] if check.failed else []) + (
+        [f"too few people to tell (the 95% CI reaches outside the band): {', '.join(unsure)}"] if unsure else [])
+    assert text.splitlines()[-1] == ("; ".join(parts) or "all targets reproduced")
 
 
 def test_summary_text_of_known_results() -> None:
@@ -76,14 +81,23 @@ def test_summary_text_of_known_results() -> None:
                          "wilson", True),
             TargetResult("female_male_or", "female:male OR", 1.75, 1.5, 2.0, 2.3456, 2.1012, 2.6049, 19999,
                          "woolf", False, "odds_ratio"),
-            TargetResult("peak_age", "peak age", 60.0, 50.0, 70.0, 61.26, 58.04, 64.46, 18000, "lq", True, "age"))
+            TargetResult("peak_age", "peak age", 60.0, 50.0, 70.0, 61.26, 58.04, 64.46, 18000, "lq", True, "age"),
+            # in the band, but its interval (4.37-18.98%) reaches outside 5-11%: 64 women cannot tell
+            TargetResult("pregnancy_trimester1", "trimester 1", 0.08, 0.05, 0.11, 0.09375, 0.0437, 0.1898, 64,
+                         "wilson", True, "proportion", False))
     lines = TargetCheck(rows).summary().splitlines()
     assert lines[0].split() == ["target", "published", "band", "estimate", "95%", "CI", "n", "result"]
     assert lines[1].split() == ["RLS", "prevalence", "8.00%", "7.00%-10.00%", "8.12%", "7.91%-8.34%", "20000", "pass"]
     assert lines[2].split() == ["female:male", "OR", "1.75", "1.50-2.00", "2.35", "2.10-2.60", "19999", "FAIL"]
     assert lines[3].split() == ["peak", "age", "60.0", "50.0-70.0", "61.3", "58.0-64.5", "18000", "pass"]
-    assert lines[4:] == ["targets missed: female_male_or"]
+    assert lines[4].split() == ["trimester", "1", "8.00%", "5.00%-11.00%", "9.38%", "4.37%-18.98%", "64", "too", "few",
+                                "to", "tell"]
+    assert lines[5:] == ["targets missed: female_male_or; too few people to tell (the 95% CI reaches outside the "
+                         "band): pregnancy_trimester1"]
     assert TargetCheck(rows[:1]).summary().splitlines()[-1] == "all targets reproduced"
+    assert not TargetCheck(rows[3:]).passed
+    assert TargetCheck(rows[3:]).summary().splitlines()[-1] == (
+        "too few people to tell (the 95% CI reaches outside the band): pregnancy_trimester1")
 
 
 def test_summary_of_targets_that_could_not_be_estimated() -> None:

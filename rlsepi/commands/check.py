@@ -57,7 +57,8 @@ def report(check: TargetCheck, as_json: bool) -> int:
     from rlsepi.io import to_jsonable
 
     if as_json:
-        print(json.dumps(to_jsonable({"passed": check.passed, "failed": check.failed,
+        print(json.dumps(to_jsonable({"passed": check.passed, "failed": check.failed, "inconclusive": check.inconclusive,
+                                      "verdict": check.verdict,
                                       "targets": check.to_frame().to_dict(orient="records")}), indent=2))
     else:
         print(check.summary())
