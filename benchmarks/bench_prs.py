@@ -34,7 +34,6 @@ import time
 from pathlib import Path
 
 
-
 def make_data(folder: Path, n: int, m: int, *, seed: int, block: int = 2000) -> Path:
     import numpy as np
     import pandas as pd
