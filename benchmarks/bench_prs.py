@@ -13,7 +13,8 @@ The 1-minute load average is printed with each pair: the machine may be shared.
 
 It writes a seeded PLINK file (1% missing calls) and a scoring file with 90% of the
 variants plus 2% absent ones, a third of them with swapped alleles, then runs each tool
-once in its own process and prints wall time, peak resident memory (from ``wait4``), their
+once in its own process and prints wall time, CPU time (user + system) and peak resident
+memory (both from ``wait4``; CPU time is the steadier measure on a shared machine), their
 ratios, and the largest absolute difference in SUM between the two.
 
 Linux charges a child's peak RSS with the RSS of the process it was forked from, so the
@@ -31,7 +32,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
 
 
 def make_data(folder: Path, n: int, m: int, *, seed: int, block: int = 2000) -> Path:
@@ -78,8 +78,8 @@ def make_data(folder: Path, n: int, m: int, *, seed: int, block: int = 2000) -> 
     return folder / "bench"
 
 
-def run(cmd: list[str], cwd: Path) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one child process."""
+def run(cmd: list[str], cwd: Path) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of one child process."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -88,7 +88,7 @@ def run(cmd: list[str], cwd: Path) -> tuple[float, float]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{cmd[0]} failed ({proc.returncode}): {err[-2000:]}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,25 +137,28 @@ def main(argv: list[str] | None = None) -> int:
         for fmt in formats:
             for rep in range(args.repeat):
                 load = os.getloadavg()[0]
-                ours_t, ours_m = run([sys.executable, "-m", "rlsepi.cli", "prs", target[fmt], "--score", "score.tsv",
+                ours_t, ours_c, ours_m = run([sys.executable, "-m", "rlsepi.cli", "prs", target[fmt], "--score", "score.tsv",
                                       "--out", f"ours_{fmt}.tsv", "--force", "--quiet"], folder)
-                theirs_t, theirs_m = run([plink2, *theirs_in[fmt], "--score", "score.tsv", "1", "2", "4",
+                theirs_t, theirs_c, theirs_m = run([plink2, *theirs_in[fmt], "--score", "score.tsv", "1", "2", "4",
                                           "header-read", "cols=+scoresums,+denom", "--threads", str(args.threads),
                                           "--memory", "2048", "--out", f"plink2_{fmt}"], folder)
                 ours = pd.read_csv(folder / f"ours_{fmt}.tsv", sep="\t", comment="#")
                 theirs = pd.read_csv(folder / f"plink2_{fmt}.sscore", sep="\t")
                 diff = np.abs(ours["SUM"].to_numpy() - theirs["effect_weight_SUM"].to_numpy())
                 rel = float((diff / np.maximum(np.abs(theirs["effect_weight_SUM"].to_numpy()), 1e-12)).max())
-                rows.append((fmt, rep + 1, ours_t, theirs_t, ours_m, theirs_m, rel, load))
-                print(f"{fmt:5s} run {rep + 1}: rlsepi {ours_t:6.1f} s {ours_m:6.0f} MiB | plink2 {theirs_t:6.1f} s "
-                      f"{theirs_m:6.0f} MiB | ratio wall {ours_t / theirs_t:4.1f}x memory {ours_m / theirs_m:4.1f}x | "
-                      f"SUM max rel diff {rel:.1e} | load {load:.1f}", flush=True)
-        print("\nmedian ratio rlsepi/plink2 per format (wall, memory):")
+                rows.append((fmt, rep + 1, ours_t, theirs_t, ours_m, theirs_m, rel, load, ours_c, theirs_c))
+                print(f"{fmt:5s} run {rep + 1}: rlsepi {ours_t:6.1f} s (CPU {ours_c:5.1f} s) {ours_m:6.0f} MiB | plink2 "
+                      f"{theirs_t:6.1f} s (CPU {theirs_c:5.1f} s) {theirs_m:6.0f} MiB | ratio wall {ours_t / theirs_t:4.1f}x "
+                      f"CPU {ours_c / theirs_c:4.1f}x memory {ours_m / theirs_m:4.1f}x | SUM max rel diff {rel:.1e} | "
+                      f"load {load:.1f}", flush=True)
+        print("\nmedian ratio rlsepi/plink2 per format (wall, CPU = user + system, memory):")
         for fmt in formats:
             r = [x for x in rows if x[0] == fmt]
-            print(f"  {fmt:5s} wall {np.median([x[2] / x[3] for x in r]):.2f}x  memory "
-                  f"{np.median([x[4] / x[5] for x in r]):.2f}x  (rlsepi {np.median([x[2] for x in r]):.1f} s, "
-                  f"plink2 {np.median([x[3] for x in r]):.1f} s, plink2 --threads {args.threads})")
+            print(f"  {fmt:5s} wall {np.median([x[2] / x[3] for x in r]):.2f}x  CPU "
+                  f"{np.median([x[8] / x[9] for x in r]):.2f}x  memory "
+                  f"{np.median([x[4] / x[5] for x in r]):.2f}x  (rlsepi {np.median([x[2] for x in r]):.1f} s, CPU "
+                  f"{np.median([x[8] for x in r]):.1f} s; plink2 {np.median([x[3] for x in r]):.1f} s, CPU "
+                  f"{np.median([x[9] for x in r]):.1f} s, --threads {args.threads})")
     finally:
         if args.keep is None:
             shutil.rmtree(folder, ignore_errors=True)
