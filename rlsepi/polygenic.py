@@ -30,7 +30,7 @@ True
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -764,6 +764,32 @@ def _score_rows(kernels: Any, genotypes: Genotypes, vidx: np.ndarray, eff_a1: np
     nonmiss += m - np.rint(acc[:, kw + 1]).astype(np.int64)
 
 
+def reference_distributions(reference: Any, weights: Sequence[str], vals: np.ndarray, score_freq: np.ndarray,
+                            sample_freq: np.ndarray) -> dict[str, ReferenceDistribution]:
+    """The reference distribution of each weight column: the one given (for all columns, or per
+    column in a mapping), or the analytic one from the scoring file's effect-allele frequencies,
+    the sample's where the file has none (``vals``: per column, the value of 0/1/2 copies)."""
+    refs: dict[str, ReferenceDistribution] = {}
+    for k, w in enumerate(weights):
+        if isinstance(reference, ReferenceDistribution):
+            refs[w] = reference
+        elif isinstance(reference, Mapping):
+            if w not in reference:
+                raise RLSEpiError(f"no reference distribution for weight '{w}'")
+            refs[w] = reference[w]
+        else:
+            f = np.where(np.isfinite(score_freq), score_freq, sample_freq)
+            src = ("scoring-file effect-allele frequencies" if np.isfinite(score_freq).all()
+                   else "sample effect-allele frequencies" if not np.isfinite(score_freq).any()
+                   else "scoring-file frequencies, the sample's where absent")
+            if not np.isfinite(f).all():
+                f = np.nan_to_num(f, nan=0.0)
+            ref = analytic_reference(vals[k], f)
+            refs[w] = ReferenceDistribution(ref.kind, ref.mean, ref.sd, ref.values, ref.probs,
+                                            f"{ref.description}, from {src}")
+    return refs
+
+
 def score_genotypes(
     genotypes: Genotypes,
     score: ScoringFile | None = None,
@@ -990,25 +1016,7 @@ def score_genotypes(
     allele_ct = 2 * nonmiss
     denom = np.full(n, 2 * m) if imputation != "none" else allele_ct
 
-    # reference distributions
-    refs: dict[str, ReferenceDistribution] = {}
-    for k, w in enumerate(weights):
-        if isinstance(reference, ReferenceDistribution):
-            refs[w] = reference
-        elif isinstance(reference, Mapping):
-            if w not in reference:
-                raise RLSEpiError(f"no reference distribution for weight '{w}'")
-            refs[w] = reference[w]
-        else:
-            f = np.where(np.isfinite(score_freq), score_freq, eff_freq)
-            src = ("scoring-file effect-allele frequencies" if np.isfinite(score_freq).all()
-                   else "sample effect-allele frequencies" if not np.isfinite(score_freq).any()
-                   else "scoring-file frequencies, the sample's where absent")
-            if not np.isfinite(f).all():
-                f = np.nan_to_num(f, nan=0.0)
-            ref = analytic_reference(vals[k], f)
-            refs[w] = ReferenceDistribution(ref.kind, ref.mean, ref.sd, ref.values, ref.probs,
-                                            f"{ref.description}, from {src}")
+    refs = reference_distributions(reference, weights, vals, score_freq, eff_freq)
 
     id_col = genotypes.samples.columns[0]
     out = pd.DataFrame({id_col: genotypes.samples[id_col].to_numpy()})

@@ -312,24 +312,7 @@ def score_genotypes(
     vrows = score.variants.set_index("row").loc[used["row"].to_numpy()].reset_index()
     vals = np.stack([pg._model_values(vrows, w) for w in weights]) if weights else np.zeros((0, m, 3))
     score_freq = vrows["allelefrequency_effect"].to_numpy(dtype=float)
-    refs: dict[str, Any] = {}
-    for k, w in enumerate(weights):
-        if isinstance(reference, pg.ReferenceDistribution):
-            refs[w] = reference
-        elif isinstance(reference, Mapping):
-            if w not in reference:
-                raise RLSEpiError(f"no reference distribution for weight '{w}'")
-            refs[w] = reference[w]
-        else:
-            f = np.where(np.isfinite(score_freq), score_freq, eff)
-            src = ("scoring-file effect-allele frequencies" if np.isfinite(score_freq).all()
-                   else "sample effect-allele frequencies" if not np.isfinite(score_freq).any()
-                   else "scoring-file frequencies, the sample's where absent")
-            if not np.isfinite(f).all():
-                f = np.nan_to_num(f, nan=0.0)
-            ref = pg.analytic_reference(vals[k], f)
-            refs[w] = pg.ReferenceDistribution(ref.kind, ref.mean, ref.sd, ref.values, ref.probs,
-                                               f"{ref.description}, from {src}")
+    refs = pg.reference_distributions(reference, weights, vals, score_freq, eff)
     id_col = g.samples.columns[0]
     out = pd.DataFrame({id_col: g.samples[id_col].to_numpy()})
     for k, w in enumerate(weights):
