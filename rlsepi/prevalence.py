@@ -1454,18 +1454,25 @@ def _local_start(cases: np.ndarray, n: np.ndarray, ages: np.ndarray, h: float) -
 def _local_curve(cases: np.ndarray, n: np.ndarray, ages: np.ndarray, grid: np.ndarray, h: float) -> np.ndarray:
     """The local quadratic logistic smoother: the fitted prevalence at each age of ``grid``."""
     X, k = _local_design(ages, grid, h)
-    nk, ck = n[None, :] * k, cases[None, :] * k
-    beta = np.zeros((grid.size, 3))
+    beta = _local_newton(X, n[None, :] * k, cases[None, :] * k, cases, n, maxiter=30, tol=1e-10)
+    return 1 / (1 + np.exp(-beta[:, 0]))
+
+
+def _local_newton(X: np.ndarray, nk: np.ndarray, ck: np.ndarray, cases: np.ndarray, n: np.ndarray, *,
+                  maxiter: int, tol: float) -> np.ndarray:
+    """Newton-Raphson for every local fit at once (one row of ``beta`` per centre), from the
+    crude log-odds; a step that is NaN (a failed solve) ends it, as a small one does."""
+    beta = np.zeros((X.shape[0], 3))
     beta[:, 0] = math.log(cases.sum() / (n.sum() - cases.sum()))
-    for _ in range(30):
+    for _ in range(maxiter):
         mu = 1 / (1 + np.exp(-np.einsum("bak,bk->ba", X, beta)))
         grad = np.einsum("ba,bak->bk", ck - nk * mu, X)
         info = np.einsum("ba,bai,baj->bij", nk * mu * (1 - mu), X, X)
         delta = _safe_solve(info, grad)
         beta = beta + delta
-        if not np.nanmax(np.abs(delta), initial=0.0) >= 1e-10:
+        if not np.nanmax(np.abs(delta), initial=0.0) >= tol:
             break
-    return 1 / (1 + np.exp(-beta[:, 0]))
+    return beta
 
 
 def _local_slope(cases: np.ndarray, n: np.ndarray, ages: np.ndarray, centres: np.ndarray,
@@ -1482,16 +1489,7 @@ def _local_slope(cases: np.ndarray, n: np.ndarray, ages: np.ndarray, centres: np
     """
     X, k = _local_design(ages, centres, h)
     nk, ck = n[None, :] * k, cases[None, :] * k
-    beta = np.zeros((centres.size, 3))
-    beta[:, 0] = math.log(cases.sum() / (n.sum() - cases.sum()))
-    for _ in range(60):
-        mu = 1 / (1 + np.exp(-np.einsum("bak,bk->ba", X, beta)))
-        grad = np.einsum("ba,bak->bk", ck - nk * mu, X)
-        info = np.einsum("ba,bai,baj->bij", nk * mu * (1 - mu), X, X)
-        delta = _safe_solve(info, grad)
-        beta = beta + delta
-        if not np.nanmax(np.abs(delta), initial=0.0) >= 1e-11:
-            break
+    beta = _local_newton(X, nk, ck, cases, n, maxiter=60, tol=1e-11)
     mu = 1 / (1 + np.exp(-np.einsum("bak,bk->ba", X, beta)))
     v = nk * mu * (1 - mu)
     info = np.einsum("ba,bai,baj->bij", v, X, X)
