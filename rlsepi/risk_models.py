@@ -69,6 +69,7 @@ __all__ = [
     "fit_nested",
     "derive_columns",
     "delong",
+    "delong_difference",
     "load_risk_model",
     "scoring_file_for",
     "score_weights",
@@ -523,6 +524,16 @@ def _profile_ci(y: np.ndarray, X: np.ndarray, j: int, res: Any, level: float) ->
 # --- DeLong ------------------------------------------------------------------------------
 
 
+def delong_difference(auc: np.ndarray, cov: np.ndarray, i: int, j: int) -> tuple[float, float, float]:
+    """Paired DeLong test of AUC ``i`` against AUC ``j`` (from :func:`delong` on the same people):
+    the difference, its SE and the two-sided p-value ``2 * sf(|z|)`` (exact in the far tail,
+    where ``2 * (1 - cdf)`` is 0); NaN p when the SE is 0. As pROC's ``roc.test(paired = TRUE)``."""
+    d = float(auc[i] - auc[j])
+    se = math.sqrt(max(float(cov[i, i] + cov[j, j] - 2 * cov[i, j]), 0.0))
+    p = float(2 * stats.norm.sf(abs(d) / se)) if se > 0 else math.nan
+    return d, se, p
+
+
 def delong(y: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """AUCs and their DeLong covariance matrix for one or more scores on the same people.
 
@@ -893,10 +904,7 @@ class NestedLogistic:
             small, big = nested[i - 1], nested[i]
             lr = max(0.0, 2 * (big.metrics["loglik"] - small.metrics["loglik"]))
             df_ = int(big.metrics["parameters"] - small.metrics["parameters"])
-            d = auc[i] - auc[i - 1]
-            var = cov[i, i] + cov[i - 1, i - 1] - 2 * cov[i, i - 1]
-            se = math.sqrt(max(var, 0.0))
-            p_d = float(2 * stats.norm.sf(abs(d) / se)) if se > 0 else float("nan")
+            d, se, p_d = delong_difference(auc, cov, i, i - 1)
             if df_ == 0:
                 # every added term was dropped as inestimable (warned above): the two models are
                 # the same model, and there is nothing to test

@@ -66,7 +66,7 @@ def test_power_prevalence_defaults_to_the_published_prevalence(tmp_path):
     assert r.returncode == 0 and r.stdout == ""
     doc = json.loads(out.read_text())
     assert doc["inputs"]["prevalence"] == 0.08
-    assert doc["n_total"] == pytest.approx(11309.2547681235, rel=1e-9)
+    assert doc["n_total"] == pytest.approx(11309.2547681235, rel=1e-9, abs=0)
     assert doc["n_required"] == 11310
     # an existing output is refused without --force, and kept
     before = out.read_text()
@@ -249,12 +249,12 @@ def test_report_from_a_cohort_file_counts_by_hand(tmp_path):
     assert (woolf["exposed_cases"], woolf["exposed_noncases"], woolf["unexposed_cases"],
             woolf["unexposed_noncases"]) == (120, 180, 60, 240)
     se = math.sqrt(1 / 120 + 1 / 180 + 1 / 60 + 1 / 240)
-    assert woolf["estimate"] == pytest.approx(8 / 3, rel=1e-5)
-    assert woolf["ci_lower"] == pytest.approx(8 / 3 * math.exp(-1.959964 * se), rel=1e-5)
-    assert woolf["ci_upper"] == pytest.approx(8 / 3 * math.exp(1.959964 * se), rel=1e-5)
+    assert woolf["estimate"] == pytest.approx(8 / 3, rel=1e-5, abs=0)
+    assert woolf["ci_lower"] == pytest.approx(8 / 3 * math.exp(-1.959964 * se), rel=1e-5, abs=0)
+    assert woolf["ci_upper"] == pytest.approx(8 / 3 * math.exp(1.959964 * se), rel=1e-5, abs=0)
     # Mantel-Haenszel over 5-year bands: bands with cases hold 20/30 women and 10/20 men with RLS
     # (OR 20*10 / (10*10) = 2 in each); the other bands have no case and are dropped: MH OR = 2
-    assert doc["sex_odds_ratio"]["mantel_haenszel"]["estimate"] == pytest.approx(2.0, rel=1e-5)
+    assert doc["sex_odds_ratio"]["mantel_haenszel"]["estimate"] == pytest.approx(2.0, rel=1e-5, abs=0)
     # this cohort's prevalence is highest at its youngest age: no smooth peak is estimated, and the
     # summary and the page say why instead of giving an edge age with an interval
     why = doc["peak"]["smooth"]["not_estimable"]
@@ -318,7 +318,7 @@ def test_diagnostic_counts_markdown_csv_and_plot(tmp_path):
 
     row = pd.read_csv(io.StringIO(r.stdout)).iloc[0]
     assert row["prevalence"] == 0.1
-    assert row["ppv"] == pytest.approx(0.08 / 0.26, rel=1e-9) and row["npv"] == pytest.approx(0.72 / 0.74, rel=1e-9)
+    assert row["ppv"] == pytest.approx(0.08 / 0.26, rel=1e-9, abs=0) and row["npv"] == pytest.approx(0.72 / 0.74, rel=1e-9, abs=0)
     # a plot format matplotlib is not asked to guess; nothing is written
     line = one_error(run("diagnostic", *counts, "--plot", str(tmp_path / "d.jpg")))
     assert line == f"rlsepi: error: --plot '{tmp_path / 'd.jpg'}': give a .png, .svg or .pdf file"
@@ -429,9 +429,9 @@ def test_power_simulate_json_and_csv_with_true_locus_effect(tmp_path):
     assert r.returncode == 0 and r.stderr == "", r.stderr
     doc = json.loads(r.stdout)
     assert doc["command"] == "power" and doc["n"] == 400 and doc["replicates"] == 6 and doc["seed"] == 3
-    assert doc["truth"] == pytest.approx(math.log(1.68), rel=1e-9)  # JSON keeps 10 significant digits
+    assert doc["truth"] == pytest.approx(math.log(1.68), rel=1e-9, abs=0)  # JSON keeps 10 significant digits
     ok = doc["replicates"] - doc["failed"]
-    assert doc["power_mcse"] == pytest.approx(math.sqrt(doc["power"] * (1 - doc["power"]) / ok), rel=1e-8)
+    assert doc["power_mcse"] == pytest.approx(math.sqrt(doc["power"] * (1 - doc["power"]) / ok), rel=1e-8, abs=0)
     assert doc["bias"] == pytest.approx(doc["mean_estimate"] - doc["truth"], abs=1e-9)
     csv = run(*args, "--format", "csv").stdout.splitlines()
     assert csv[0].split(",")[:4] == ["n", "replicates", "seed", "term"] and csv[1].startswith("400,6,3,rs2300478,")
@@ -487,12 +487,12 @@ def test_outcome_model_odds_ratios_are_the_published_parameters():
     model = cohort.solve_model(params)
     ors = model.odds_ratios()
     # parameters.py: ferritin.low_or 1.55 below 50 ug/L; per-allele ORs of Winkelmann 2011 / Schormair 2008
-    assert ors["ferritin<=50"] == pytest.approx(1.55, rel=1e-9)
-    assert ors["rs2300478"] == pytest.approx(1.68, rel=1e-9)
-    assert ors["rs9357271"] == pytest.approx(1.47, rel=1e-9)
-    assert ors["rs1975197"] == pytest.approx(1.29, rel=1e-9)
-    assert ors["rs4626664"] == pytest.approx(1.44, rel=1e-9)
-    assert ors["female"] == pytest.approx(math.exp(model.female), rel=1e-12) and ors["female"] > 1
+    assert ors["ferritin<=50"] == pytest.approx(1.55, rel=1e-9, abs=0)
+    assert ors["rs2300478"] == pytest.approx(1.68, rel=1e-9, abs=0)
+    assert ors["rs9357271"] == pytest.approx(1.47, rel=1e-9, abs=0)
+    assert ors["rs1975197"] == pytest.approx(1.29, rel=1e-9, abs=0)
+    assert ors["rs4626664"] == pytest.approx(1.44, rel=1e-9, abs=0)
+    assert ors["female"] == pytest.approx(math.exp(model.female), rel=1e-12, abs=0) and ors["female"] > 1
     # the model stored in a cohort's metadata comes back as the same model
     assert cohort.OutcomeModel.from_dict(json.loads(json.dumps(model.to_dict()))) == model
 
@@ -568,7 +568,7 @@ def test_delong_auc_by_hand_and_refusal():
     # (0.9 beats all three, 0.6 beats 0.2 and 0.1): AUC = 5/6
     y = np.array([True, True, False, False, False])
     auc, _ = delong(y, np.array([0.9, 0.6, 0.7, 0.2, 0.1]))
-    assert float(np.ravel(auc)[0]) == pytest.approx(5 / 6, rel=1e-12)
+    assert float(np.ravel(auc)[0]) == pytest.approx(5 / 6, rel=1e-12, abs=0)
     with pytest.raises(DataValidationError, match=r"^the AUC needs both events and non-events$"):
         delong(np.zeros(4, dtype=bool), np.arange(4.0))
 
@@ -583,8 +583,8 @@ def test_binomial_ci_against_r_and_refusals():
 
     ref = pd.read_csv(__import__("pathlib").Path(__file__).parent / "reference" / "diagnostic" / "binom_more.csv"
                       ).set_index("case")  # binom.test and prop.test(correct = FALSE): binom_more.R
-    assert binomial_ci(8, 10) == pytest.approx(tuple(ref.loc["exact_8_10_95"]), rel=1e-9)
-    assert binomial_ci(8, 10, method="wilson", alpha=0.10) == pytest.approx(tuple(ref.loc["wilson_8_10_90"]), rel=1e-9)
+    assert binomial_ci(8, 10) == pytest.approx(tuple(ref.loc["exact_8_10_95"]), rel=1e-9, abs=0)
+    assert binomial_ci(8, 10, method="wilson", alpha=0.10) == pytest.approx(tuple(ref.loc["wilson_8_10_90"]), rel=1e-9, abs=0)
     assert all(math.isnan(v) for v in binomial_ci(0, 0))  # no one: no interval
     with pytest.raises(RLSEpiError, match=r"^interval method must be 'exact' or 'wilson', got 'wald'$"):
         binomial_ci(8, 10, method="wald")
@@ -594,7 +594,7 @@ def test_post_test_probability_by_hand():
     from rlsepi.diagnostic import post_test_probability
 
     # odds form of Bayes: pre-test 20% is odds 0.25; LR 4 gives odds 1, probability 0.5
-    assert post_test_probability(0.2, 4.0) == pytest.approx(0.5, rel=1e-12)
+    assert post_test_probability(0.2, 4.0) == pytest.approx(0.5, rel=1e-12, abs=0)
     assert post_test_probability(1.0, 0.1) == 1.0  # certainty stays certain
     with pytest.raises(RLSEpiError, match=r"^likelihood ratio must be 0 or more, got -1.0$"):
         post_test_probability(0.2, -1.0)
@@ -609,7 +609,7 @@ def test_study_synthetic_data_has_the_reported_summaries_exactly():
     df = synthetic_data(spec, rng=1)
     bmi = df.loc[df["group"] == "a", "bmi"]
     assert len(bmi) == 10 and list(df["group"].unique()) == ["a"]  # one person has no SD: group b is left out
-    assert bmi.mean() == pytest.approx(27.4, rel=1e-12) and bmi.std(ddof=1) == pytest.approx(3.1, rel=1e-12)
+    assert bmi.mean() == pytest.approx(27.4, rel=1e-12, abs=0) and bmi.std(ddof=1) == pytest.approx(3.1, rel=1e-12, abs=0)
     only_r = load_study({"groups": {"a": {"n": 10}},
                          "tests": [{"kind": "correlation", "name": "r", "group": "a", "r": 0.3}]})
     with pytest.raises(DataValidationError, match=r"^the study has no means or counts to draw synthetic data from$"):
@@ -633,7 +633,7 @@ def test_power_designs_from_the_command_line_match_r(args, case, key, rel):
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     got = doc["groups"][key] if key == "group1" else doc[key]
-    assert got == pytest.approx(expected, rel=rel)
+    assert got == pytest.approx(expected, rel=rel, abs=0)
 
 
 def test_fit_of_a_dataset_folder_equals_the_in_memory_fit(tmp_path):
@@ -649,8 +649,8 @@ def test_fit_of_a_dataset_folder_equals_the_in_memory_fit(tmp_path):
     a = pd.read_csv(io.StringIO(ooc.stdout)).query("model == 'M0'").set_index("term")
     b = pd.read_csv(io.StringIO(mem.stdout)).query("model == 'M0' and kind == 'coefficient'").set_index("name")
     assert list(a.index) == ["const", "female", "age10", "age10_sq"] and list(b.index) == list(a.index)
-    assert a["estimate"].to_numpy() == pytest.approx(b["estimate"].to_numpy(), rel=1e-6)
-    assert a["se"].to_numpy() == pytest.approx(b["se"].to_numpy(), rel=1e-6)
+    assert a["estimate"].to_numpy() == pytest.approx(b["estimate"].to_numpy(), rel=1e-6, abs=0)
+    assert a["se"].to_numpy() == pytest.approx(b["se"].to_numpy(), rel=1e-6, abs=0)
 
 
 @pytest.mark.parametrize(

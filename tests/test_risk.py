@@ -45,8 +45,8 @@ def population() -> object:
 def test_everything_unknown_gives_the_prevalence(truth):
     figures = cohort.expected_figures(truth)
     r = risk.individual_risk()
-    assert r.probability == pytest.approx(figures["prevalence"], rel=1e-11)
-    assert r.probability == pytest.approx(DEFAULT.targets.prevalence.value, rel=1e-9)  # the solver's residual
+    assert r.probability == pytest.approx(figures["prevalence"], rel=1e-11, abs=0)
+    assert r.probability == pytest.approx(DEFAULT.targets.prevalence.value, rel=1e-9, abs=0)  # the solver's residual
     assert set(r.averaged_over) == {"age", "sex", "pregnancy", "ferritin", "genotypes"}
 
 
@@ -55,7 +55,7 @@ def test_trimester_alone_gives_the_trimester_prevalence(truth, k):
     # conditioning on the trimester re-weights age (and ferritin) exactly as the solver did
     figures = cohort.expected_figures(truth)
     r = risk.individual_risk(trimester=k)
-    assert r.probability == pytest.approx(figures[f"pregnancy_trimester{k}"], rel=1e-11)
+    assert r.probability == pytest.approx(figures[f"pregnancy_trimester{k}"], rel=1e-11, abs=0)
     assert r.inputs["sex"] is None and r.inputs["pregnant"] is True
 
 
@@ -69,7 +69,7 @@ def test_all_known_equals_the_generating_linear_predictor(truth, population):
             ferritin=float(row["ferritin"]),
             genotypes={rs: int(row[rs]) for rs, _ in truth.loci},
         )
-        assert r.probability == pytest.approx(1 / (1 + math.exp(-e)), rel=1e-12)
+        assert r.probability == pytest.approx(1 / (1 + math.exp(-e)), rel=1e-12, abs=0)
         assert r.averaged_over == ()
 
 
@@ -114,7 +114,7 @@ def test_prs_percentile_matches_simulated_scores(population):
     g = {"rs2300478": 1, "rs9357271": 2, "rs1975197": 0, "rs4626664": 1}
     r = risk.individual_risk(sex="male", age=50, genotypes=g)
     score = sum(weights[k] * v for k, v in g.items())
-    assert r.prs == pytest.approx(score, rel=1e-13)
+    assert r.prs == pytest.approx(score, rel=1e-13, abs=0)
     sim = sum(weights[k] * population[k].to_numpy(float) for k in weights)
     emp = 100 * (np.mean(sim < score - 1e-9) + 0.5 * np.mean(np.abs(sim - score) <= 1e-9))
     assert r.prs_percentile == pytest.approx(emp, abs=4 * 100 * math.sqrt(0.25 / len(sim)))
@@ -214,10 +214,10 @@ def test_cli_risk_json(capsys, truth):
         counts[locus.rsid] = geno[locus.rsid].count(locus.effect_allele)
     person = pd.DataFrame([{"age": 34, "sex": "female", "pregnant": True, "trimester": 3, "ferritin": 20.0, **counts}])
     eta = float(truth.linear_predictor(person)[0])
-    assert out["probability"] == pytest.approx(1 / (1 + math.exp(-eta)), rel=1e-12)
-    assert out["relative_risk"] == pytest.approx(out["probability"] / out["average_probability"], rel=1e-12)
+    assert out["probability"] == pytest.approx(1 / (1 + math.exp(-eta)), rel=1e-12, abs=0)
+    assert out["relative_risk"] == pytest.approx(out["probability"] / out["average_probability"], rel=1e-12, abs=0)
     weights = {locus.rsid: locus.weight for locus in DEFAULT.loci}
-    assert out["prs"] == pytest.approx(sum(weights[k] * v for k, v in counts.items()), rel=1e-13)
+    assert out["prs"] == pytest.approx(sum(weights[k] * v for k, v in counts.items()), rel=1e-13, abs=0)
     assert out["averaged_over"] == []
     # genotypes partly unknown: the average over the unknown ones is named
     assert cli.main(["risk", "--age", "34", "--sex", "female", "--genotype", "rs2300478=GT", "--json"]) == 0
@@ -298,8 +298,8 @@ def test_coefficients_match_r_glm(fits, r_output, age, fer):
         np.testing.assert_allclose(coef.loc[est.index, "p_value"],
                                    _r(r_output, age, fer, m.name, "p_value"), rtol=RT_P, atol=0)
         metric = _r(r_output, age, fer, m.name, "metric")
-        assert m.metrics["loglik"] == pytest.approx(metric["loglik"], rel=RT)
-        assert m.metrics["brier"] == pytest.approx(metric["brier"], rel=RT)
+        assert m.metrics["loglik"] == pytest.approx(metric["loglik"], rel=RT, abs=0)
+        assert m.metrics["brier"] == pytest.approx(metric["brier"], rel=RT, abs=0)
 
 
 @pytest.mark.parametrize("age, fer", CODINGS)
@@ -308,11 +308,11 @@ def test_auc_and_delong_match_proc(fits, r_output, age, fer):
     for m in res.models:
         metric = _r(r_output, age, fer, m.name, "metric")
         for k in ("auc", "auc_lower", "auc_upper"):
-            assert m.metrics[k] == pytest.approx(metric[k], rel=RT), (m.name, k)
+            assert m.metrics[k] == pytest.approx(metric[k], rel=RT, abs=0), (m.name, k)
     for c in res.comparisons:
         ref = _r(r_output, age, fer, f"{c.larger} vs {c.smaller}", "comparison")
         for k in ("auc_difference", "auc_difference_lower", "auc_difference_upper", "auc_difference_p_value"):
-            assert getattr(c, k) == pytest.approx(ref[k], rel=RT), (c.larger, k)
+            assert getattr(c, k) == pytest.approx(ref[k], rel=RT, abs=0), (c.larger, k)
 
 
 def test_newton_fit_matches_r_glm(fixture_cohort, r_output):
@@ -345,9 +345,9 @@ def test_lr_tests_follow_from_the_r_logliks(fits, r_output):
     dfs = {"M1": 1, "M2": 2, "M3": 3}
     for c in res.comparisons:
         lr = 2 * (ll[c.larger] - ll[c.smaller])
-        assert c.lr_statistic == pytest.approx(lr, rel=1e-11)  # 2e-12: a difference of logliks
+        assert c.lr_statistic == pytest.approx(lr, rel=1e-11, abs=0)  # 2e-12: a difference of logliks
         assert c.df == dfs[c.larger]
-        assert c.lr_p_value == pytest.approx(stats.chi2.sf(lr, c.df), rel=1e-11)
+        assert c.lr_p_value == pytest.approx(stats.chi2.sf(lr, c.df), rel=1e-11, abs=0)
 
 
 def test_cross_validation_is_seeded_and_sane(fixture_cohort, fits):
@@ -403,7 +403,7 @@ def test_fitted_model_json_drives_individual_risk(fits, fixture_cohort, tmp_path
         r = risk.individual_risk(age=int(row["age"]), sex=row["sex"], pregnant=bool(row["pregnant"]), trimester=tri,
                                  ferritin=float(row["ferritin"]),
                                  genotypes={locus.rsid: int(row[locus.rsid]) for locus in DEFAULT.loci}, model=lm)
-        assert r.probability == pytest.approx(1 / (1 + math.exp(-eta)), rel=1e-10)
+        assert r.probability == pytest.approx(1 / (1 + math.exp(-eta)), rel=1e-10, abs=0)
         assert r.model == "fitted model M3"
     # the spline coding rebuilds its basis from the stored knots
     spline = fits["spline", "log2"]
@@ -414,7 +414,7 @@ def test_fitted_model_json_drives_individual_risk(fits, fixture_cohort, tmp_path
     eta = coef2["const"] + sum(coef2[t] * x[t] for t in coef2.index if t != "const")
     r = risk.individual_risk(age=int(row["age"]), sex=row["sex"], ferritin=float(row["ferritin"]),
                              genotypes={locus.rsid: int(row[locus.rsid]) for locus in DEFAULT.loci}, model=lm2)
-    assert r.probability == pytest.approx(1 / (1 + math.exp(-eta)), rel=1e-10)
+    assert r.probability == pytest.approx(1 / (1 + math.exp(-eta)), rel=1e-10, abs=0)
     m0 = risk_models.load_risk_model(path, name="M0")
     r = risk.individual_risk(age=40, sex="male", ferritin=30, genotypes={"rs2300478": "GG"}, model=m0)
     assert set(r.ignored) == {"ferritin", "genotypes"} and r.averaged_over == ()
@@ -454,8 +454,8 @@ def test_cli_fit_formats(tmp_path, capsys):
     pv = _r(r_out, "quadratic", "log2", "M3", "p_value")
     np.testing.assert_allclose([got[t]["p_value"] for t in pv.index], pv, rtol=RT_P, atol=0)
     metric = _r(r_out, "quadratic", "log2", "M3", "metric")
-    assert m3["metrics"]["auc"] == pytest.approx(metric["auc"], rel=RT)
-    assert m3["metrics"]["brier"] == pytest.approx(metric["brier"], rel=RT)
+    assert m3["metrics"]["auc"] == pytest.approx(metric["auc"], rel=RT, abs=0)
+    assert m3["metrics"]["brier"] == pytest.approx(metric["brier"], rel=RT, abs=0)
     assert len(doc["comparisons"]) == 3
     assert cli.main(["fit", str(src), "--format", "json", "--out", str(out)]) == 2  # exists, no --force
     assert cli.main(["risk", "--model", str(out), "--age", "50", "--sex", "female", "--json"]) == 0
@@ -494,7 +494,7 @@ def test_mcse_formulas_match_the_spread_of_repeated_studies():
     table = pd.DataFrame(runs)
     for measure in ("bias", "empirical_se", "model_se", "coverage"):
         spread = table[measure].std(ddof=1)
-        assert table[f"{measure}_mcse"].mean() == pytest.approx(spread, rel=0.1), measure
+        assert table[f"{measure}_mcse"].mean() == pytest.approx(spread, rel=0.1, abs=0), measure
     assert table["bias"].mean() == pytest.approx(0.0, abs=4 * sigma / math.sqrt(r * 1500))
     assert table["coverage"].mean() == pytest.approx(0.95, abs=0.01)
 
@@ -537,9 +537,9 @@ def test_cli_validate_json(tmp_path):
     rows = {r["term"]: r for r in doc["results"]}
     # the true effects are the generating model's (cohort.solve_model, not risk_validate)
     model = cohort.solve_model(DEFAULT)
-    assert rows["female"]["true_or"] == pytest.approx(math.exp(model.female), rel=1e-12)
+    assert rows["female"]["true_or"] == pytest.approx(math.exp(model.female), rel=1e-12, abs=0)
     for rsid, beta in model.loci:
-        assert rows[rsid]["true_log_or"] == pytest.approx(beta, rel=1e-12)
+        assert rows[rsid]["true_log_or"] == pytest.approx(beta, rel=1e-12, abs=0)
     # two replicates: coverage is 0, 1/2 or 1 for every term used twice
     assert all(r["coverage"] in (0.0, 0.5, 1.0) for r in doc["results"] if r["replicates_used"] == 2)
 
@@ -559,6 +559,22 @@ def test_large_simulation_study():
         assert abs(row["coverage"] - 0.95) < 4 * mcse, term
         if term in WELL_POWERED:
             assert abs(row["bias"]) < 4 * row["bias_mcse"], term
-            assert row["model_se"] == pytest.approx(row["empirical_se"], rel=0.1), term
+            assert row["model_se"] == pytest.approx(row["empirical_se"], rel=0.1, abs=0), term
         else:
             assert abs(row["bias"]) < row["empirical_se"] / 3, term
+
+
+def test_delong_p_value_in_the_far_tail_matches_proc() -> None:
+    # pROC's roc.test gives p = 2.39e-212 (z = 31.1); a p-value computed as 2 * (1 - cdf) would
+    # be 0 here (tests/reference/risk/delong_far_tail.R makes the data and the answers)
+    here = Path(__file__).parent / "reference" / "risk"
+    ref = json.loads((here / "delong_far_tail.json").read_text())
+    data = pd.read_csv(here / "delong_far_tail.csv")
+    auc, cov = risk_models.delong(data["y"].to_numpy(), np.vstack([data["strong"], data["weak"]]))
+    assert auc[0] == pytest.approx(ref["auc_strong"], rel=1e-14, abs=0)
+    assert auc[1] == pytest.approx(ref["auc_weak"], rel=1e-14, abs=0)
+    d, se, p = risk_models.delong_difference(auc, cov, 0, 1)
+    assert d == pytest.approx(ref["difference"], rel=1e-13, abs=0)
+    assert d / se == pytest.approx(ref["z"], rel=1e-11, abs=0)
+    assert 0 < ref["p_value"] < 1e-200
+    assert p == pytest.approx(ref["p_value"], rel=1e-9, abs=0)  # z agrees to 1e-11; p's relative error ~z^2 times that
