@@ -36,7 +36,7 @@ def test_every_row_recomputed(df) -> None:
         r = res[name]
         assert (r.label, r.method, r.n) == (label, "wilson", len(df))
         assert r.estimate == pytest.approx(flag.mean(), rel=1e-15, abs=0)
-        assert (r.ci_lower, r.ci_upper) == pytest.approx(_wilson(int(flag.sum()), len(df), alpha), rel=1e-12)
+        assert (r.ci_lower, r.ci_upper) == pytest.approx(_wilson(int(flag.sum()), len(df), alpha), rel=1e-12, abs=0)
         t = getattr(DEFAULT.targets, name)
         assert (r.target, r.low, r.high) == (t.value, t.low, t.high)
         assert r.in_band == (t.low <= r.estimate <= t.high)
@@ -53,7 +53,7 @@ def test_every_row_recomputed(df) -> None:
         r = res[f"pregnancy_trimester{k}"]
         sub = preg.loc[preg["trimester"] == k, "rls"].astype(bool)
         assert (r.label, r.method, r.n) == (f"prevalence in trimester {k}", "wilson", len(sub))
-        assert (r.ci_lower, r.ci_upper) == pytest.approx(_wilson(int(sub.sum()), len(sub), alpha), rel=1e-12)
+        assert (r.ci_lower, r.ci_upper) == pytest.approx(_wilson(int(sub.sum()), len(sub), alpha), rel=1e-12, abs=0)
 
 
 def test_summary_rows_and_verdict(df) -> None:
