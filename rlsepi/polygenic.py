@@ -1016,10 +1016,22 @@ def score_genotypes(
     allele_ct = 2 * nonmiss
     denom = np.full(n, 2 * m) if imputation != "none" else allele_ct
 
-    refs = reference_distributions(reference, weights, vals, score_freq, eff_freq)
+    return assemble_result(genotypes.samples, score, weights, log, cov, reference=reference, vals=vals,
+                           score_freq=score_freq, eff_freq=eff_freq, imputed=imputed, sums=sums,
+                           dosage_sum=dosage_sum, allele_ct=allele_ct, denom=denom, imputation=imputation)
 
-    id_col = genotypes.samples.columns[0]
-    out = pd.DataFrame({id_col: genotypes.samples[id_col].to_numpy()})
+
+def assemble_result(samples: pd.DataFrame, score: ScoringFile, weights: Sequence[str], log: pd.DataFrame,
+                    cov: pd.DataFrame, *, reference: Any, vals: np.ndarray, score_freq: np.ndarray,
+                    eff_freq: np.ndarray, imputed: np.ndarray, sums: np.ndarray, dosage_sum: np.ndarray,
+                    allele_ct: np.ndarray, denom: np.ndarray, imputation: str) -> PRSResult:
+    """The :class:`PRSResult` from the accumulated sums (one process or summed over Dask blocks):
+    plink2's columns per weight, z and percentile against each weight's reference
+    distribution, and the match log with each used variant's sample frequency and imputations."""
+    n = len(samples)
+    refs = reference_distributions(reference, weights, vals, score_freq, eff_freq)
+    id_col = samples.columns[0]
+    out = pd.DataFrame({id_col: samples[id_col].to_numpy()})
     multi = len(weights) > 1
     for k, w in enumerate(weights):
         pre = f"{_label(w)}_" if multi else ""

@@ -312,35 +312,11 @@ def score_genotypes(
     vrows = score.variants.set_index("row").loc[used["row"].to_numpy()].reset_index()
     vals = np.stack([pg._model_values(vrows, w) for w in weights]) if weights else np.zeros((0, m, 3))
     score_freq = vrows["allelefrequency_effect"].to_numpy(dtype=float)
-    refs = pg.reference_distributions(reference, weights, vals, score_freq, eff)
-    id_col = g.samples.columns[0]
-    out = pd.DataFrame({id_col: g.samples[id_col].to_numpy()})
-    for k, w in enumerate(weights):
-        pre = f"{pg._label(w)}_" if multi else ""
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[f"{pre}SUM"] = acc[sum_cols[k]]
-            out[f"{pre}AVG"] = np.where(denom > 0, acc[sum_cols[k]] / np.maximum(denom, 1), np.nan)
-    out["ALLELE_CT"] = allele_ct
-    out["DENOM"] = denom
-    out["NAMED_ALLELE_DOSAGE_SUM"] = acc["NAMED_ALLELE_DOSAGE_SUM"]
-    for k, w in enumerate(weights):
-        pre = f"{pg._label(w)}_" if multi else ""
-        out[f"{pre}z"] = refs[w].z(acc[sum_cols[k]])
-        out[f"{pre}percentile"] = refs[w].percentile(acc[sum_cols[k]])
-    log = log.copy()
-    log["sample_effect_freq"] = np.nan
-    log["n_imputed"] = 0
-    pos = np.flatnonzero(log["status"].to_numpy() == "used")
-    log.loc[pos, "sample_effect_freq"] = eff
-    log.loc[pos, "n_imputed"] = n_imp if imputation != "none" else 0
-    nocall = pos[n_imp == n] if n else pos[:0]
-    if nocall.size:
-        note = ("no calls: imputed as 2 x 0.5 copies, as plink2 does" if imputation != "none"
-                else "no calls: contributes nothing")
-        log.loc[nocall, "reason"] = [f"{r}; {note}" if r else note for r in log.loc[nocall, "reason"]]
-    log["imputation"] = imputation
-    return pg.PRSResult(scores=out, match_log=log, coverage=cov, imputation=imputation, references=refs,
-                        score_name=score.name, n_samples=n)
+    sums = np.column_stack([acc[c] for c in sum_cols]) if weights else np.zeros((n, 0))
+    return pg.assemble_result(g.samples, score, weights, log, cov, reference=reference, vals=vals,
+                              score_freq=score_freq, eff_freq=eff, imputed=n_imp, sums=sums,
+                              dosage_sum=acc["NAMED_ALLELE_DOSAGE_SUM"], allele_ct=allele_ct, denom=denom,
+                              imputation=imputation)
 
 
 def score_file(
