@@ -70,6 +70,7 @@ __all__ = [
     "derive_columns",
     "delong",
     "delong_difference",
+    "hanley_mcneil_se",
     "load_risk_model",
     "scoring_file_for",
     "score_weights",
@@ -522,6 +523,18 @@ def _profile_ci(y: np.ndarray, X: np.ndarray, j: int, res: Any, level: float) ->
 
 
 # --- DeLong ------------------------------------------------------------------------------
+
+
+def hanley_mcneil_se(auc: float, events: float, non_events: float) -> float:
+    """The standard error of an AUC by Hanley & McNeil's (1982) formula, for planning: with
+    :math:`Q_1 = A/(2-A)` and :math:`Q_2 = 2A^2/(1+A)`,
+    :math:`SE^2 = [A(1-A) + (n_1-1)(Q_1-A^2) + (n_0-1)(Q_2-A^2)] / (n_1 n_0)`.
+
+    Hanley JA, McNeil BJ (1982) Radiology 143:29-36.
+    """
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    var = (auc * (1 - auc) + (events - 1) * (q1 - auc**2) + (non_events - 1) * (q2 - auc**2)) / (events * non_events)
+    return math.sqrt(var)
 
 
 def delong_difference(auc: np.ndarray, cov: np.ndarray, i: int, j: int) -> tuple[float, float, float]:

@@ -578,3 +578,16 @@ def test_delong_p_value_in_the_far_tail_matches_proc() -> None:
     assert d / se == pytest.approx(ref["z"], rel=1e-11, abs=0)
     assert 0 < ref["p_value"] < 1e-200
     assert p == pytest.approx(ref["p_value"], rel=1e-9, abs=0)  # z agrees to 1e-11; p's relative error ~z^2 times that
+
+
+def test_hanley_mcneil_standard_error_by_hand() -> None:
+    # A = 0.62, 80,000 events and 920,000 non-events (8% of 1M), by hand:
+    # Q1 = 0.62/1.38 = 0.449275362, Q2 = 2(0.3844)/1.62 = 0.474567901, A(1-A) = 0.2356;
+    # SE^2 = (0.2356 + 79,999 x 0.064875362 + 919,999 x 0.090167901) / (80,000 x 920,000)
+    #      = (0.2356 + 5,189.96 + 82,954.40) / 7.36e10 = 88,144.60 / 7.36e10 = 1.197617e-6, SE = 0.00109436
+    assert risk_models.hanley_mcneil_se(0.62, 80_000, 920_000) == pytest.approx(0.00109436, rel=1e-5, abs=0)
+    # the out-of-core fit's note quotes it (and the synthetic population's prevalence) from the code
+    from rlsepi.distributed import not_out_of_core
+
+    assert "at an AUC of 0.62 and 8% prevalence, a sample of 1,000,000 people gives the AUC a standard " \
+        "error of about 0.0011, and 100,000 people about 0.0035" in not_out_of_core()

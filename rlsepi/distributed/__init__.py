@@ -41,11 +41,11 @@ from rlsepi.distributed.dataset import (
 )
 from rlsepi.distributed.fit import (
     FIT_CACHE_BYTES,
-    NOT_OUT_OF_CORE,
     LogisticFit,
     NestedFitOutOfCore,
     fit_logistic,
     fit_nested,
+    not_out_of_core,
     wald_lr,
 )
 from rlsepi.distributed.prs import PRS_BLOCK_VARIANTS, score_file, score_genotypes
@@ -72,7 +72,7 @@ __all__ = [
     "PLAUSIBILITY_COLUMNS",
     "ID_BUCKET_ROWS",
     "FIT_CACHE_BYTES",
-    "NOT_OUT_OF_CORE",
+    "not_out_of_core",
     "score_genotypes",
     "score_file",
     "PRS_BLOCK_VARIANTS",

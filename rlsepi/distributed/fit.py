@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -450,13 +451,22 @@ def wald_lr(small: LogisticFit, big: LogisticFit) -> dict[str, float]:
 # --- the nested risk models (M0-M3) out of core ----------------------------------------------
 
 
-NOT_OUT_OF_CORE = (
-    "AUC with its DeLong interval and test, the Brier score, and cross-validated AUC and calibration are "
-    "not computed out of core: DeLong's method needs every person's fitted risk ranked against every "
-    "other's, and cross-validation refits on row subsets. Fit a sample in memory for them (rlsepi fit "
-    "without --scheduler): by Hanley and McNeil's formula at an AUC of 0.62 and 8% prevalence, a sample "
-    "of 1,000,000 people gives the AUC a standard error of about 0.0011, and 100,000 people about 0.0035"
-)
+@functools.lru_cache(maxsize=1)
+def not_out_of_core() -> str:
+    """What the out-of-core fit leaves out, and how big an in-memory sample is enough for it."""
+    from rlsepi.parameters import DEFAULT
+    from rlsepi.risk_models import hanley_mcneil_se
+
+    prevalence, auc = DEFAULT.targets.prevalence.value, 0.62  # 0.62: about the AUC of M0 on the synthetic cohort
+    se = {n: hanley_mcneil_se(auc, prevalence * n, (1 - prevalence) * n) for n in (1_000_000, 100_000)}
+    return (
+        "AUC with its DeLong interval and test, the Brier score, and cross-validated AUC and calibration are "
+        "not computed out of core: DeLong's method needs every person's fitted risk ranked against every "
+        "other's, and cross-validation refits on row subsets. Fit a sample in memory for them (rlsepi fit "
+        f"without --scheduler): by Hanley and McNeil's formula at an AUC of {auc:g} and {prevalence:.0%} prevalence, "
+        f"a sample of 1,000,000 people gives the AUC a standard error of about {se[1_000_000]:.2g}, and 100,000 "
+        f"people about {se[100_000]:.2g}"
+    )
 
 
 @dataclass(frozen=True)
@@ -586,7 +596,7 @@ class NestedFitOutOfCore:
     events: int
     dropped: dict[str, int]
     settings: dict[str, Any]
-    not_computed: str = NOT_OUT_OF_CORE
+    not_computed: str = field(default_factory=not_out_of_core)
     warnings: tuple[str, ...] = ()
     model_warnings: tuple[tuple[str, ...], ...] = ()
 
