@@ -161,11 +161,12 @@ def check_targets(
     try:
         pk = prevalence.peak_age(df, outcome="rls", alpha=alpha, n_boot=n_boot, rng=gen, freq=freq)
     except DataValidationError as exc:
-        # no peak inside the ages observed: the target is missed (exit 1), not bad input
-        if "does not rise and fall with age" not in str(exc):
-            raise
-        out.append(_result("peak_age", f"age of peak prevalence (top band {band.band}; no peak inside the ages "
-                           "observed)", t.peak_age, np.nan, np.nan, np.nan, n_all, "local quadratic"))
+        # the ages cannot give a smooth peak (none inside the ages observed, too few distinct
+        # ages): that target is missed (exit 1), named, and the other targets are still judged
+        why = ("no peak inside the ages observed" if "does not rise and fall with age" in str(exc)
+               else f"not estimable: {exc}")
+        out.append(_result("peak_age", f"age of peak prevalence (top band {band.band}; {why})", t.peak_age,
+                           np.nan, np.nan, np.nan, n_all, "local quadratic"))
     else:
         out.append(_result("peak_age", f"age of peak prevalence (top band {band.band})", t.peak_age, pk.age,
                            pk.ci_lower, pk.ci_upper, n_all, f"{pk.model}, {pk.method}"))

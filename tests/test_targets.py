@@ -181,3 +181,14 @@ def test_labels_and_methods_of_peak_and_unestimated_rows(df) -> None:
     in_t3 = rising["pregnant"].astype(bool) & (rising["trimester"] == 3)
     assert res["pregnancy_trimester3"].n == int(in_t3.sum()) > 0
     assert res["pregnancy_trimester3"].estimate == rising.loc[in_t3, "rls"].mean()
+
+
+def test_a_peak_that_cannot_be_estimated_is_a_named_miss_not_a_refusal(df) -> None:
+    # everyone aged 45: the smooth peak needs 3 distinct ages; the check still judges the
+    # other targets, and names why the peak row is missed
+    one_age = df.assign(age=45)
+    res = {r.name: r for r in check_targets(one_age).results}
+    p = res["peak_age"]
+    assert p.label == "age of peak prevalence (top band 45-49; not estimable: the local peak needs at least 3 distinct ages)"
+    assert (p.result, math.isnan(p.estimate)) == ("FAIL", True)
+    assert res["prevalence"].estimate == one_age["rls"].astype(bool).mean()
