@@ -1182,9 +1182,37 @@ def score_with_empirical_reference(score: ScoringFile, reference_file: str | Pat
     score the target against it; refuse when the two match different scoring-file rows.
 
     ``score_reference(kw)`` and ``score_target(kw)`` score one file with keyword arguments ``kw``
-    (in one process, or on a cluster: :func:`rlsepi.distributed.score_file`).
+    (in one process, or on a cluster: :func:`rlsepi.distributed.score_file`). A warning both
+    raise (the same text, e.g. rows lost to a genome-build mismatch, which the two files share
+    since they match the same rows) is given once.
     """
-    ref_res = score_reference({k: v for k, v in kwargs.items() if k != "reference"})
+    import warnings
+
+    raised: list[warnings.WarningMessage] = []
+    n_ref: int | None = None  # how many of ``raised`` came from the reference
+    try:
+        with warnings.catch_warnings(record=True) as raised:  # the caller's filters still apply ("error" raises)
+            ref_res = score_reference({k: v for k, v in kwargs.items() if k != "reference"})
+            n_ref = len(raised)
+            result = _score_target_with_reference(score, reference_file, kwargs, ref_res, score_target)
+    finally:  # after an error too
+        n_ref = len(raised) if n_ref is None else n_ref
+        texts = [str(w.message) for w in raised]
+        seen: set[str] = set()
+        for i, w in enumerate(raised):
+            if texts[i] in seen:
+                continue
+            seen.add(texts[i])
+            message = w.message
+            if i < n_ref and texts[i] not in texts[n_ref:]:  # the reference's own: say so
+                message = w.category(f"reference '{reference_file}': {texts[i]}")
+            warnings.warn_explicit(message, w.category, w.filename, w.lineno)
+    return result
+
+
+def _score_target_with_reference(score: ScoringFile, reference_file: str | Path, kwargs: dict[str, Any],
+                                 ref_res: PRSResult, score_target: Callable[[dict[str, Any]], PRSResult]) -> PRSResult:
+    """The second half of :func:`score_with_empirical_reference`: the target against the reference's SUMs."""
     multi = len(score.weight_names) > 1
     description = f"empirical, {ref_res.n_samples:,} people in {reference_file}"
 

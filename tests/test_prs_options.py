@@ -141,3 +141,44 @@ def test_build_mismatch_is_its_own_error(tmp_path, capsys):
                    "hm_chr\thm_pos\n1\t10\tA\t0.5\t1\t15\n1\t20\tC\t0.5\t1\t25\n")
     with pytest.raises(DataValidationError, match=r"^only 0 of 2 .*genotypes' build is unknown; give --build"):
         pg.score_genotypes(pg.read_genotypes(f"{bed}.bed"), pg.read_scoring_file(two))
+
+
+def test_build_mismatch_warning_once_with_a_reference(tmp_path, capsys):
+    # the reference (pgs38.pgen, GRCh38 in its .pvar header) and the target lose the same 20 rows: one warning, not two
+    score = _mismatched_score(tmp_path, 10)
+    assert main(["prs", str(REAL / "pgs38.vcf"), "--score", str(score), "--reference", str(REAL / "pgs38.pgen"),
+                 "--palindromic", "keep", "--min-overlap", "0.1", "--out", str(tmp_path / "o.tsv"), "--quiet"]) == 0
+    lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("rlsepi: warning:")]
+    assert lines == [("rlsepi: warning: 20 scoring-file rows without a matching ID were not matched by position: "
+                      "score build GRCh37 != genotype build GRCh38")], lines
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        pg.score_file(REAL / "pgs38.vcf", pg.read_scoring_file(score), reference_file=REAL / "pgs38.pgen",
+                      palindromic="keep", min_overlap=0.1)
+    assert sum("not matched by position" in str(x.message) for x in w) == 1
+
+
+def test_reference_only_warning_names_the_reference(tmp_path):
+    # a warning only the reference raised says so; one both raised is given once, unprefixed; both before an error
+    score = pg.read_scoring_file(REAL / "PGS004255_hmPOS_GRCh38.txt.gz")
+    res = pg.score_genotypes(pg.read_genotypes(REAL / "pgs38.pgen"), score, palindromic="keep")
+
+    def scorer(texts: list[str], fail: bool = False):
+        def run(kw):
+            for t in texts:
+                warnings.warn(t, stacklevel=2)
+            if fail:
+                raise DataValidationError("stop")
+            return res
+        return run
+
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        pg.score_with_empirical_reference(score, "ref.bed", {}, score_reference=scorer(["a", "b"]),
+                                          score_target=scorer(["b", "c"]))
+    assert [str(x.message) for x in w] == ["reference 'ref.bed': a", "b", "c"]
+    with warnings.catch_warnings(record=True) as w, pytest.raises(DataValidationError, match="stop"):
+        warnings.simplefilter("always")
+        pg.score_with_empirical_reference(score, "ref.bed", {}, score_reference=scorer(["a"]),
+                                          score_target=scorer(["a", "c"], fail=True))
+    assert [str(x.message) for x in w] == ["a", "c"]
