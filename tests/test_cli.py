@@ -180,3 +180,35 @@ def test_fit_on_women_only_reports_no_sex_effect_and_risk_refuses_men(tmp_path):
     r = run("risk", "--model", str(model), "--sex", "female", "--age", "50", "--json")
     assert r.returncode == 0, r.stderr
     assert 0 < json.loads(r.stdout)["probability"] < 1
+
+
+def test_the_program_exits_with_the_command_code_after_collecting_its_garbage(monkeypatch):
+    # rlsepi.cli.run (the console script and python -m rlsepi.cli): main's exit code; the command's garbage is
+    # collected first (a cycle's finalizer runs), then the rest frozen so that the shutdown does not walk it again
+    import gc
+    import weakref
+
+    from rlsepi import cli
+
+    finalized = []
+
+    class Node:
+        pass
+
+    def command() -> int:
+        a = Node()
+        a.self = a  # cyclic garbage once the command returns
+        weakref.finalize(a, finalized.append, "collected")
+        return 1
+
+    monkeypatch.setattr(cli, "main", command)
+    before = gc.get_freeze_count()
+    try:
+        with pytest.raises(SystemExit) as e:
+            cli.run()
+        frozen = gc.get_freeze_count()
+    finally:
+        gc.unfreeze()
+    assert e.value.code == 1 and finalized == ["collected"] and frozen > before
+    # main itself, called in-process, freezes nothing
+    assert run("params").returncode == 0 and gc.get_freeze_count() == 0
