@@ -155,8 +155,8 @@ def main(argv: list[str] | None = None) -> int:
                 diff = np.abs(ours["SUM"].to_numpy() - theirs["effect_weight_SUM"].to_numpy())
                 rel = float((diff / np.maximum(np.abs(theirs["effect_weight_SUM"].to_numpy()), 1e-12)).max())
                 rows.append((fmt, rep + 1, ours_t, theirs_t, ours_m, theirs_m, rel, load, ours_c, theirs_c))
-                print(f"{fmt:5s} run {rep + 1}: rlsepi {ours_t:6.1f} s (CPU {ours_c:5.1f} s) {ours_m:6.0f} MiB | plink2 "
-                      f"{theirs_t:6.1f} s (CPU {theirs_c:5.1f} s) {theirs_m:6.0f} MiB | ratio wall {ours_t / theirs_t:4.1f}x "
+                print(f"{fmt:5s} run {rep + 1}: rlsepi {ours_t:6.1f} s (CPU {ours_c:6.2f} s) {ours_m:6.0f} MiB | plink2 "
+                      f"{theirs_t:6.1f} s (CPU {theirs_c:6.2f} s) {theirs_m:6.0f} MiB | ratio wall {ours_t / theirs_t:4.1f}x "
                       f"CPU {ours_c / theirs_c:4.1f}x memory {ours_m / theirs_m:4.1f}x | SUM max rel diff {rel:.1e} | "
                       f"load {load:.1f}", flush=True)
         print("\nmedian ratio rlsepi/plink2 per format (wall, CPU = user + system, memory):")
@@ -165,8 +165,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {fmt:5s} wall {np.median([x[2] / x[3] for x in r]):.2f}x  CPU "
                   f"{np.median([x[8] / x[9] for x in r]):.2f}x  memory "
                   f"{np.median([x[4] / x[5] for x in r]):.2f}x  (rlsepi {np.median([x[2] for x in r]):.1f} s, CPU "
-                  f"{np.median([x[8] for x in r]):.1f} s; plink2 {np.median([x[3] for x in r]):.1f} s, CPU "
-                  f"{np.median([x[9] for x in r]):.1f} s, --threads {args.threads})")
+                  f"{np.median([x[8] for x in r]):.2f} s; plink2 {np.median([x[3] for x in r]):.1f} s, CPU "
+                  f"{np.median([x[9] for x in r]):.2f} s, --threads {args.threads})")
     finally:
         if args.keep is None:
             shutil.rmtree(folder, ignore_errors=True)
