@@ -472,6 +472,11 @@ def test_cli_fit_formats(tmp_path, capsys):
     assert m3["metrics"]["auc"] == pytest.approx(metric["auc"], rel=RT, abs=0)
     assert m3["metrics"]["brier"] == pytest.approx(metric["brier"], rel=RT, abs=0)
     assert len(doc["comparisons"]) == 3
+    # the settings are the command's: its defaults (quadratic age, log2 ferritin, Wald CIs at
+    # 95%, seed 0) and --cv-folds 3; the fixture has no missing value, so no row is dropped
+    assert doc["settings"] == {"ferritin": "log2", "age": "quadratic", "formula": None, "ci": "wald",
+                               "alpha": 0.05, "cv_folds": 3, "seed": 0}
+    assert doc["n"] == 5000 and doc["dropped"] == {}
     assert cli.main(["fit", str(src), "--format", "json", "--out", str(out)]) == 2  # exists, no --force
     assert cli.main(["risk", "--model", str(out), "--age", "50", "--sex", "female", "--json"]) == 0
     capsys.readouterr()
@@ -479,8 +484,34 @@ def test_cli_fit_formats(tmp_path, capsys):
     table = pd.read_csv(io.StringIO(capsys.readouterr().out))
     coef = table[(table["kind"] == "coefficient") & (table["model"] == "M3")].set_index("name")["estimate"]
     np.testing.assert_allclose(coef[est.index].astype(float), est, rtol=1e-9, atol=0)  # CSV: %.10g or finer
-    lr = table[(table["kind"] == "comparison") & (table["name"] == "lr_test")]
-    assert len(lr) == 3
+    # one long table (NestedFit.to_frame): a user's script reads these columns by name
+    assert list(table.columns) == ["model", "kind", "name", "estimate", "se", "lower", "upper", "p_value",
+                                   "odds_ratio", "or_lower", "or_upper", "df"]
+    metric = table[table["kind"] == "metric"]
+    for m in ("M0", "M1", "M2", "M3"):
+        auc = metric[metric["model"] == m].set_index("name")["estimate"].astype(float)
+        assert auc["auc"] == pytest.approx(_r(r_out, "quadratic", "log2", m, "metric")["auc"], rel=RT, abs=0)
+    comp = table[table["kind"] == "comparison"]
+    ll = {m: _r(r_out, "quadratic", "log2", m, "metric")["loglik"] for m in ("M0", "M1", "M2", "M3")}
+    for label in ("M1 vs M0", "M2 vs M1", "M3 vs M2"):
+        rows = comp[comp["model"] == label].set_index("name")
+        larger, smaller = label.split(" vs ")
+        df_ = {"M1": 1, "M2": 1, "M3": 3}[larger]  # prs_sd; ferritin_halving; trimester1-3
+        lr = 2 * (ll[larger] - ll[smaller])
+        assert rows.loc["lr_test", "estimate"] == pytest.approx(lr, rel=1e-11, abs=0)  # a difference of logliks
+        assert rows.loc["lr_test", "df"] == df_ and pd.isna(rows.loc["lr_test", "se"])
+        # p's relative error is about lr/2 times lr's (2e-12 here), so 1e-9 at lr = 87
+        assert rows.loc["lr_test", "p_value"] == pytest.approx(stats.chi2.sf(lr, df_), rel=1e-9, abs=0)
+        ref = _r(r_out, "quadratic", "log2", label, "comparison")
+        auc_d = rows.loc["auc_difference"]
+        for col, key in (("estimate", "auc_difference"), ("lower", "auc_difference_lower"),
+                         ("upper", "auc_difference_upper"), ("p_value", "auc_difference_p_value")):
+            assert auc_d[col] == pytest.approx(ref[key], rel=RT, abs=0), (label, col)
+    # a warning row names the model it is about (the text before the first colon)
+    warn = table[table["kind"] == "warning"]
+    assert len(warn) >= 1
+    for model, text in zip(warn["model"], warn["name"]):
+        assert model in ("M0", "M1", "M2", "M3") and text.startswith(f"{model}: ")
     # a user's file with other column names and codes, and a missing ferritin
     user = pd.read_csv(src).rename(columns={"sex": "gender", "rls": "dx"})
     user["gender"] = user["gender"].map({"female": "F", "male": "M"})
