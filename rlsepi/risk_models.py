@@ -1170,8 +1170,7 @@ def load_risk_model(source: str | Path | Mapping[str, Any], *, name: str | None 
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DataValidationError(f"model '{name}' in the file is incomplete or malformed ({type(exc).__name__}: "
                                   f"{exc}); write it again with 'rlsepi fit --format json'") from None
-    bad = [t for t, v in zip(terms, raw)
-           if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v))]
+    bad = [t for t, v in zip(terms, raw) if not _finite_number(v)]
     if bad:
         raise DataValidationError(f"model '{name}' in the file has estimates that are not finite numbers "
                                   f"(terms {', '.join(bad[:3])}); write it again with 'rlsepi fit --format json'")
@@ -1194,6 +1193,9 @@ def load_risk_model(source: str | Path | Mapping[str, Any], *, name: str | None 
             covariance = np.zeros((len(terms), len(terms)))
             pos = [terms.index(t) for t in estimated]
             covariance[np.ix_(pos, pos)] = full[np.ix_(order, order)]
+        except OverflowError:  # an integer beyond the range of a float (JSON allows any number of digits)
+            raise DataValidationError(f"model '{name}' in the file has a covariance matrix with numbers too large "
+                                      "for a float; write it again with 'rlsepi fit --format json'") from None
         except (ValueError, TypeError, IndexError, KeyError):
             raise DataValidationError(f"model '{name}' in the file has a covariance matrix that does not match "
                                       f"its terms {list(terms)}") from None
@@ -1204,6 +1206,17 @@ def load_risk_model(source: str | Path | Mapping[str, Any], *, name: str | None 
         return _linear_model(name, spec, coef, terms, covariance, build)
 
     return build(coef)
+
+
+def _finite_number(v: Any) -> bool:
+    """Whether a JSON value is a finite number (not a bool, not text; an integer too large for
+    a float, which JSON allows, is not finite)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:
+        return False
 
 
 def _linear_model(name: str, spec: ModelSpec, coef: dict[str, float], terms: tuple[str, ...],

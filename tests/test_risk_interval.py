@@ -84,6 +84,19 @@ def test_no_interval_for_the_generating_model_or_without_covariance(fit, model_d
     assert got.probability_lower is None and got.probability_upper is None
 
 
+def test_numbers_too_large_for_a_float_are_refused_by_name(model_doc):
+    # JSON allows an integer of any size; float(10**400) overflows (a traceback before the fix)
+    big = json.loads(json.dumps(model_doc))
+    big["models"][3]["coefficients"][1]["estimate"] = 10**400
+    term = big["models"][3]["coefficients"][1]["term"]
+    with pytest.raises(risk_models.DataValidationError, match=f"not finite numbers \\(terms {term}\\)"):
+        risk_models.load_risk_model(big)
+    big = json.loads(json.dumps(model_doc))
+    big["models"][3]["covariance"]["matrix"][1][1] = 10**400
+    with pytest.raises(risk_models.DataValidationError, match="covariance matrix with numbers too large for a float"):
+        risk_models.load_risk_model(big)
+
+
 def test_interval_when_inputs_are_averaged_and_in_the_cli(model_doc, tmp_path, capsys):
     path = tmp_path / "fit.json"
     path.write_text(json.dumps(model_doc))
