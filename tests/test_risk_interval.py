@@ -84,6 +84,18 @@ def test_no_interval_for_the_generating_model_or_without_covariance(fit, model_d
     assert got.probability_lower is None and got.probability_upper is None
 
 
+def test_coefficients_without_uncertainty_give_a_point_interval(model_doc):
+    # a model file whose covariance is all zeros (coefficients taken as known): se = 0, so
+    # the interval expit(logit(p) -/+ 1.96 x 0) is the point p itself, not "no interval"
+    known = json.loads(json.dumps(model_doc))
+    cov = known["models"][3]["covariance"]
+    cov["matrix"] = [[0.0] * len(cov["terms"]) for _ in cov["terms"]]
+    got = individual_risk(**PEOPLE["woman_45"], model=risk_models.load_risk_model(known))
+    # (up to the rounding of the round trip expit(logit(p)), ~1e-15 relative)
+    assert got.probability_lower == pytest.approx(got.probability, rel=1e-13, abs=0)
+    assert got.probability_upper == pytest.approx(got.probability, rel=1e-13, abs=0)
+
+
 def test_numbers_too_large_for_a_float_are_refused_by_name(model_doc):
     # JSON allows an integer of any size; float(10**400) overflows (a traceback before the fix)
     big = json.loads(json.dumps(model_doc))
