@@ -73,6 +73,31 @@ def test_all_known_equals_the_generating_linear_predictor(truth, population):
         assert r.averaged_over == ()
 
 
+def test_unknown_ferritin_is_summed_over_the_reported_bins_by_hand():
+    """A person whose only unknown is ferritin, under a ferritin threshold of 1.2 µg/L: the
+    cohort reports whole µg/L, so "reported <= 1.2" is "unrounded < 1.5" (half a unit above
+    the whole 1), and the risk is, by hand,
+    P = w expit(eta + b_low) + (1 - w) expit(eta) with w = Phi((ln 1.5 - mu) / sigma),
+    mu and sigma the log-ferritin distribution of the person's cell. The effect must be
+    read inside the bin below 1.5, which a representative point above 1.2 would miss."""
+    import dataclasses as dc
+
+    params = dc.replace(DEFAULT, ferritin=dc.replace(DEFAULT.ferritin, low_threshold=1.2))
+    model = cohort.solve_model(params)
+    dist = cohort.covariate_distribution(params)
+    geno = {"rs2300478": 1, "rs9357271": 0, "rs1975197": 2, "rs4626664": 1}
+    # a woman of 30 in trimester 3: among the lowest ferritin of the population (median 25, w = 0.0015)
+    person = pd.DataFrame([{"age": 30, "sex": "female", "pregnant": True, "trimester": 3, "ferritin": 100.0, **geno}])
+    eta = float(model.linear_predictor(person)[0])  # ferritin 100: above the threshold
+    a = int(np.flatnonzero(dist.ages == 30)[0])
+    mu, sigma = dist.fer_mu[a, 1, 3], dist.fer_sigma[a, 1, 3]
+    w = stats.norm.cdf((math.log(1.5) - mu) / sigma)
+    want = w / (1 + math.exp(-(eta + model.ferritin_low))) + (1 - w) / (1 + math.exp(-eta))
+    got = risk.individual_risk(age=30, sex="female", trimester=3, genotypes=geno, params=params)
+    assert got.averaged_over == ("ferritin",) and w > 1e-3
+    assert got.probability == pytest.approx(want, rel=1e-12, abs=0)
+
+
 def test_individual_risks_average_to_the_prevalence(population):
     """Calibration: with a random subset of each person's inputs hidden, the individual risks
     of a simulated population average to the prevalence, to Monte Carlo error."""
