@@ -70,7 +70,27 @@ def test_all_known_equals_the_generating_linear_predictor(truth, population):
             genotypes={rs: int(row[rs]) for rs, _ in truth.loci},
         )
         assert r.probability == pytest.approx(1 / (1 + math.exp(-e)), rel=1e-12, abs=0)
-        assert r.averaged_over == ()
+        assert r.averaged_over == () and r.ignored == ()  # the generating model uses every input
+
+
+def test_average_for_age_and_sex_is_the_risk_given_only_age_and_sex():
+    """The average beside a person's risk is P(RLS | age, sex): the risk of someone of whom
+    only age and sex are known, and, by total probability over the pregnancy states of
+    women of 30 (not pregnant, trimester 1-3), sum_k m_k P(RLS | 30, female, k) / sum_k m_k
+    with m_k the population mass of each state."""
+    geno = {"rs2300478": 2, "rs9357271": 1, "rs1975197": 0, "rs4626664": 1}
+    dist = cohort.covariate_distribution(DEFAULT)
+    m = dist.cell_mass()[int(np.flatnonzero(dist.ages == 30)[0]), 1, :]
+    by_state = [risk.individual_risk(age=30, sex="female", pregnant=False).probability] + [
+        risk.individual_risk(age=30, sex="female", trimester=k).probability for k in (1, 2, 3)]
+    total = float(np.dot(m, by_state) / m.sum())
+    assert m[1:].min() > 0  # every trimester has people at 30
+    only = risk.individual_risk(age=30, sex="female")
+    assert only.probability == pytest.approx(total, rel=1e-12, abs=0)
+    for person in ({}, {"ferritin": 12.0, "genotypes": geno}, {"trimester": 1}, {"pregnant": False}):
+        r = risk.individual_risk(age=30, sex="female", **person)
+        assert r.average_probability == pytest.approx(total, rel=1e-12, abs=0), person
+        assert r.relative_risk == pytest.approx(r.probability / total, rel=1e-12, abs=0)
 
 
 def test_unknown_ferritin_is_summed_over_the_reported_bins_by_hand():
