@@ -355,6 +355,14 @@ def test_coefficients_match_r_glm(fits, r_output, age, fer):
         np.testing.assert_allclose(coef.loc[est.index, "estimate"], est, rtol=RT_EST, atol=0)
         np.testing.assert_allclose(coef.loc[se.index, "se"], se, rtol=RT_SE, atol=0)
         np.testing.assert_allclose(coef.loc[est.index, "odds_ratio"], np.exp(est), rtol=RT, atol=0)
+        # 95% Wald CI from R's estimate and SE: b -/+ qnorm(0.975) se, qnorm(0.975) = 1.959963984540054
+        # (R). The SEs agree to 2e-7, so the OR-scale ends to 1.3e-7 (measured); a log-scale end
+        # near 0 magnifies that (5e-6 measured, where b - 1.96 se is small)
+        half = 1.959963984540054 * se[est.index]
+        assert set(coef["ci_method"]) == {"wald"}
+        np.testing.assert_allclose(coef.loc[est.index, "or_lower"], np.exp(est - half), rtol=5e-7, atol=0)
+        np.testing.assert_allclose(coef.loc[est.index, "or_upper"], np.exp(est + half), rtol=5e-7, atol=0)
+        np.testing.assert_allclose(coef.loc[est.index, "ci_lower"], est - half, rtol=1e-5, atol=0)
         np.testing.assert_allclose(coef.loc[est.index, "p_value"],
                                    _r(r_output, age, fer, m.name, "p_value"), rtol=RT_P, atol=0)
         metric = _r(r_output, age, fer, m.name, "metric")
@@ -397,6 +405,8 @@ def test_profile_ci_matches_r_confint(fixture_cohort, r_output):
         hi = _r(r_output, "quadratic", "log2", name, "profile_upper")
         np.testing.assert_allclose(coef.loc[lo.index, "ci_lower"], lo, rtol=1e-4, atol=0)  # 3e-5
         np.testing.assert_allclose(coef.loc[hi.index, "ci_upper"], hi, rtol=1e-4, atol=0)
+        assert set(coef["ci_method"]) == {"profile"}
+    assert "| term | OR | 95% CI (profile) | p |" in res.summary()
 
 
 def test_lr_tests_follow_from_the_r_logliks(fits, r_output):
@@ -522,6 +532,7 @@ def test_cli_fit_formats(tmp_path, capsys):
     assert doc["settings"] == {"ferritin": "log2", "age": "quadratic", "formula": None, "ci": "wald",
                                "alpha": 0.05, "cv_folds": 3, "seed": 0}
     assert doc["n"] == 5000 and doc["dropped"] == {}
+    assert all(m["metrics"]["cv_folds"] == 3 and m["metrics"]["cv_seed"] == 0 for m in doc["models"])
     assert cli.main(["fit", str(src), "--format", "json", "--out", str(out)]) == 2  # exists, no --force
     assert cli.main(["risk", "--model", str(out), "--age", "50", "--sex", "female", "--json"]) == 0
     capsys.readouterr()
