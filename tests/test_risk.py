@@ -118,6 +118,33 @@ def test_unknown_ferritin_is_summed_over_the_reported_bins_by_hand():
     assert got.probability == pytest.approx(want, rel=1e-12, abs=0)
 
 
+@pytest.mark.parametrize("age, sex, trimester", [(18, "female", 1), (49, "female", 3), (99, "male", None),
+                                                  (18, "male", None), (99, "female", None)])
+def test_risk_at_the_edges_of_the_age_ranges(truth, age, sex, trimester):
+    # the adult range 18-99 and the reproductive ages 18-49 include both ends (parameters.py)
+    geno = {"rs2300478": 1, "rs9357271": 2, "rs1975197": 0, "rs4626664": 1}
+    person = pd.DataFrame([{"age": age, "sex": sex, "pregnant": trimester is not None, "trimester": trimester,
+                            "ferritin": 60.0, **geno}])
+    eta = float(truth.linear_predictor(person)[0])
+    r = risk.individual_risk(age=age, sex=sex, trimester=trimester, ferritin=60.0, genotypes=geno)
+    assert r.probability == pytest.approx(1 / (1 + math.exp(-eta)), rel=1e-12, abs=0)
+
+
+def test_inputs_as_understood():
+    """The inputs a result reports (and the JSON output writes), typed from the rules: sex
+    codes f/m, alleles as effect-allele counts (rs2300478 G/T, effect G), pregnancy known to be
+    False for a man or a woman past the reproductive ages, unknown (None) for a woman of 45."""
+    r = risk.individual_risk(age=45, sex="F", genotypes={"rs2300478": "GT", "rs9357271": 2})
+    assert r.inputs == {"age": 45.0, "sex": "female", "pregnant": None, "trimester": None, "ferritin": None,
+                        "genotypes": {"rs2300478": 1, "rs9357271": 2}}
+    assert r.statement.endswith("out of 100 women aged 45.")
+    assert r.to_dict()["inputs"]["genotypes"] == {"rs2300478": 1, "rs9357271": 2}
+    man = risk.individual_risk(age=60, sex="m", ferritin=80)
+    assert (man.inputs["sex"], man.inputs["pregnant"], man.inputs["ferritin"]) == ("male", False, 80.0)
+    assert risk.individual_risk(age=60, sex="female").inputs["pregnant"] is False
+    assert risk.individual_risk(trimester=2).inputs["pregnant"] is True
+
+
 def test_individual_risks_average_to_the_prevalence(population):
     """Calibration: with a random subset of each person's inputs hidden, the individual risks
     of a simulated population average to the prevalence, to Monte Carlo error."""
