@@ -512,6 +512,53 @@ def test_separation_and_few_events_are_warned(fixture_cohort):
             risk_models.fit_nested(small, cv_folds=3)
 
 
+def test_fit_diagnostics_thresholds_by_hand():
+    diag = risk_models.fit_diagnostics
+    common = dict(empty_cells=[], converged=True, iterations=200, perfect=False, extreme=False)
+    # a log odds ratio beyond 15 (an OR above 3.3 million) is "huge"; 15 itself and the intercept are not
+    out = diag("M1", terms=["const", "x", "z"], params=np.array([20.0, 15.5, 15.0]), events=500, n=1000, **common)
+    assert out == [(risk_models.SeparationWarning,
+                    "M1: (quasi-)complete separation (huge coefficients for x); the affected odds ratios are "
+                    "infinite and their Wald CIs meaningless; combine categories or use a penalised fit")]
+    # events per coefficient (the intercept not counted): 15 events for 2 coefficients = 7.5 < 10
+    out = diag("M2", terms=["const", "a", "b"], params=np.zeros(3), events=15, n=1000, **common)
+    assert out == [(risk_models.FewEventsWarning,
+                    "M2: 15 events for 2 coefficients (7.5 per coefficient, fewer than 10); estimates may be "
+                    "biased and unstable")]
+    # the rarer outcome counts: 990 events leave 10 non-events, 5.0 per coefficient; exactly 10 is enough
+    assert "M2: 10 events for 2 coefficients (5.0 per coefficient" in diag(
+        "M2", terms=["const", "a", "b"], params=np.zeros(3), events=990, n=1000, **common)[0][1]
+    assert diag("M2", terms=["const", "a", "b"], params=np.zeros(3), events=20, n=1000, **common) == []
+
+
+def test_data_range_and_refusals_outside_it(fixture_cohort):
+    raw = pd.read_csv(REF / "cohort.csv")
+    state = np.where(raw["pregnant"], raw["trimester"].fillna(0), 0).astype(int)
+    res = quiet_fit(fixture_cohort, cv_folds=2)
+    assert res.data_range == {"sexes": ["female", "male"], "age": [float(raw["age"].min()), float(raw["age"].max())],
+                              "pregnancy": sorted(set(state.tolist())),
+                              "ferritin": [float(raw["ferritin"].min()), float(raw["ferritin"].max())]}
+    assert res.data_range["pregnancy"] == [0, 1, 2, 3]
+    # fitted on nobody pregnant: the trimester terms are dropped, and a pregnancy is refused by name
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        none = risk_models.fit_nested(fixture_cohort[~fixture_cohort["pregnant"]], cv_folds=2)
+    assert none.data_range["pregnancy"] == [0]
+    lm = risk_models.load_risk_model(to_jsonable(none.to_dict()), name="M3")
+    ok = risk.individual_risk(age=30, sex="female", pregnant=False, model=lm)
+    assert 0 < ok.probability < 1
+    # rlsepi risk --model checks the person against the range before computing the risk
+    check = risk_models.check_within_range
+    with pytest.raises(DataValidationError, match="^the model was fitted on nobody in trimester 2; "
+                                                  "it cannot give a risk there$"):
+        check(none.data_range, age=30, sex="female", pregnant=True, trimester=2, ferritin=None,
+              uses=frozenset({"pregnancy"}))
+    with pytest.raises(DataValidationError, match="^the model was fitted on no pregnant women; it cannot give "
+                                                  "a risk in pregnancy$"):
+        check(none.data_range, age=30, sex="female", pregnant=True, trimester=None, ferritin=None,
+              uses=frozenset({"pregnancy"}))
+
+
 def test_user_formula_is_fitted_on_the_same_rows(fixture_cohort, fits, r_output):
     res = quiet_fit(fixture_cohort, formula="rls ~ female + age10 + age10_sq", cv_folds=3)
     user = res["user"].coefficients.set_index("term")
