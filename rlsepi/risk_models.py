@@ -365,6 +365,10 @@ def _glm(y: np.ndarray, X: np.ndarray, offset: np.ndarray | None = None, start: 
         warnings.simplefilter("always")
         res = sm.GLM(y, X, family=sm.families.Binomial(), offset=offset).fit(
             method="IRLS", tol=1e-13, maxiter=200, start_params=start)
+        # computed (and cached by statsmodels) here: after a separated fit, exp() of the huge
+        # linear predictor overflows, and numpy's bare "overflow encountered in exp" would
+        # reach the user beside the SeparationWarning that names the problem
+        _ = res.fittedvalues
     res._rlsepi_perfect = any(issubclass(w.category, PerfectSeparationWarning) for w in caught)
     return res
 

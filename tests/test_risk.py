@@ -512,6 +512,23 @@ def test_separation_and_few_events_are_warned(fixture_cohort):
             risk_models.fit_nested(small, cv_folds=3)
 
 
+def test_complete_separation_is_named_and_nothing_else_is_printed(fixture_cohort):
+    # an outcome that is the score above its median: every model with the score separates
+    # completely (statsmodels reports perfect prediction); M0 (age and sex) does not
+    frame = risk_models.derive_columns(fixture_cohort)[0]
+    df = fixture_cohort.loc[frame.index].assign(rls=(frame["prs"] > frame["prs"].median()).to_numpy())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = risk_models.fit_nested(df, cv_folds=2)
+    # each warning names its model (no bare numpy "overflow encountered in exp")
+    assert caught and all(issubclass(w.category, risk_models.RiskModelWarning) for w in caught), \
+        [str(w.message) for w in caught if not issubclass(w.category, risk_models.RiskModelWarning)]
+    for name in ("M1", "M2", "M3"):
+        assert any(w.startswith(f"{name}: (quasi-)complete separation (huge coefficients for prs_sd")
+                   for w in res[name].warnings), name
+    assert not any("separation (" in w for w in res["M0"].warnings)
+
+
 def test_fit_diagnostics_thresholds_by_hand():
     diag = risk_models.fit_diagnostics
     common = dict(empty_cells=[], converged=True, iterations=200, perfect=False, extreme=False)
