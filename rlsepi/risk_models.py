@@ -927,7 +927,7 @@ class NestedLogistic:
                 # the same model, and there is nothing to test
                 msg = same_model_message(small.name, big.name, big.dropped_terms)
                 all_warnings.append(msg)
-                warnings.warn(msg, InestimableTermWarning, stacklevel=2)
+                warnings.warn(msg, InestimableTermWarning, stacklevel=3)
                 lr, d, se, p_d = math.nan, math.nan, math.nan, math.nan
             comparisons.append(Comparison(
                 smaller=small.name, larger=big.name, lr_statistic=lr, df=df_, lr_p_value=float(stats.chi2.sf(lr, df_)),

@@ -557,10 +557,20 @@ def test_data_range_and_refusals_outside_it(fixture_cohort):
                               "ferritin": [float(raw["ferritin"].min()), float(raw["ferritin"].max())]}
     assert res.data_range["pregnancy"] == [0, 1, 2, 3]
     # fitted on nobody pregnant: the trimester terms are dropped, and a pregnancy is refused by name
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        none = risk_models.fit_nested(fixture_cohort[~fixture_cohort["pregnant"]], cv_folds=2)
+    est = risk_models.NestedLogistic(cv_folds=2)
+    assert (est.ferritin, est.age, est.formula, est.profile, est.random_state, est.alpha) == \
+        ("log2", "quadratic", None, False, 0, 0.05)  # the documented defaults
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        none = est.fit(fixture_cohort[~fixture_cohort["pregnant"]]).result_
     assert none.data_range["pregnancy"] == [0]
+    assert none.settings["ferritin"] == "log2" and none.settings["age"] == "quadratic"
+    same = [w for w in caught if str(w.message).startswith("M3 vs M2: no test; every term M3 adds was dropped")]
+    assert len(same) == 1 and len(none.comparisons) == 3 and none.comparisons[2].df == 0
+    # every warning points at the line that called fit (here), not inside rlsepi; not under
+    # mutmut, whose trampolines add two stack frames to every call of a mutated function
+    if "MUTANT_UNDER_TEST" not in os.environ:
+        assert {w.filename for w in caught} == {__file__}, {(w.filename, str(w.message)[:40]) for w in caught}
     lm = risk_models.load_risk_model(to_jsonable(none.to_dict()), name="M3")
     ok = risk.individual_risk(age=30, sex="female", pregnant=False, model=lm)
     assert 0 < ok.probability < 1
