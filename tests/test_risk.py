@@ -371,7 +371,7 @@ def _r(r_output, age, fer, model, kind):
 
 
 @pytest.mark.parametrize("age, fer", CODINGS)
-def test_coefficients_match_r_glm(fits, r_output, age, fer):
+def test_fits_match_r_glm_and_proc(fits, r_output, age, fer):
     res = fits[age, fer]
     # the full-data fits are clean (sparse trimester cells only trouble some CV training folds)
     assert all("cross-validation folds" in w for w in res.warnings)
@@ -395,19 +395,21 @@ def test_coefficients_match_r_glm(fits, r_output, age, fer):
         metric = _r(r_output, age, fer, m.name, "metric")
         assert m.metrics["loglik"] == pytest.approx(metric["loglik"], rel=RT, abs=0)
         assert m.metrics["brier"] == pytest.approx(metric["brier"], rel=RT, abs=0)
-
-
-@pytest.mark.parametrize("age, fer", CODINGS)
-def test_auc_and_delong_match_proc(fits, r_output, age, fer):
-    res = fits[age, fer]
-    for m in res.models:
-        metric = _r(r_output, age, fer, m.name, "metric")
-        for k in ("auc", "auc_lower", "auc_upper"):
+        for k in ("auc", "auc_lower", "auc_upper"):  # pROC
             assert m.metrics[k] == pytest.approx(metric[k], rel=RT, abs=0), (m.name, k)
+    # the nested comparisons: DeLong's paired test (pROC's roc.test) and the LR test from R's
+    # log-likelihoods (one check per coding and model, in the one test that makes each fit:
+    # mutmut maps a function only to the tests during which it ran)
+    ll = {m: _r(r_output, age, fer, m, "metric")["loglik"] for m in ("M0", "M1", "M2", "M3")}
+    dfs = {"M1": 1, "M2": 1 if fer == "log2" else 2, "M3": 3}  # prs_sd; ferritin terms; trimester1-3
     for c in res.comparisons:
         ref = _r(r_output, age, fer, f"{c.larger} vs {c.smaller}", "comparison")
         for k in ("auc_difference", "auc_difference_lower", "auc_difference_upper", "auc_difference_p_value"):
             assert getattr(c, k) == pytest.approx(ref[k], rel=RT, abs=0), (c.larger, k)
+        lr = 2 * (ll[c.larger] - ll[c.smaller])
+        assert c.lr_statistic == pytest.approx(lr, rel=1e-11, abs=0)  # 2e-12: a difference of logliks
+        assert c.df == dfs[c.larger]
+        assert c.lr_p_value == pytest.approx(stats.chi2.sf(lr, c.df), rel=1e-11, abs=0)
 
 
 def test_newton_fit_matches_r_glm(fixture_cohort, r_output):
@@ -434,17 +436,6 @@ def test_profile_ci_matches_r_confint(fixture_cohort, r_output):
         np.testing.assert_allclose(coef.loc[hi.index, "ci_upper"], hi, rtol=1e-4, atol=0)
         assert set(coef["ci_method"]) == {"profile"}
     assert "| term | OR | 95% CI (profile) | p |" in res.summary()
-
-
-def test_lr_tests_follow_from_the_r_logliks(fits, r_output):
-    res = fits["quadratic", "cut"]
-    ll = {m: _r(r_output, "quadratic", "cut", m, "metric")["loglik"] for m in ("M0", "M1", "M2", "M3")}
-    dfs = {"M1": 1, "M2": 2, "M3": 3}
-    for c in res.comparisons:
-        lr = 2 * (ll[c.larger] - ll[c.smaller])
-        assert c.lr_statistic == pytest.approx(lr, rel=1e-11, abs=0)  # 2e-12: a difference of logliks
-        assert c.df == dfs[c.larger]
-        assert c.lr_p_value == pytest.approx(stats.chi2.sf(lr, c.df), rel=1e-11, abs=0)
 
 
 def test_cross_validation_is_seeded_and_sane(fixture_cohort, fits):
