@@ -522,17 +522,17 @@ def test_complete_separation_is_named_and_nothing_else_is_printed(fixture_cohort
 
 def test_fit_diagnostics_thresholds_by_hand():
     diag = risk_models.fit_diagnostics
-    common = dict(empty_cells=[], converged=True, iterations=200, perfect=False, extreme=False)
+    common = {"empty_cells": [], "converged": True, "iterations": 200, "perfect": False, "extreme": False}
     # a log odds ratio beyond 15 (an OR above 3.3 million) is "huge"; 15 itself and the intercept are not
     out = diag("M1", terms=["const", "x", "z"], params=np.array([20.0, 15.5, 15.0]), events=500, n=1000, **common)
     assert out == [(risk_models.SeparationWarning,
-                    "M1: (quasi-)complete separation (huge coefficients for x); the affected odds ratios are "
-                    "infinite and their Wald CIs meaningless; combine categories or use a penalised fit")]
+                    ("M1: (quasi-)complete separation (huge coefficients for x); the affected odds ratios are "
+                     "infinite and their Wald CIs meaningless; combine categories or use a penalised fit"))]
     # events per coefficient (the intercept not counted): 15 events for 2 coefficients = 7.5 < 10
     out = diag("M2", terms=["const", "a", "b"], params=np.zeros(3), events=15, n=1000, **common)
     assert out == [(risk_models.FewEventsWarning,
-                    "M2: 15 events for 2 coefficients (7.5 per coefficient, fewer than 10); estimates may be "
-                    "biased and unstable")]
+                    ("M2: 15 events for 2 coefficients (7.5 per coefficient, fewer than 10); estimates may be "
+                     "biased and unstable"))]
     # the rarer outcome counts: 990 events leave 10 non-events, 5.0 per coefficient; exactly 10 is enough
     assert "M2: 10 events for 2 coefficients (5.0 per coefficient" in diag(
         "M2", terms=["const", "a", "b"], params=np.zeros(3), events=990, n=1000, **common)[0][1]
