@@ -256,7 +256,8 @@ def score_weights(params: Parameters) -> dict[str, float]:
 
 
 def _score_sum(df: pd.DataFrame, params: Parameters) -> np.ndarray:
-    """PRS SUM per row from :func:`rlsepi.polygenic.score_cohort`; NaN where a genotype is missing."""
+    """PRS SUM per row from :func:`rlsepi.polygenic.score_cohort`, of complete rows (the caller's
+    :func:`rlsepi.schema.harmonise` has dropped, and counted, the rows missing a genotype)."""
     from rlsepi import polygenic
 
     weights = score_weights(params)
@@ -266,9 +267,7 @@ def _score_sum(df: pd.DataFrame, params: Parameters) -> np.ndarray:
             f"the cohort has no genotype column for {', '.join(missing)}; the score needs every variant"
         )
     genos = df[[c for c in df.columns if c == "person_id" or c in weights]]
-    total = polygenic.score_cohort(genos, scoring_file_for(params), imputation="none")["SUM"].to_numpy(dtype=float)
-    incomplete = genos[list(weights)].isna().any(axis=1).to_numpy()
-    return np.where(incomplete, np.nan, total)
+    return polygenic.score_cohort(genos, scoring_file_for(params), imputation="none")["SUM"].to_numpy(dtype=float)
 
 
 def derive_columns(df: pd.DataFrame, *, ferritin: str = "log2", age: str = "quadratic",

@@ -520,6 +520,19 @@ def test_complete_separation_is_named_and_nothing_else_is_printed(fixture_cohort
     assert not any("separation (" in w for w in res["M0"].warnings)
 
 
+def test_rows_missing_a_genotype_are_dropped_and_counted(fixture_cohort):
+    df = fixture_cohort.copy()
+    df["rs9357271"] = df["rs9357271"].astype("Int8")
+    df.loc[df.index[[4, 9]], "rs9357271"] = pd.NA
+    frame, spec, dropped = risk_models.derive_columns(df)
+    assert dropped == {"missing rs9357271": 2} and len(frame) == len(df) - 2
+    # the score of every kept row is the sum of ln(OR) x effect-allele count (parameters.py)
+    weights = {locus.rsid: locus.weight for locus in DEFAULT.loci}
+    kept = df.drop(index=df.index[[4, 9]])
+    want = sum(w * kept[rs].astype(float).to_numpy() for rs, w in weights.items())
+    np.testing.assert_allclose(frame["prs"].to_numpy(), want, rtol=1e-13, atol=1e-15)  # atol: scores of 0
+
+
 def test_fit_diagnostics_thresholds_by_hand():
     diag = risk_models.fit_diagnostics
     common = {"empty_cells": [], "converged": True, "iterations": 200, "perfect": False, "extreme": False}
