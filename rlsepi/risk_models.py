@@ -256,7 +256,8 @@ def score_weights(params: Parameters) -> dict[str, float]:
 
 
 def _score_sum(df: pd.DataFrame, params: Parameters) -> np.ndarray:
-    """PRS SUM per row from :func:`rlsepi.polygenic.score_cohort`; NaN where a genotype is missing."""
+    """PRS SUM per row from :func:`rlsepi.polygenic.score_cohort`, of complete rows (the caller's
+    :func:`rlsepi.schema.harmonise` has dropped, and counted, the rows missing a genotype)."""
     from rlsepi import polygenic
 
     weights = score_weights(params)
@@ -266,9 +267,7 @@ def _score_sum(df: pd.DataFrame, params: Parameters) -> np.ndarray:
             f"the cohort has no genotype column for {', '.join(missing)}; the score needs every variant"
         )
     genos = df[[c for c in df.columns if c == "person_id" or c in weights]]
-    total = polygenic.score_cohort(genos, scoring_file_for(params), imputation="none")["SUM"].to_numpy(dtype=float)
-    incomplete = genos[list(weights)].isna().any(axis=1).to_numpy()
-    return np.where(incomplete, np.nan, total)
+    return polygenic.score_cohort(genos, scoring_file_for(params), imputation="none")["SUM"].to_numpy(dtype=float)
 
 
 def derive_columns(df: pd.DataFrame, *, ferritin: str = "log2", age: str = "quadratic",
@@ -365,6 +364,10 @@ def _glm(y: np.ndarray, X: np.ndarray, offset: np.ndarray | None = None, start: 
         warnings.simplefilter("always")
         res = sm.GLM(y, X, family=sm.families.Binomial(), offset=offset).fit(
             method="IRLS", tol=1e-13, maxiter=200, start_params=start)
+        # computed (and cached by statsmodels) here: after a separated fit, exp() of the huge
+        # linear predictor overflows, and numpy's bare "overflow encountered in exp" would
+        # reach the user beside the SeparationWarning that names the problem
+        _ = res.fittedvalues
     res._rlsepi_perfect = any(issubclass(w.category, PerfectSeparationWarning) for w in caught)
     return res
 
@@ -923,7 +926,7 @@ class NestedLogistic:
                 # the same model, and there is nothing to test
                 msg = same_model_message(small.name, big.name, big.dropped_terms)
                 all_warnings.append(msg)
-                warnings.warn(msg, InestimableTermWarning, stacklevel=2)
+                warnings.warn(msg, InestimableTermWarning, stacklevel=3)
                 lr, d, se, p_d = math.nan, math.nan, math.nan, math.nan
             comparisons.append(Comparison(
                 smaller=small.name, larger=big.name, lr_statistic=lr, df=df_, lr_p_value=float(stats.chi2.sf(lr, df_)),
@@ -1170,8 +1173,7 @@ def load_risk_model(source: str | Path | Mapping[str, Any], *, name: str | None 
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DataValidationError(f"model '{name}' in the file is incomplete or malformed ({type(exc).__name__}: "
                                   f"{exc}); write it again with 'rlsepi fit --format json'") from None
-    bad = [t for t, v in zip(terms, raw)
-           if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v))]
+    bad = [t for t, v in zip(terms, raw) if not _finite_number(v)]
     if bad:
         raise DataValidationError(f"model '{name}' in the file has estimates that are not finite numbers "
                                   f"(terms {', '.join(bad[:3])}); write it again with 'rlsepi fit --format json'")
@@ -1194,6 +1196,9 @@ def load_risk_model(source: str | Path | Mapping[str, Any], *, name: str | None 
             covariance = np.zeros((len(terms), len(terms)))
             pos = [terms.index(t) for t in estimated]
             covariance[np.ix_(pos, pos)] = full[np.ix_(order, order)]
+        except OverflowError:  # an integer beyond the range of a float (JSON allows any number of digits)
+            raise DataValidationError(f"model '{name}' in the file has a covariance matrix with numbers too large "
+                                      "for a float; write it again with 'rlsepi fit --format json'") from None
         except (ValueError, TypeError, IndexError, KeyError):
             raise DataValidationError(f"model '{name}' in the file has a covariance matrix that does not match "
                                       f"its terms {list(terms)}") from None
@@ -1204,6 +1209,17 @@ def load_risk_model(source: str | Path | Mapping[str, Any], *, name: str | None 
         return _linear_model(name, spec, coef, terms, covariance, build)
 
     return build(coef)
+
+
+def _finite_number(v: Any) -> bool:
+    """Whether a JSON value is a finite number (not a bool, not text; an integer too large for
+    a float, which JSON allows, is not finite)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:
+        return False
 
 
 def _linear_model(name: str, spec: ModelSpec, coef: dict[str, float], terms: tuple[str, ...],

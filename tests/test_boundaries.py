@@ -7,6 +7,8 @@ import gzip
 import os
 from pathlib import Path
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -113,6 +115,8 @@ def fixture_cohort() -> pd.DataFrame:
     ({"ferritin": "cubic"}, None, "ferritin coding must be 'log2' or 'cut', got 'cubic'"),
     ({"age": "linear"}, None, "age coding must be 'quadratic' or 'spline', got 'linear'"),
     ({"alpha": 2.0}, None, "alpha must lie between 0 and 1, got 2.0"),
+    ({"alpha": 0.0}, None, "alpha must lie between 0 and 1, got 0.0"),  # both ends excluded
+    ({"alpha": 1.0}, None, "alpha must lie between 0 and 1, got 1.0"),
     ({"cv_folds": 1}, None, "cv_folds must be at least 2, got 1"),
     ({}, lambda d: d.drop(columns="trimester"), "column 'trimester' is missing"),
     ({}, lambda d: d.assign(ferritin=np.nan), "column 'ferritin' is empty in all 5000 rows"),
@@ -122,6 +126,23 @@ def test_model_refusals(fixture_cohort, kwargs, edit, message) -> None:
     df = fixture_cohort if edit is None else edit(fixture_cohort.copy())
     with pytest.raises(DataValidationError, match=message):
         risk_models.fit_nested(df, **kwargs)
+
+
+def test_events_exactly_as_many_as_folds(fixture_cohort) -> None:
+    # cross-validation needs one event in each fold: 2 events in 400 rows fit with 2 folds
+    # (with the warnings such data deserve), 1 event is refused
+    df = fixture_cohort.iloc[:400].assign(rls=False)
+    df.iloc[[3, 10], df.columns.get_loc("rls")] = True
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = risk_models.fit_nested(df, cv_folds=2)
+    assert (res.n, res.events) == (400, 2)
+    # M0 has 3 coefficients besides the intercept (female, age10, age10_sq): 2 / 3 = 0.7 per coefficient
+    assert "M0: 2 events for 3 coefficients (0.7 per coefficient, fewer than 10); estimates may be biased " \
+        "and unstable" in [str(w.message) for w in caught]
+    df.iloc[[3], df.columns.get_loc("rls")] = False
+    with pytest.raises(DataValidationError, match="^1 events among 400 rows: too few events or non-events"):
+        risk_models.fit_nested(df, cv_folds=2)
 
 
 def test_nested_fit_lookup_and_comparison_text(fixture_cohort) -> None:

@@ -70,7 +70,79 @@ def test_all_known_equals_the_generating_linear_predictor(truth, population):
             genotypes={rs: int(row[rs]) for rs, _ in truth.loci},
         )
         assert r.probability == pytest.approx(1 / (1 + math.exp(-e)), rel=1e-12, abs=0)
-        assert r.averaged_over == ()
+        assert r.averaged_over == () and r.ignored == ()  # the generating model uses every input
+
+
+def test_average_for_age_and_sex_is_the_risk_given_only_age_and_sex():
+    """The average beside a person's risk is P(RLS | age, sex): the risk of someone of whom
+    only age and sex are known, and, by total probability over the pregnancy states of
+    women of 30 (not pregnant, trimester 1-3), sum_k m_k P(RLS | 30, female, k) / sum_k m_k
+    with m_k the population mass of each state."""
+    geno = {"rs2300478": 2, "rs9357271": 1, "rs1975197": 0, "rs4626664": 1}
+    dist = cohort.covariate_distribution(DEFAULT)
+    m = dist.cell_mass()[int(np.flatnonzero(dist.ages == 30)[0]), 1, :]
+    by_state = [risk.individual_risk(age=30, sex="female", pregnant=False).probability] + [
+        risk.individual_risk(age=30, sex="female", trimester=k).probability for k in (1, 2, 3)]
+    total = float(np.dot(m, by_state) / m.sum())
+    assert m[1:].min() > 0  # every trimester has people at 30
+    only = risk.individual_risk(age=30, sex="female")
+    assert only.probability == pytest.approx(total, rel=1e-12, abs=0)
+    for person in ({}, {"ferritin": 12.0, "genotypes": geno}, {"trimester": 1}, {"pregnant": False}):
+        r = risk.individual_risk(age=30, sex="female", **person)
+        assert r.average_probability == pytest.approx(total, rel=1e-12, abs=0), person
+        assert r.relative_risk == pytest.approx(r.probability / total, rel=1e-12, abs=0)
+
+
+def test_unknown_ferritin_is_summed_over_the_reported_bins_by_hand():
+    """A person whose only unknown is ferritin, under a ferritin threshold of 1.2 µg/L: the
+    cohort reports whole µg/L, so "reported <= 1.2" is "unrounded < 1.5" (half a unit above
+    the whole 1), and the risk is, by hand,
+    P = w expit(eta + b_low) + (1 - w) expit(eta) with w = Phi((ln 1.5 - mu) / sigma),
+    mu and sigma the log-ferritin distribution of the person's cell. The effect must be
+    read inside the bin below 1.5, which a representative point above 1.2 would miss."""
+    import dataclasses as dc
+
+    params = dc.replace(DEFAULT, ferritin=dc.replace(DEFAULT.ferritin, low_threshold=1.2))
+    model = cohort.solve_model(params)
+    dist = cohort.covariate_distribution(params)
+    geno = {"rs2300478": 1, "rs9357271": 0, "rs1975197": 2, "rs4626664": 1}
+    # a woman of 30 in trimester 3: among the lowest ferritin of the population (median 25, w = 0.0015)
+    person = pd.DataFrame([{"age": 30, "sex": "female", "pregnant": True, "trimester": 3, "ferritin": 100.0, **geno}])
+    eta = float(model.linear_predictor(person)[0])  # ferritin 100: above the threshold
+    a = int(np.flatnonzero(dist.ages == 30)[0])
+    mu, sigma = dist.fer_mu[a, 1, 3], dist.fer_sigma[a, 1, 3]
+    w = stats.norm.cdf((math.log(1.5) - mu) / sigma)
+    want = w / (1 + math.exp(-(eta + model.ferritin_low))) + (1 - w) / (1 + math.exp(-eta))
+    got = risk.individual_risk(age=30, sex="female", trimester=3, genotypes=geno, params=params)
+    assert got.averaged_over == ("ferritin",) and w > 1e-3
+    assert got.probability == pytest.approx(want, rel=1e-12, abs=0)
+
+
+@pytest.mark.parametrize("age, sex, trimester", [(18, "female", 1), (49, "female", 3), (99, "male", None),
+                                                  (18, "male", None), (99, "female", None)])
+def test_risk_at_the_edges_of_the_age_ranges(truth, age, sex, trimester):
+    # the adult range 18-99 and the reproductive ages 18-49 include both ends (parameters.py)
+    geno = {"rs2300478": 1, "rs9357271": 2, "rs1975197": 0, "rs4626664": 1}
+    person = pd.DataFrame([{"age": age, "sex": sex, "pregnant": trimester is not None, "trimester": trimester,
+                            "ferritin": 60.0, **geno}])
+    eta = float(truth.linear_predictor(person)[0])
+    r = risk.individual_risk(age=age, sex=sex, trimester=trimester, ferritin=60.0, genotypes=geno)
+    assert r.probability == pytest.approx(1 / (1 + math.exp(-eta)), rel=1e-12, abs=0)
+
+
+def test_inputs_as_understood():
+    """The inputs a result reports (and the JSON output writes), typed from the rules: sex
+    codes f/m, alleles as effect-allele counts (rs2300478 G/T, effect G), pregnancy known to be
+    False for a man or a woman past the reproductive ages, unknown (None) for a woman of 45."""
+    r = risk.individual_risk(age=45, sex="F", genotypes={"rs2300478": "GT", "rs9357271": 2})
+    assert r.inputs == {"age": 45.0, "sex": "female", "pregnant": None, "trimester": None, "ferritin": None,
+                        "genotypes": {"rs2300478": 1, "rs9357271": 2}}
+    assert r.statement.endswith("out of 100 women aged 45.")
+    assert r.to_dict()["inputs"]["genotypes"] == {"rs2300478": 1, "rs9357271": 2}
+    man = risk.individual_risk(age=60, sex="m", ferritin=80)
+    assert (man.inputs["sex"], man.inputs["pregnant"], man.inputs["ferritin"]) == ("male", False, 80.0)
+    assert risk.individual_risk(age=60, sex="female").inputs["pregnant"] is False
+    assert risk.individual_risk(trimester=2).inputs["pregnant"] is True
 
 
 def test_individual_risks_average_to_the_prevalence(population):
@@ -269,13 +341,28 @@ def fixture_cohort() -> pd.DataFrame:
     return read_cohort(REF / "cohort.csv")
 
 
+class _LazyFits(dict):
+    """The fit of each coding, made when a test first asks for it (and then kept).
+
+    Lazily, so that the test that triggers a fit is one that checks it: mutmut maps each
+    function to the tests during which it ran, fixture set-up included. A module fixture
+    fitting every coding at once ran the spline basis and the profile CIs inside the first
+    quadratic test only, so the tests that check them were never run against their mutants.
+    """
+
+    def __init__(self, cohort: pd.DataFrame) -> None:
+        super().__init__()
+        self.cohort = cohort
+
+    def __missing__(self, key):
+        age, fer = key
+        self[key] = fit = quiet_fit(self.cohort, age=age, ferritin=fer)
+        return fit
+
+
 @pytest.fixture(scope="module")
 def fits(fixture_cohort) -> dict:
-    out = {}
-    for age, fer in CODINGS:
-        out[age, fer] = quiet_fit(fixture_cohort, age=age, ferritin=fer,
-                                               profile=(age, fer) == ("quadratic", "log2"))
-    return out
+    return _LazyFits(fixture_cohort)
 
 
 def _r(r_output, age, fer, model, kind):
@@ -284,7 +371,7 @@ def _r(r_output, age, fer, model, kind):
 
 
 @pytest.mark.parametrize("age, fer", CODINGS)
-def test_coefficients_match_r_glm(fits, r_output, age, fer):
+def test_fits_match_r_glm_and_proc(fits, r_output, age, fer):
     res = fits[age, fer]
     # the full-data fits are clean (sparse trimester cells only trouble some CV training folds)
     assert all("cross-validation folds" in w for w in res.warnings)
@@ -295,24 +382,34 @@ def test_coefficients_match_r_glm(fits, r_output, age, fer):
         np.testing.assert_allclose(coef.loc[est.index, "estimate"], est, rtol=RT_EST, atol=0)
         np.testing.assert_allclose(coef.loc[se.index, "se"], se, rtol=RT_SE, atol=0)
         np.testing.assert_allclose(coef.loc[est.index, "odds_ratio"], np.exp(est), rtol=RT, atol=0)
+        # 95% Wald CI from R's estimate and SE: b -/+ qnorm(0.975) se, qnorm(0.975) = 1.959963984540054
+        # (R). The SEs agree to 2e-7, so the OR-scale ends to 1.3e-7 (measured); a log-scale end
+        # near 0 magnifies that (5e-6 measured, where b - 1.96 se is small)
+        half = 1.959963984540054 * se[est.index]
+        assert set(coef["ci_method"]) == {"wald"}
+        np.testing.assert_allclose(coef.loc[est.index, "or_lower"], np.exp(est - half), rtol=5e-7, atol=0)
+        np.testing.assert_allclose(coef.loc[est.index, "or_upper"], np.exp(est + half), rtol=5e-7, atol=0)
+        np.testing.assert_allclose(coef.loc[est.index, "ci_lower"], est - half, rtol=1e-5, atol=0)
         np.testing.assert_allclose(coef.loc[est.index, "p_value"],
                                    _r(r_output, age, fer, m.name, "p_value"), rtol=RT_P, atol=0)
         metric = _r(r_output, age, fer, m.name, "metric")
         assert m.metrics["loglik"] == pytest.approx(metric["loglik"], rel=RT, abs=0)
         assert m.metrics["brier"] == pytest.approx(metric["brier"], rel=RT, abs=0)
-
-
-@pytest.mark.parametrize("age, fer", CODINGS)
-def test_auc_and_delong_match_proc(fits, r_output, age, fer):
-    res = fits[age, fer]
-    for m in res.models:
-        metric = _r(r_output, age, fer, m.name, "metric")
-        for k in ("auc", "auc_lower", "auc_upper"):
+        for k in ("auc", "auc_lower", "auc_upper"):  # pROC
             assert m.metrics[k] == pytest.approx(metric[k], rel=RT, abs=0), (m.name, k)
+    # the nested comparisons: DeLong's paired test (pROC's roc.test) and the LR test from R's
+    # log-likelihoods (one check per coding and model, in the one test that makes each fit:
+    # mutmut maps a function only to the tests during which it ran)
+    ll = {m: _r(r_output, age, fer, m, "metric")["loglik"] for m in ("M0", "M1", "M2", "M3")}
+    dfs = {"M1": 1, "M2": 1 if fer == "log2" else 2, "M3": 3}  # prs_sd; ferritin terms; trimester1-3
     for c in res.comparisons:
         ref = _r(r_output, age, fer, f"{c.larger} vs {c.smaller}", "comparison")
         for k in ("auc_difference", "auc_difference_lower", "auc_difference_upper", "auc_difference_p_value"):
             assert getattr(c, k) == pytest.approx(ref[k], rel=RT, abs=0), (c.larger, k)
+        lr = 2 * (ll[c.larger] - ll[c.smaller])
+        assert c.lr_statistic == pytest.approx(lr, rel=1e-11, abs=0)  # 2e-12: a difference of logliks
+        assert c.df == dfs[c.larger]
+        assert c.lr_p_value == pytest.approx(stats.chi2.sf(lr, c.df), rel=1e-11, abs=0)
 
 
 def test_newton_fit_matches_r_glm(fixture_cohort, r_output):
@@ -328,26 +425,17 @@ def test_newton_fit_matches_r_glm(fixture_cohort, r_output):
     np.testing.assert_allclose(fit.bse, se[names], rtol=RT_SE, atol=0)
 
 
-def test_profile_ci_matches_r_confint(fits, r_output):
+def test_profile_ci_matches_r_confint(fixture_cohort, r_output):
     # R's confint.glm interpolates the profile with a spline: agreement 3e-5 relative, not 1e-12
-    res = fits["quadratic", "log2"]
+    res = quiet_fit(fixture_cohort, profile=True)  # fitted here: this test is the one that checks it
     for name in ("M0", "M2"):
         coef = res[name].coefficients.set_index("term")
         lo = _r(r_output, "quadratic", "log2", name, "profile_lower")
         hi = _r(r_output, "quadratic", "log2", name, "profile_upper")
         np.testing.assert_allclose(coef.loc[lo.index, "ci_lower"], lo, rtol=1e-4, atol=0)  # 3e-5
         np.testing.assert_allclose(coef.loc[hi.index, "ci_upper"], hi, rtol=1e-4, atol=0)
-
-
-def test_lr_tests_follow_from_the_r_logliks(fits, r_output):
-    res = fits["quadratic", "cut"]
-    ll = {m: _r(r_output, "quadratic", "cut", m, "metric")["loglik"] for m in ("M0", "M1", "M2", "M3")}
-    dfs = {"M1": 1, "M2": 2, "M3": 3}
-    for c in res.comparisons:
-        lr = 2 * (ll[c.larger] - ll[c.smaller])
-        assert c.lr_statistic == pytest.approx(lr, rel=1e-11, abs=0)  # 2e-12: a difference of logliks
-        assert c.df == dfs[c.larger]
-        assert c.lr_p_value == pytest.approx(stats.chi2.sf(lr, c.df), rel=1e-11, abs=0)
+        assert set(coef["ci_method"]) == {"profile"}
+    assert "| term | OR | 95% CI (profile) | p |" in res.summary()
 
 
 def test_cross_validation_is_seeded_and_sane(fixture_cohort, fits):
@@ -359,6 +447,42 @@ def test_cross_validation_is_seeded_and_sane(fixture_cohort, fits):
     # out-of-fold predictions of a correctly sized model: slope near 1, intercept near 0
     assert 0.7 < a["calibration_slope"] < 1.3 and abs(a["calibration_intercept"]) < 0.2
     assert a["cv_auc"] <= a["auc"] + 0.02
+
+
+def test_cross_validated_metrics_by_statsmodels(fixture_cohort):
+    """Every cross-validated metric recomputed independently: the folds of the documented
+    procedure (scikit-learn's StratifiedKFold, 5 folds, shuffled, seed 0), each training fold
+    fitted by statsmodels' Logit, the out-of-fold linear predictor lp scored with
+    roc_auc_score per fold (mean and SD with ddof 1), the Brier score of expit(lp), the
+    calibration slope (logit(y) on 1 + lp) and intercept (intercept only, offset lp)."""
+    import statsmodels.api as sm
+    from scipy.special import expit
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold
+
+    res = quiet_fit(fixture_cohort)  # fitted here: this is the test that checks its cross-validation
+    frame = risk_models.derive_columns(fixture_cohort)[0]
+    y = frame["rls"].to_numpy(float)
+    folds = list(StratifiedKFold(n_splits=5, shuffle=True, random_state=0).split(np.zeros(len(y)), y.astype(int)))
+    for name in ("M0", "M1", "M2"):
+        X = sm.add_constant(frame[res[name].spec.columns()].to_numpy(float), has_constant="add")
+        lp = np.empty(len(y))
+        aucs = []
+        for train, test in folds:
+            b = sm.Logit(y[train], X[train]).fit(disp=0, tol=1e-12, maxiter=100).params
+            lp[test] = X[test] @ b
+            aucs.append(roc_auc_score(y[test], lp[test]))
+        slope = sm.Logit(y, sm.add_constant(lp)).fit(disp=0, tol=1e-12).params[1]
+        citl = sm.GLM(y, np.ones((len(y), 1)), family=sm.families.Binomial(), offset=lp).fit(tol=1e-13).params[0]
+        m = res[name].metrics
+        assert m["cv_folds"] == 5 and m["cv_unstable_folds"] == 0
+        # both fitters converge fully: measured agreement <= 5e-16, and 4e-14 for the calibration
+        # intercept (relative to a value near 0, -0.0008 to -0.0025); 100 times that is allowed
+        assert m["cv_auc"] == pytest.approx(np.mean(aucs), rel=1e-13, abs=0), name
+        assert m["cv_auc_sd"] == pytest.approx(np.std(aucs, ddof=1), rel=1e-13, abs=0), name
+        assert m["cv_brier"] == pytest.approx(np.mean((y - expit(lp)) ** 2), rel=1e-13, abs=0), name
+        assert m["calibration_slope"] == pytest.approx(slope, rel=1e-13, abs=0), name
+        assert m["calibration_intercept"] == pytest.approx(citl, rel=5e-12, abs=0), name
 
 
 def test_separation_and_few_events_are_warned(fixture_cohort):
@@ -377,6 +501,93 @@ def test_separation_and_few_events_are_warned(fixture_cohort):
         warnings.simplefilter("ignore", risk_models.SeparationWarning)
         with pytest.warns(risk_models.FewEventsWarning, match="per coefficient"):
             risk_models.fit_nested(small, cv_folds=3)
+
+
+def test_complete_separation_is_named_and_nothing_else_is_printed(fixture_cohort):
+    # an outcome that is the score above its median: every model with the score separates
+    # completely (statsmodels reports perfect prediction); M0 (age and sex) does not
+    frame = risk_models.derive_columns(fixture_cohort)[0]
+    df = fixture_cohort.loc[frame.index].assign(rls=(frame["prs"] > frame["prs"].median()).to_numpy())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = risk_models.fit_nested(df, cv_folds=2)
+    # each warning names its model (no bare numpy "overflow encountered in exp")
+    assert caught and all(issubclass(w.category, risk_models.RiskModelWarning) for w in caught), \
+        [str(w.message) for w in caught if not issubclass(w.category, risk_models.RiskModelWarning)]
+    for name in ("M1", "M2", "M3"):
+        assert any(w.startswith(f"{name}: (quasi-)complete separation (huge coefficients for prs_sd")
+                   for w in res[name].warnings), name
+    assert not any("separation (" in w for w in res["M0"].warnings)
+
+
+def test_rows_missing_a_genotype_are_dropped_and_counted(fixture_cohort):
+    df = fixture_cohort.copy()
+    df["rs9357271"] = df["rs9357271"].astype("Int8")
+    df.loc[df.index[[4, 9]], "rs9357271"] = pd.NA
+    frame, spec, dropped = risk_models.derive_columns(df)
+    assert dropped == {"missing rs9357271": 2} and len(frame) == len(df) - 2
+    # the score of every kept row is the sum of ln(OR) x effect-allele count (parameters.py)
+    weights = {locus.rsid: locus.weight for locus in DEFAULT.loci}
+    kept = df.drop(index=df.index[[4, 9]])
+    want = sum(w * kept[rs].astype(float).to_numpy() for rs, w in weights.items())
+    np.testing.assert_allclose(frame["prs"].to_numpy(), want, rtol=1e-13, atol=1e-15)  # atol: scores of 0
+
+
+def test_fit_diagnostics_thresholds_by_hand():
+    diag = risk_models.fit_diagnostics
+    common = {"empty_cells": [], "converged": True, "iterations": 200, "perfect": False, "extreme": False}
+    # a log odds ratio beyond 15 (an OR above 3.3 million) is "huge"; 15 itself and the intercept are not
+    out = diag("M1", terms=["const", "x", "z"], params=np.array([20.0, 15.5, 15.0]), events=500, n=1000, **common)
+    assert out == [(risk_models.SeparationWarning,
+                    ("M1: (quasi-)complete separation (huge coefficients for x); the affected odds ratios are "
+                     "infinite and their Wald CIs meaningless; combine categories or use a penalised fit"))]
+    # events per coefficient (the intercept not counted): 15 events for 2 coefficients = 7.5 < 10
+    out = diag("M2", terms=["const", "a", "b"], params=np.zeros(3), events=15, n=1000, **common)
+    assert out == [(risk_models.FewEventsWarning,
+                    ("M2: 15 events for 2 coefficients (7.5 per coefficient, fewer than 10); estimates may be "
+                     "biased and unstable"))]
+    # the rarer outcome counts: 990 events leave 10 non-events, 5.0 per coefficient; exactly 10 is enough
+    assert "M2: 10 events for 2 coefficients (5.0 per coefficient" in diag(
+        "M2", terms=["const", "a", "b"], params=np.zeros(3), events=990, n=1000, **common)[0][1]
+    assert diag("M2", terms=["const", "a", "b"], params=np.zeros(3), events=20, n=1000, **common) == []
+
+
+def test_data_range_and_refusals_outside_it(fixture_cohort):
+    raw = pd.read_csv(REF / "cohort.csv")
+    state = np.where(raw["pregnant"], raw["trimester"].fillna(0), 0).astype(int)
+    res = quiet_fit(fixture_cohort, cv_folds=2)
+    assert res.data_range == {"sexes": ["female", "male"], "age": [float(raw["age"].min()), float(raw["age"].max())],
+                              "pregnancy": sorted(set(state.tolist())),
+                              "ferritin": [float(raw["ferritin"].min()), float(raw["ferritin"].max())]}
+    assert res.data_range["pregnancy"] == [0, 1, 2, 3]
+    # fitted on nobody pregnant: the trimester terms are dropped, and a pregnancy is refused by name
+    est = risk_models.NestedLogistic(cv_folds=2)
+    assert (est.ferritin, est.age, est.formula, est.profile, est.random_state, est.alpha) == \
+        ("log2", "quadratic", None, False, 0, 0.05)  # the documented defaults
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        none = est.fit(fixture_cohort[~fixture_cohort["pregnant"]]).result_
+    assert none.data_range["pregnancy"] == [0]
+    assert none.settings["ferritin"] == "log2" and none.settings["age"] == "quadratic"
+    same = [w for w in caught if str(w.message).startswith("M3 vs M2: no test; every term M3 adds was dropped")]
+    assert len(same) == 1 and len(none.comparisons) == 3 and none.comparisons[2].df == 0
+    # every warning points at the line that called fit (here), not inside rlsepi; not under
+    # mutmut, whose trampolines add two stack frames to every call of a mutated function
+    if "MUTANT_UNDER_TEST" not in os.environ:
+        assert {w.filename for w in caught} == {__file__}, {(w.filename, str(w.message)[:40]) for w in caught}
+    lm = risk_models.load_risk_model(to_jsonable(none.to_dict()), name="M3")
+    ok = risk.individual_risk(age=30, sex="female", pregnant=False, model=lm)
+    assert 0 < ok.probability < 1
+    # rlsepi risk --model checks the person against the range before computing the risk
+    check = risk_models.check_within_range
+    with pytest.raises(DataValidationError, match="^the model was fitted on nobody in trimester 2; "
+                                                  "it cannot give a risk there$"):
+        check(none.data_range, age=30, sex="female", pregnant=True, trimester=2, ferritin=None,
+              uses=frozenset({"pregnancy"}))
+    with pytest.raises(DataValidationError, match="^the model was fitted on no pregnant women; it cannot give "
+                                                  "a risk in pregnancy$"):
+        check(none.data_range, age=30, sex="female", pregnant=True, trimester=None, ferritin=None,
+              uses=frozenset({"pregnancy"}))
 
 
 def test_user_formula_is_fitted_on_the_same_rows(fixture_cohort, fits, r_output):
@@ -457,6 +668,12 @@ def test_cli_fit_formats(tmp_path, capsys):
     assert m3["metrics"]["auc"] == pytest.approx(metric["auc"], rel=RT, abs=0)
     assert m3["metrics"]["brier"] == pytest.approx(metric["brier"], rel=RT, abs=0)
     assert len(doc["comparisons"]) == 3
+    # the settings are the command's: its defaults (quadratic age, log2 ferritin, Wald CIs at
+    # 95%, seed 0) and --cv-folds 3; the fixture has no missing value, so no row is dropped
+    assert doc["settings"] == {"ferritin": "log2", "age": "quadratic", "formula": None, "ci": "wald",
+                               "alpha": 0.05, "cv_folds": 3, "seed": 0}
+    assert doc["n"] == 5000 and doc["dropped"] == {}
+    assert all(m["metrics"]["cv_folds"] == 3 and m["metrics"]["cv_seed"] == 0 for m in doc["models"])
     assert cli.main(["fit", str(src), "--format", "json", "--out", str(out)]) == 2  # exists, no --force
     assert cli.main(["risk", "--model", str(out), "--age", "50", "--sex", "female", "--json"]) == 0
     capsys.readouterr()
@@ -464,8 +681,34 @@ def test_cli_fit_formats(tmp_path, capsys):
     table = pd.read_csv(io.StringIO(capsys.readouterr().out))
     coef = table[(table["kind"] == "coefficient") & (table["model"] == "M3")].set_index("name")["estimate"]
     np.testing.assert_allclose(coef[est.index].astype(float), est, rtol=1e-9, atol=0)  # CSV: %.10g or finer
-    lr = table[(table["kind"] == "comparison") & (table["name"] == "lr_test")]
-    assert len(lr) == 3
+    # one long table (NestedFit.to_frame): a user's script reads these columns by name
+    assert list(table.columns) == ["model", "kind", "name", "estimate", "se", "lower", "upper", "p_value",
+                                   "odds_ratio", "or_lower", "or_upper", "df"]
+    metric = table[table["kind"] == "metric"]
+    for m in ("M0", "M1", "M2", "M3"):
+        auc = metric[metric["model"] == m].set_index("name")["estimate"].astype(float)
+        assert auc["auc"] == pytest.approx(_r(r_out, "quadratic", "log2", m, "metric")["auc"], rel=RT, abs=0)
+    comp = table[table["kind"] == "comparison"]
+    ll = {m: _r(r_out, "quadratic", "log2", m, "metric")["loglik"] for m in ("M0", "M1", "M2", "M3")}
+    for label in ("M1 vs M0", "M2 vs M1", "M3 vs M2"):
+        rows = comp[comp["model"] == label].set_index("name")
+        larger, smaller = label.split(" vs ")
+        df_ = {"M1": 1, "M2": 1, "M3": 3}[larger]  # prs_sd; ferritin_halving; trimester1-3
+        lr = 2 * (ll[larger] - ll[smaller])
+        assert rows.loc["lr_test", "estimate"] == pytest.approx(lr, rel=1e-11, abs=0)  # a difference of logliks
+        assert rows.loc["lr_test", "df"] == df_ and pd.isna(rows.loc["lr_test", "se"])
+        # p's relative error is about lr/2 times lr's (2e-12 here), so 1e-9 at lr = 87
+        assert rows.loc["lr_test", "p_value"] == pytest.approx(stats.chi2.sf(lr, df_), rel=1e-9, abs=0)
+        ref = _r(r_out, "quadratic", "log2", label, "comparison")
+        auc_d = rows.loc["auc_difference"]
+        for col, key in (("estimate", "auc_difference"), ("lower", "auc_difference_lower"),
+                         ("upper", "auc_difference_upper"), ("p_value", "auc_difference_p_value")):
+            assert auc_d[col] == pytest.approx(ref[key], rel=RT, abs=0), (label, col)
+    # a warning row names the model it is about (the text before the first colon)
+    warn = table[table["kind"] == "warning"]
+    assert len(warn) >= 1
+    for model, text in zip(warn["model"], warn["name"]):
+        assert model in ("M0", "M1", "M2", "M3") and text.startswith(f"{model}: ")
     # a user's file with other column names and codes, and a missing ferritin
     user = pd.read_csv(src).rename(columns={"sex": "gender", "rls": "dx"})
     user["gender"] = user["gender"].map({"female": "F", "male": "M"})

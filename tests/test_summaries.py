@@ -113,8 +113,15 @@ def test_cli_fit_default_markdown_and_formula_errors(capsys) -> None:
     df = read_cohort(REF / "cohort.csv")
     with pytest.raises(DataValidationError, match="has no '~'"):
         risk_models.fit_nested(df, formula="female + age10")
-    with pytest.raises(DataValidationError, match="cannot use formula 'rls ~ nonesuch'"):
+    with pytest.raises(DataValidationError, match="cannot use formula 'rls ~ nonesuch'") as caught:
         risk_models.fit_nested(df, formula="rls ~ nonesuch")
+    # the message lists the columns a formula can use: the derived columns of the default
+    # codings (quadratic age; both ferritin codings are always derived) and the raw age,
+    # ferritin, score and trimester indicators, separated by ", "
+    listed = str(caught.value).split("; the columns are ", 1)[1].split(", ")
+    assert sorted(listed) == sorted(["female", "age", "age10", "age10_sq", "ferritin", "ferritin_halving",
+                                     "ferritin_lt50", "ferritin_50_75", "prs", "prs_sd", "trimester1",
+                                     "trimester2", "trimester3"])
 
 
 def test_simulation_study_summary_and_cli_default(capsys) -> None:
