@@ -210,6 +210,18 @@ def test_small_woolf_by_eye(small: pd.DataFrame) -> None:
     assert o.estimate == pytest.approx(11 * 46 / (39 * 4), rel=1e-12, abs=0)
 
 
+@pytest.mark.parametrize("cells", [(0, 10, 4, 6), (10, 0, 4, 6), (3, 7, 0, 10), (3, 7, 10, 0)])
+def test_woolf_refuses_every_empty_cell(cells: tuple[int, int, int, int]) -> None:
+    # any one zero among female cases, female non-cases, male cases, male non-cases: no finite
+    # Woolf interval, refused by name (the exact method still answers)
+    a, b, c, d = cells
+    df = pd.DataFrame({"sex": ["female"] * (a + b) + ["male"] * (c + d),
+                       "rls": [1] * a + [0] * b + [1] * c + [0] * d})
+    with pytest.raises(DataValidationError, match=rf"has an empty cell \({a}, {b}, {c}, {d}\); .*use the exact"):
+        prevalence.odds_ratio(df)
+    assert prevalence.odds_ratio(df, method="exact").method == "conditional MLE, exact (Fisher)"
+
+
 def test_odds_ratio_frames_name_their_columns(small: pd.DataFrame) -> None:
     # the rows the prevalence command prints: each column named as documented, holding R's value
     ref = REF["small"]["odds_ratio"]
@@ -495,6 +507,14 @@ def test_local_peak_recovers_a_known_logistic_parabola() -> None:
     assert k.prevalence == pytest.approx(1 / (1 + math.exp(2)), abs=1e-10)
     # no smoothing bias at either bandwidth, so the Richardson correction is 0 as well
     assert k.bias == pytest.approx(0.0, abs=1e-8)
+    # a peak half a year inside the oldest age (99) is found there, not refused as lying at the
+    # edge: the first fit at the starting centre (99, the smoothed crude maximum) is not yet
+    # converged and points past the edge, which once ended the search at 99
+    edge = 1 / (1 + np.exp(2 + 0.5 * ((ages - 98.5) / 10) ** 2))
+    with pytest.warns(SmallCellWarning, match="open above"):
+        e = prevalence.peak_age_from_counts(ages, n * edge, n, n_boot=0)
+    assert e.age == pytest.approx(98.5, abs=1e-8) and not e.boundary
+    assert e.prevalence == pytest.approx(1 / (1 + math.exp(2)), abs=1e-10)
 
 
 def test_local_peak_bias_correction_cancels_an_h_squared_bias() -> None:
