@@ -380,6 +380,11 @@ def test_spline_peak_matches_r(sim: pd.DataFrame) -> None:
     pk = prevalence.peak_age(sim, model="spline", n_boot=0)
     assert pk.age == ref["age"]
     assert pk.prevalence == pytest.approx(ref["prevalence"], rel=RTOL, abs=0)
+    # its bootstrap: the percentile interval of 30 resamples, named so, around R's estimate
+    boot = prevalence.peak_age(sim, model="spline", n_boot=30, rng=1)
+    assert boot.age == ref["age"] and boot.n_boot == 30
+    assert boot.method == "bootstrap percentile (30 resamples)"
+    assert boot.ci_lower <= ref["age"] <= boot.ci_upper
 
 
 def test_peak_bootstrap_is_seeded_and_brackets_the_estimate(sim: pd.DataFrame) -> None:
@@ -625,6 +630,8 @@ def test_local_peak_fieller_interval_is_open_where_the_data_cannot_bound_the_pea
 
 
 def test_peak_from_counts_refuses_bad_counts() -> None:
+    with pytest.raises(DataValidationError, match="^the local peak needs at least 3 distinct ages$"):
+        prevalence.peak_age_from_counts(np.array([40.0, 60.0]), np.array([5.0, 9.0]), np.array([100.0, 100.0]))
     with pytest.raises(DataValidationError, match="0 <= cases <= n"):
         prevalence.peak_age_from_counts(np.array([20.0, 30.0, 40.0]), np.array([5, 12, 3]), np.array([10, 10, 10]))
     with pytest.raises(DataValidationError, match="bandwidth"):
