@@ -627,6 +627,11 @@ def test_local_peak_fieller_interval_is_open_where_the_data_cannot_bound_the_pea
     with pytest.warns(SmallCellWarning, match=r"open above: .* up to the oldest observed, .* \(99\)"):
         k = prevalence.peak_age_from_counts(ages, np.round(n * prob), n, bandwidth=4.0)
     assert k.ci_upper == 99.0 and k.ci_lower < k.age < 99.0
+    # the mirror image, a peak at 27: the lower limit is the youngest age, 18
+    low = 1 / (1 + np.exp(2 + 0.3 * ((ages - 27) / 10) ** 2))
+    with pytest.warns(SmallCellWarning, match=r"open below: .* down to the youngest observed, .* \(18\)"):
+        m = prevalence.peak_age_from_counts(ages, np.round(n * low), n, bandwidth=4.0)
+    assert m.ci_lower == 18.0 and 18.0 < m.age < m.ci_upper
 
 
 def test_peak_from_counts_refuses_bad_counts() -> None:
