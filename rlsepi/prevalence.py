@@ -1401,9 +1401,13 @@ def _local_peaks(cases: np.ndarray, n: np.ndarray, ages: np.ndarray, start: np.n
     Row b of ``cases`` and ``n`` (shape (B, A)) is fitted by kernel-weighted binomial
     likelihood centred at ``c_b``; ``c_b`` moves to the vertex of its local parabola until it
     is the vertex (the local slope at ``c_b`` is 0). Newton steps for the coefficients and
-    vertex steps for the centre alternate until both settle (steps below 1e-9 years); where
-    the local parabola is not concave the centre moves one bandwidth uphill. Returns the
-    centres (NaN where the fit fails or never settles) and the fitted log-odds at them.
+    vertex steps for the centre alternate until both settle (the centre moves less than 1e-9
+    years and the last Newton step of the coefficients is below 1e-8); where the local
+    parabola is not concave the centre moves one bandwidth uphill. A centre held at the
+    youngest or oldest age by the clip settles there only once its fit has converged (an
+    early fit far from converged can point past the edge of a peak that lies just inside it).
+    Returns the centres (NaN where the fit fails or never settles) and the fitted log-odds at
+    them.
     """
     bsz = cases.shape[0]
     c = np.asarray(start, dtype=float).copy()
@@ -1422,7 +1426,10 @@ def _local_peaks(cases: np.ndarray, n: np.ndarray, ages: np.ndarray, start: np.n
             w = nk * mu * (1 - mu)
             grad = np.einsum("ba,bak->bk", ck - nk * mu, X)
             info = np.einsum("ba,bai,baj->bij", w, X, X)
-            beta = beta + _safe_solve(info, grad)
+            update = _safe_solve(info, grad)
+            beta = beta + update
+        with np.errstate(invalid="ignore"):
+            settled = np.max(np.abs(update), axis=1) < 1e-8
         b1, b2 = beta[:, 1], beta[:, 2]
         with np.errstate(divide="ignore", invalid="ignore"):
             # uphill: to the vertex of a concave local parabola, else one bandwidth up the slope;
@@ -1436,7 +1443,7 @@ def _local_peaks(cases: np.ndarray, n: np.ndarray, ages: np.ndarray, start: np.n
         b3 = beta[:, 3] if degree == 3 else np.zeros(bsz)
         shifted = [beta[:, 0] + b1 * s + b2 * s * s + b3 * s ** 3, b1 + 2 * b2 * s + 3 * b3 * s * s, b2 + 3 * b3 * s]
         beta = np.column_stack(shifted + ([b3] if degree == 3 else []))
-        done = np.abs(new - c) < 1e-9
+        done = (np.abs(new - c) < 1e-9) & settled
         c = new
         if np.all(done | ~np.isfinite(c)):
             break

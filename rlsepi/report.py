@@ -97,7 +97,7 @@ def analyse(df: pd.DataFrame, *, params: Parameters = DEFAULT, provenance: dict[
     z = prs.scores["z"].to_numpy()
     groups = descriptive.quantile_groups(pd.Series(z, index=df.index), q=5, name="prs_quintile")
     return Analysis(
-        targets=check_targets(df, params, rng=rng, n_boot=n_boot) if has_targets else None,
+        targets=check_targets(df, params) if has_targets else None,
         crude=prevalence.crude(df),
         clinically_significant=prevalence.crude(df, outcome="rls_clinically_significant")
         if "rls_clinically_significant" in df else None,

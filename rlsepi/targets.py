@@ -115,8 +115,6 @@ def check_targets(
     params: Parameters = DEFAULT,
     *,
     alpha: float = 0.05,
-    rng: np.random.Generator | int | None = 0,
-    n_boot: int = 400,
     freq: str | None = None,
 ) -> TargetCheck:
     """Estimate every target from a cohort and compare it with its band.
@@ -128,7 +126,6 @@ def check_targets(
         ``rls_clinically_significant``.
     params : Parameters
         The targets and bands.
-    rng : seed of a bootstrap interval of the peak age (the default Fieller interval draws none).
     freq : str, optional
         A column of counts: ``df`` is a table of counts (each row stands for that many
         people), as :func:`rlsepi.distributed.cell_counts` reduces a dataset to. The results
@@ -156,10 +153,9 @@ def check_targets(
     n_all = len(df) if freq is None else int(df[freq].sum())
     out.append(_result("female_male_or", "female:male odds ratio (crude)", t.female_male_or, o.estimate,
                        o.ci_lower, o.ci_upper, n_all, "woolf"))
-    gen = np.random.default_rng(rng)
     band = prevalence.peak_band(df, outcome="rls", alpha=alpha, n_boot=0, freq=freq)
     try:
-        pk = prevalence.peak_age(df, outcome="rls", alpha=alpha, n_boot=n_boot, rng=gen, freq=freq)
+        pk = prevalence.peak_age(df, outcome="rls", alpha=alpha, freq=freq)
     except DataValidationError as exc:
         # the ages cannot give a smooth peak (none inside the ages observed, too few distinct
         # ages): that target is missed (exit 1), named, and the other targets are still judged

@@ -284,7 +284,7 @@ def test_cohorts_of_200k_reproduce_the_population_targets(seed):
     # At n = 200,000 the chance that any of these misses its band is below 0.1% per seed
     # (the local peak estimate has SD about 1.1 years at this size, so it never leaves 50-70).
     df = cohort.simulate(200_000, rng=seed)
-    check = check_targets(df, DEFAULT, rng=seed)
+    check = check_targets(df, DEFAULT)
     population = [r for r in check.results if not r.name.startswith("pregnancy")]
     assert all(r.passed for r in population), check.summary()
 
@@ -294,7 +294,7 @@ def test_cohorts_of_1m_reproduce_every_target(seed):
     # Pregnancy targets need ~3,000 pregnant women per trimester: at 200,000 people there are
     # ~620, the SE of 22% is 1.7 points, and the +-3 point band misses in ~11% of seeds.
     df = cohort.simulate(1_000_000, rng=seed)
-    check = check_targets(df, DEFAULT, rng=seed)
+    check = check_targets(df, DEFAULT)
     assert check.passed, check.summary()
 
 

@@ -155,6 +155,9 @@ def test_quantile_groups_by_hand() -> None:
     assert list(tied.cat.categories) == ["Q1 (0 to 0)", "Q2 (1 to 1)"]
     with pytest.raises(DataValidationError, match="1 values are missing"):
         quantile_groups(pd.Series([1.0, np.nan]))
+    # numbers given as text (a column read as strings) are grouped as numbers: "10" is above "9"
+    text = quantile_groups(pd.Series(["9", "10", "2", "1"]), q=2)
+    assert text.astype(str).tolist() == ["Q2 (9 to 10)", "Q2 (9 to 10)", "Q1 (1 to 2)", "Q1 (1 to 2)"]
 
 
 def test_roc_and_calibration_points_by_hand() -> None:

@@ -25,6 +25,9 @@ from rlsepi.schema import harmonise
 
 HERE = Path(__file__).parent
 REF = json.loads((HERE / "reference" / "prevalence" / "reference.json").read_text())
+# more_reference.R -> more_reference.json: glm's whole coefficient table and ageadjust.direct
+# with denominators in the billions
+MORE = json.loads((HERE / "reference" / "prevalence" / "more_reference.json").read_text())
 # Relative tolerance against R: every estimate, interval limit and p-value in reference.json
 # agrees with R to about 1e-13 (R writes 17 significant digits), so 1e-12 relative; never an
 # absolute tolerance, which would let a p-value of 1e-13 pass as 0.
@@ -117,6 +120,11 @@ def test_standardised_user_weights_match_r(small: pd.DataFrame, by_sex: bool) ->
     assert r.adjusted == pytest.approx((3 * 3 / 40 + 2 * 7 / 40 + 1 * 5 / 20) / 6, rel=1e-14, abs=0)
     assert (r.adjusted, r.ci_lower, r.ci_upper) == pytest.approx(
         (ref["adjusted"], ref["ci_lower"], ref["ci_upper"]), rel=RTOL, abs=0)
+    # by eye: 3 + 7 + 5 cases among 40 + 40 + 20 people, crude 15%; the bands are labelled
+    # in whole years (the weights' ages are read as integers)
+    assert (r.n, r.cases, r.crude) == (100, 15, 0.15)
+    assert r.to_frame()[["n", "cases"]].iloc[0].tolist() == [100, 15]
+    assert r.table["age_band"].unique().tolist() == ["20-44", "45-69", "70+"]
 
 
 def test_standardised_with_coarser_breaks_matches_r(small: pd.DataFrame) -> None:
@@ -132,6 +140,25 @@ def test_standard_from_weights_file(tmp_path: Path, small: pd.DataFrame) -> None
     u = REF["small"]["standardised_user"]["age"]
     r = prevalence.standardised(small, standard=prevalence.read_standard(f))
     assert r.adjusted == pytest.approx(u["adjusted"], rel=RTOL, abs=0) and r.ci_upper == pytest.approx(u["ci_upper"], rel=RTOL, abs=0)
+    # a tab-separated file (.tsv or .txt, any case of the suffix) gives the same weights
+    for name in ("w.tsv", "W.TXT"):
+        t = tmp_path / name
+        t.write_text("age_lower\tweight\n20\t3\n45\t2\n70\t1\n")
+        std = prevalence.read_standard(t)
+        assert std["age_lower"].tolist() == [20, 45, 70] and std["weight"].tolist() == [3, 2, 1]
+        r = prevalence.standardised(small, standard=std)
+        assert r.adjusted == pytest.approx(u["adjusted"], rel=RTOL, abs=0)
+
+
+def test_fay_feuer_with_denominators_in_the_billions_matches_r() -> None:
+    # person-years of a national register can pass 3.04e9, where an integer denominator's
+    # square overflows 64 bits: the interval must still be epitools::ageadjust.direct's
+    ref = MORE["large_denominators"]
+    got = prevalence.fay_feuer(np.array(ref["cases"]), np.array(ref["n"]), np.array(ref["weight"]))
+    assert np.asarray(ref["n"]).dtype == np.int64  # the denominators really are integers here
+    # by hand: rates 0.03, 0.06, 0.091666..., weights 3:2:1
+    assert got[0] == pytest.approx((3 * 0.03 + 2 * 0.06 + 0.55 / 6) / 6, rel=1e-14, abs=0)
+    assert got == pytest.approx((ref["adjusted"], ref["ci_lower"], ref["ci_upper"]), rel=RTOL, abs=0)
 
 
 def test_standardised_refuses_an_empty_band_inside_the_age_range(small: pd.DataFrame) -> None:
@@ -181,6 +208,40 @@ def test_small_woolf_by_eye(small: pd.DataFrame) -> None:
     o = prevalence.odds_ratio(small)
     assert (o.exposed_cases, o.exposed_noncases, o.unexposed_cases, o.unexposed_noncases) == (11, 39, 4, 46)
     assert o.estimate == pytest.approx(11 * 46 / (39 * 4), rel=1e-12, abs=0)
+
+
+@pytest.mark.parametrize("cells", [(0, 10, 4, 6), (10, 0, 4, 6), (3, 7, 0, 10), (3, 7, 10, 0)])
+def test_woolf_refuses_every_empty_cell(cells: tuple[int, int, int, int]) -> None:
+    # any one zero among female cases, female non-cases, male cases, male non-cases: no finite
+    # Woolf interval, refused by name (the exact method still answers)
+    a, b, c, d = cells
+    df = pd.DataFrame({"sex": ["female"] * (a + b) + ["male"] * (c + d),
+                       "rls": [1] * a + [0] * b + [1] * c + [0] * d})
+    with pytest.raises(DataValidationError, match=rf"has an empty cell \({a}, {b}, {c}, {d}\); .*use the exact"):
+        prevalence.odds_ratio(df)
+    assert prevalence.odds_ratio(df, method="exact").method == "conditional MLE, exact (Fisher)"
+
+
+def test_odds_ratio_frames_name_their_columns(small: pd.DataFrame) -> None:
+    # the rows the prevalence command prints: each column named as documented, holding R's value
+    ref = REF["small"]["odds_ratio"]
+    woolf = prevalence.odds_ratio(small).to_frame()
+    assert woolf.columns.tolist() == ["measure", "estimate", "ci_lower", "ci_upper", "method", "pvalue"]
+    assert woolf[["estimate", "ci_lower", "ci_upper"]].iloc[0].tolist() == pytest.approx(
+        [ref["woolf"]["estimate"], ref["woolf"]["ci_lower"], ref["woolf"]["ci_upper"]], rel=RTOL, abs=0)
+    mh = prevalence.mantel_haenszel(small, strata="age").to_frame()
+    assert mh.columns.tolist() == ["measure", "estimate", "ci_lower", "ci_upper", "method", "pvalue",
+                                   "breslow_day_chi2", "breslow_day_df", "breslow_day_pvalue"]
+    assert mh["breslow_day_df"].iloc[0] == ref["mh"]["breslow_day_df"] == 2
+    assert mh[["ci_upper", "pvalue", "breslow_day_chi2", "breslow_day_pvalue"]].iloc[0].tolist() == pytest.approx(
+        [ref["mh"]["ci_upper"], ref["mh"]["pvalue"], ref["mh"]["breslow_day"], ref["mh"]["breslow_day_pvalue"]],
+        rel=RTOL, abs=0)
+    logit = prevalence.adjusted_odds_ratio(small, adjust=("age",)).to_frame()
+    assert logit.columns.tolist() == ["measure", "estimate", "ci_lower", "ci_upper", "method", "pvalue"]
+    assert logit["method"].iloc[0] == "logistic regression (Wald CI), adjusted for age"
+    r = REF["small"]["logistic"]["age"]
+    assert logit[["estimate", "ci_lower", "ci_upper"]].iloc[0].tolist() == pytest.approx(
+        [r["estimate"], r["ci_lower"], r["ci_upper"]], rel=RTOL, abs=0)
 
 
 @pytest.mark.parametrize("name, strata, width", [("small", "age", 5), ("sim", "age_band", 5)])
@@ -241,6 +302,7 @@ def test_mantel_haenszel_infinite_is_named_not_estimated() -> None:
     with pytest.warns(SmallCellWarning, match="Mantel-Haenszel odds ratio over 'age_band' is infinite"):
         m = prevalence.mantel_haenszel(d)
     assert ref["estimate"] == "Inf" and m.estimate == math.inf
+    assert m.breslow_day_df == 2  # the degrees of freedom stay those of the 3 strata used: 3 - 1
     assert m.mh_chi2 == pytest.approx(ref["mh_chi2"], rel=1e-12, abs=0)
     assert m.mh_pvalue == pytest.approx(ref["mh_pvalue"], rel=1e-9, abs=0)
     assert math.isnan(m.ci_lower) and math.isnan(m.ci_upper) and math.isnan(m.breslow_day_pvalue)
@@ -286,6 +348,14 @@ def test_logistic_or_with_a_covariate_matches_r() -> None:
     o = prevalence.adjusted_odds_ratio(d, adjust=("age", "ferritin"))
     assert (o.estimate, o.ci_lower, o.ci_upper) == pytest.approx(
         (ref["estimate"], ref["ci_lower"], ref["ci_upper"]), rel=RTOL, abs=0)
+    # the whole coefficient table, against summary(glm(rls ~ female + age + ferritin))
+    coefs = MORE["logistic_coefficients"]
+    assert o.coefficients.columns.tolist() == ["term", "coef", "se", "pvalue"]
+    assert o.coefficients["term"].tolist() == coefs["term"]
+    assert o.coefficients["coef"].tolist() == pytest.approx(coefs["coef"], rel=RTOL, abs=0)
+    assert o.coefficients["se"].tolist() == pytest.approx(coefs["se"], rel=RTOL, abs=0)
+    # Wald p-values down to 4.5e-74 (z ~ 18): relative error about z^2 times z's, 2.5e-12 measured
+    assert o.coefficients["pvalue"].tolist() == pytest.approx(coefs["pvalue"], rel=1e-10, abs=0)
 
 
 # --- age of peak prevalence against glm ------------------------------------------------
@@ -299,6 +369,10 @@ def test_quadratic_peak_matches_r(request: pytest.FixtureRequest, name: str) -> 
         pk = prevalence.peak_age(data(request, name), model="quadratic", n_boot=0)
     assert pk.age == pytest.approx(ref["age"], rel=RTOL, abs=0)
     assert pk.prevalence == pytest.approx(ref["prevalence"], rel=RTOL, abs=0)
+    # the summary line states R's peak age and its prevalence in per cent
+    line = pk.summary()
+    assert line.startswith(f"peak prevalence at age {ref['age']:.1f} (")
+    assert f"; logistic quadratic), {100 * ref['prevalence']:.2f}%" in line
 
 
 def test_spline_peak_matches_r(sim: pd.DataFrame) -> None:
@@ -306,6 +380,11 @@ def test_spline_peak_matches_r(sim: pd.DataFrame) -> None:
     pk = prevalence.peak_age(sim, model="spline", n_boot=0)
     assert pk.age == ref["age"]
     assert pk.prevalence == pytest.approx(ref["prevalence"], rel=RTOL, abs=0)
+    # its bootstrap: the percentile interval of 30 resamples, named so, around R's estimate
+    boot = prevalence.peak_age(sim, model="spline", n_boot=30, rng=1)
+    assert boot.age == ref["age"] and boot.n_boot == 30
+    assert boot.method == "bootstrap percentile (30 resamples)"
+    assert boot.ci_lower <= ref["age"] <= boot.ci_upper
 
 
 def test_peak_bootstrap_is_seeded_and_brackets_the_estimate(sim: pd.DataFrame) -> None:
@@ -433,6 +512,14 @@ def test_local_peak_recovers_a_known_logistic_parabola() -> None:
     assert k.prevalence == pytest.approx(1 / (1 + math.exp(2)), abs=1e-10)
     # no smoothing bias at either bandwidth, so the Richardson correction is 0 as well
     assert k.bias == pytest.approx(0.0, abs=1e-8)
+    # a peak half a year inside the oldest age (99) is found there, not refused as lying at the
+    # edge: the first fit at the starting centre (99, the smoothed crude maximum) is not yet
+    # converged and points past the edge, which once ended the search at 99
+    edge = 1 / (1 + np.exp(2 + 0.5 * ((ages - 98.5) / 10) ** 2))
+    with pytest.warns(SmallCellWarning, match="open above"):
+        e = prevalence.peak_age_from_counts(ages, n * edge, n, n_boot=0)
+    assert e.age == pytest.approx(98.5, abs=1e-8) and not e.boundary
+    assert e.prevalence == pytest.approx(1 / (1 + math.exp(2)), abs=1e-10)
 
 
 def test_local_peak_bias_correction_cancels_an_h_squared_bias() -> None:
@@ -540,9 +627,16 @@ def test_local_peak_fieller_interval_is_open_where_the_data_cannot_bound_the_pea
     with pytest.warns(SmallCellWarning, match=r"open above: .* up to the oldest observed, .* \(99\)"):
         k = prevalence.peak_age_from_counts(ages, np.round(n * prob), n, bandwidth=4.0)
     assert k.ci_upper == 99.0 and k.ci_lower < k.age < 99.0
+    # the mirror image, a peak at 27: the lower limit is the youngest age, 18
+    low = 1 / (1 + np.exp(2 + 0.3 * ((ages - 27) / 10) ** 2))
+    with pytest.warns(SmallCellWarning, match=r"open below: .* down to the youngest observed, .* \(18\)"):
+        m = prevalence.peak_age_from_counts(ages, np.round(n * low), n, bandwidth=4.0)
+    assert m.ci_lower == 18.0 and 18.0 < m.age < m.ci_upper
 
 
 def test_peak_from_counts_refuses_bad_counts() -> None:
+    with pytest.raises(DataValidationError, match="^the local peak needs at least 3 distinct ages$"):
+        prevalence.peak_age_from_counts(np.array([40.0, 60.0]), np.array([5.0, 9.0]), np.array([100.0, 100.0]))
     with pytest.raises(DataValidationError, match="0 <= cases <= n"):
         prevalence.peak_age_from_counts(np.array([20.0, 30.0, 40.0]), np.array([5, 12, 3]), np.array([10, 10, 10]))
     with pytest.raises(DataValidationError, match="bandwidth"):
@@ -831,6 +925,11 @@ def test_weights_file_with_sex_rows(tmp_path: Path, small: pd.DataFrame) -> None
     # without by_sex the sex rows are summed per band
     a = prevalence.standardised(small, standard=prevalence.read_standard(f))
     assert a.adjusted == pytest.approx(REF["small"]["standardised_user"]["age"]["adjusted"], rel=RTOL, abs=0)
+    # a band given twice for one sex, with different weights, is refused (not silently kept twice)
+    twice = tmp_path / "twice.csv"
+    twice.write_text("age_lower,sex,weight\n20,F,1.5\n20,M,1.5\n20,female,2\n45,F,1\n45,M,1\n")
+    with pytest.raises(DataValidationError, match=r"'twice.csv' has 1 row \(row 3\) repeating an age band"):
+        prevalence.read_standard(twice)
 
 
 @pytest.mark.parametrize("method", sorted(CI_NAMES))

@@ -37,11 +37,12 @@ def test_suppression_exactly_at_the_threshold() -> None:
         ("e_n10_c6", 10, 6),   # non-cases = k - 1: blanked, n kept
         ("f_n5_c5", 5, 5),     # all cases, n = k: shown
         ("g_n9_c1", 9, 1),     # 1 case: blanked
+        ("h_n9_c8", 9, 8),     # 1 non-case: blanked
     ])
     s = prevalence.suppress(t, 5).table.set_index("g")
     shown = s["prevalence"].notna()
     assert shown.to_dict() == {"a_n5_c0": True, "b_n4_c0": False, "c_n10_c5": True, "d_n10_c4": False,
-                               "e_n10_c6": False, "f_n5_c5": True, "g_n9_c1": False}
+                               "e_n10_c6": False, "f_n5_c5": True, "g_n9_c1": False, "h_n9_c8": False}
     assert s["n"].isna().to_dict() == {g: g == "b_n4_c0" for g in s.index}
     assert s.loc["c_n10_c5", "prevalence"] == 0.5 and s.loc["f_n5_c5", "cases"] == 5
     assert (s.loc[~shown, "method"] == "suppressed (<5)").all()
@@ -119,7 +120,11 @@ def test_summaries_state_the_level_and_the_numbers() -> None:
     pb = prevalence.peak_band(d, n_boot=200, alpha=0.1, rng=1)
     assert pb.band == "60-64" and pb.prevalence == pytest.approx(4 / 20, rel=1e-15, abs=0)
     assert "90% bootstrap interval" in pb.summary()
-    assert "no bootstrap interval" in prevalence.peak_band(d, n_boot=0).summary()
+    none = prevalence.peak_band(d, n_boot=0)
+    assert none.summary() == "peak prevalence in ages 60-64 (20.00%); no bootstrap interval"
+    row = none.to_frame().iloc[0].to_dict()
+    assert math.isnan(row.pop("ci_lower")) and math.isnan(row.pop("ci_upper"))
+    assert row == {"peak_band": "60-64", "midpoint": 62.0, "prevalence": 0.2, "method": "bootstrap"}
     st = prevalence.standardised(d, standard={30: 1, 60: 3})
     # bands 30-34 and 60-64: prevalences 3/20 and 4/20, weights 1:3 -> (0.15 + 3 * 0.2) / 4
     assert st.adjusted == pytest.approx((0.15 + 3 * 0.2) / 4, rel=1e-14, abs=0)
@@ -197,7 +202,7 @@ def test_target_check_misses_the_peak_when_prevalence_only_rises() -> None:
 
     df = simulate(4000, rng=3)
     df["rls"] = df["age"] >= 75
-    res = {r.name: r for r in check_targets(df, rng=1, n_boot=20).results}
+    res = {r.name: r for r in check_targets(df).results}
     peak = res["peak_age"]
     assert not peak.passed and np.isnan(peak.estimate) and "no peak inside the ages observed" in peak.label
 

@@ -29,7 +29,7 @@ def df() -> pd.DataFrame:
 
 def test_every_row_recomputed(df) -> None:
     alpha = 0.1  # not the default: a dropped alpha shows
-    res = {r.name: r for r in check_targets(df, alpha=alpha, rng=3).results}
+    res = {r.name: r for r in check_targets(df, alpha=alpha).results}
     rls, cs = df["rls"].astype(bool), df["rls_clinically_significant"].astype(bool)
     for name, flag, label in (("prevalence", rls, "RLS prevalence"),
                               ("clinically_significant", cs, "clinically significant RLS")):
@@ -57,7 +57,7 @@ def test_every_row_recomputed(df) -> None:
 
 
 def test_summary_rows_and_verdict(df) -> None:
-    check = check_targets(df, rng=3)
+    check = check_targets(df)
     text = check.summary()
     r = {x.name: x for x in check.results}["prevalence"]
     line = next(ln for ln in text.splitlines() if ln.strip().startswith("RLS prevalence"))
@@ -118,34 +118,32 @@ def test_a_table_of_counts_gives_the_results_of_its_rows(df) -> None:
     cols = ["age", "sex", "pregnant", "trimester", "rls", "rls_clinically_significant"]
     cells = df.groupby(cols, dropna=False, observed=True).size().rename("people").reset_index()
     assert len(cells) < len(df) // 2  # a real reduction
-    rows = check_targets(df, rng=3, n_boot=50).to_frame()
-    counts = check_targets(cells, rng=3, n_boot=50, freq="people").to_frame()
+    rows = check_targets(df).to_frame()
+    counts = check_targets(cells, freq="people").to_frame()
     pd.testing.assert_frame_equal(counts, rows)
     assert rows.set_index("name").loc["female_male_or", "n"] == len(df)
     # a trimester with rows but nobody in them (zero counts) is not estimated
     no_t3 = cells.assign(people=cells["people"].where(cells["trimester"].fillna(0) != 3, 0))
-    r3 = {r.name: r for r in check_targets(no_t3, rng=3, n_boot=50, freq="people").results}["pregnancy_trimester3"]
+    r3 = {r.name: r for r in check_targets(no_t3, freq="people").results}["pregnancy_trimester3"]
     assert (r3.n, r3.passed, math.isnan(r3.estimate)) == (0, False, True)
 
 
 def test_default_peak_interval_is_peak_ages_fieller_interval(df) -> None:
     # the committed report's peak interval is peak_age's default (Fieller-type: no bootstrap, so
-    # neither the seed nor the number of resamples can change it)
+    # check_targets takes no seed and no number of resamples)
     default = check_targets(df)
     peak = {r.name: r for r in default.results}["peak_age"]
     assert peak.method == FIELLER_METHOD
     pk = prevalence.peak_age(df, outcome="rls")
     assert (peak.estimate, peak.ci_lower, peak.ci_upper) == (pk.age, pk.ci_lower, pk.ci_upper)
-    other = {r.name: r for r in check_targets(df, rng=7, n_boot=10).results}["peak_age"]
-    assert (other.ci_lower, other.ci_upper) == (peak.ci_lower, peak.ci_upper)
 
 
 def test_peak_interval_at_the_requested_level(df) -> None:
-    # the peak row's interval is peak_age's at the same alpha, seed and bootstrap size
-    peak = {r.name: r for r in check_targets(df, alpha=0.1, rng=3, n_boot=50).results}["peak_age"]
-    pk = prevalence.peak_age(df, outcome="rls", alpha=0.1, n_boot=50, rng=np.random.default_rng(3))
+    # the peak row's interval is peak_age's at the same alpha
+    peak = {r.name: r for r in check_targets(df, alpha=0.1).results}["peak_age"]
+    pk = prevalence.peak_age(df, outcome="rls", alpha=0.1)
     assert (peak.estimate, peak.ci_lower, peak.ci_upper) == (pk.age, pk.ci_lower, pk.ci_upper)
-    wider = prevalence.peak_age(df, outcome="rls", alpha=0.05, n_boot=50, rng=np.random.default_rng(3))
+    wider = prevalence.peak_age(df, outcome="rls", alpha=0.05)
     assert wider.ci_upper - wider.ci_lower > peak.ci_upper - peak.ci_lower  # the level is not ignored
 
 
@@ -162,7 +160,7 @@ def _top_band(d: pd.DataFrame) -> str:
 
 
 def test_labels_and_methods_of_peak_and_unestimated_rows(df) -> None:
-    peak = {r.name: r for r in check_targets(df, rng=3, n_boot=20).results}["peak_age"]
+    peak = {r.name: r for r in check_targets(df).results}["peak_age"]
     assert peak.label == f"age of peak prevalence (top band {_top_band(df)})"
     assert peak.method == FIELLER_METHOD
     # prevalence that only rises with age (no peak inside the ages) and nobody in trimester 2:
@@ -170,7 +168,7 @@ def test_labels_and_methods_of_peak_and_unestimated_rows(df) -> None:
     gen = np.random.default_rng(5)
     rising = df[~(df["pregnant"].astype(bool) & (df["trimester"] == 2))].copy()
     rising["rls"] = gen.random(len(rising)) < (rising["age"] - 10) / 100
-    res = {r.name: r for r in check_targets(rising, rng=3, n_boot=20).results}
+    res = {r.name: r for r in check_targets(rising).results}
     p, t2 = res["peak_age"], res["pregnancy_trimester2"]
     assert (p.label, p.method, p.n, p.passed) == (
         f"age of peak prevalence (top band {_top_band(rising)}; no peak inside the ages observed)",
