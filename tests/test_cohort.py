@@ -429,3 +429,32 @@ def test_bad_n_is_refused(bad):
 
     with pytest.raises(RLSEpiError, match="positive whole number"):
         cohort.simulate(bad, rng=1)
+
+
+# --- worker processes -------------------------------------------------------------------
+
+
+def test_workers_make_only_the_blocks_of_the_cohort(capfd):
+    # 150,000 people are 2 full blocks of 65,536 and one of 150,000 - 131,072 = 18,928 people.
+    # A worker asked for a 4th block (people 196,609 onwards) fails with a traceback on stderr.
+    one = list(cohort.iter_blocks(150_000, rng=3))
+    two = list(cohort.iter_blocks(150_000, rng=3, workers=2))
+    assert [b.num_rows for b in two] == [65_536, 65_536, 18_928]
+    assert len(one) == 3 and all(a.equals(b) for a, b in zip(one, two, strict=True))
+    assert capfd.readouterr().err == ""
+
+
+def test_an_abandoned_block_generator_does_not_stop_python_from_exiting(tmp_path):
+    # the workers wait for the next block number; unless they are daemons, Python's exit
+    # joins them and waits for ever
+    import subprocess
+    import sys
+
+    code = ("from rlsepi import cohort\n"
+            "blocks = cohort.iter_blocks(300_000, rng=1, workers=2)\n"
+            "print(next(blocks).num_rows)\n")
+    here = os.path.dirname(os.path.dirname(cohort.__file__))  # the rlsepi under test, not the working directory's
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env,
+                       cwd=tmp_path)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "65536\n", "")
