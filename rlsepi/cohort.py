@@ -930,14 +930,13 @@ def write_cohort(
 
 
 def cohort_schema(n: int, *, seed: int, params: Parameters, model: OutcomeModel,
-                  command: str | None = None, **extra: Any) -> tuple[pa.Schema, dict[bytes, bytes]]:
+                  command: str | None = None) -> tuple[pa.Schema, dict[bytes, bytes]]:
     """The Arrow schema of a written cohort with its provenance metadata (and that metadata)."""
     meta = provenance_metadata(
         seed=seed, n=int(n), parameters=params.to_dict(), model=model.to_dict(),
         command=command or f"rlsepi simulate --n {int(n)} --seed {seed}",
         block_size=BLOCK_SIZE,
         precision={"ferritin_resolution_ug_per_l": FERRITIN_RESOLUTION, "model_significant_digits": MODEL_DIGITS},
-        **extra,
     )
     return arrow_schema(params).with_metadata(meta), meta
 
