@@ -306,6 +306,11 @@ def test_vcf_refusals(tmp_path):
         gt.vcf_genotypes(v, build="hg38")
     assert str(e.value) == (f"--build GRCh38 was given but the header of '{v}' says its positions are GRCh37; "
                             "drop --build or check the file")
+    s = _write(tmp_path / "s.tsv", "rsID\teffect_allele\tother_allele\teffect_weight\nrs1\tC\tA\t1\n")
+    with pytest.raises(DataValidationError) as e:  # score_file (prs --build) gives the build to the reader too
+        pg.score_file(v, s, build="hg38")
+    assert str(e.value) == (f"--build GRCh38 was given but the header of '{v}' says its positions are GRCh37; "
+                            "drop --build or check the file")
     g = gt.vcf_genotypes(v, field_="DS")
     with pytest.raises(DataValidationError) as e:
         g.read(np.array([0]))
