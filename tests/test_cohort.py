@@ -222,6 +222,16 @@ def test_expected_single_year_curve_has_one_maximum_at_the_target():
     assert cohort.expected_figures(MODEL)["peak_age"] == pytest.approx(60.0, abs=1e-8)
 
 
+@pytest.mark.parametrize(("age_peak", "expected"), [(43.7, 43.7), (18.6, 18.6), (12.0, 18.0), (120.0, 99.0)])
+def test_peak_age_of_a_pure_age_curve_by_hand(age_peak, expected):
+    # Every effect but age set to 0: p(age) = expit(b0 - gamma ((age - age_peak) / 10)^2) for every
+    # person, so the curve over the ages 18-99 is highest at age_peak, or at the end nearer to it
+    # when age_peak lies outside (18.6: the best whole year is 19, the second of the ages)
+    flat = dataclasses.replace(MODEL, female=0.0, trimester=(0.0, 0.0, 0.0), ferritin_low=0.0,
+                               loci=tuple((rsid, 0.0) for rsid, _ in MODEL.loci), age_peak=age_peak)
+    assert cohort.expected_figures(flat)["peak_age"] == pytest.approx(expected, rel=0, abs=1e-8)
+
+
 def test_solver_residuals_are_at_machine_precision():
     # The solver's own residual is about 1e-16; the stored model rounds each coefficient to
     # MODEL_DIGITS = 10 significant digits (the same on every CPU), which moves each figure by
