@@ -54,6 +54,16 @@ def _gauss_smoothed_broken_line(x: float, xp, fp, sd: float) -> float:
     return integrate.quad(f, x - 12 * sd, x + 12 * sd, points=pts or None, limit=200, epsabs=1e-13)[0]
 
 
+@pytest.mark.parametrize(("threshold", "cut"), [(1.0, 1.5), (1.99, 1.5), (0.999, 0.0), (12.0, 12.5)])
+def test_reported_ferritin_cut_at_the_smallest_report(threshold, cut):
+    # Reports are whole µg/L and at least 1 (FERRITIN_RESOLUTION = 1): a report <= 1 is the report 1,
+    # which an unrounded value below 1.5 gets; no report is <= 0.999. Checked on the reports themselves.
+    assert cohort.FERRITIN_RESOLUTION == 1.0
+    assert cohort.reported_ferritin_cut(threshold) == cut
+    x = np.array([cut - 0.01, cut + 0.01]) if cut else np.array([0.01, 0.49, 0.51, 7.0])
+    assert (cohort.ferritin_as_reported(x) <= threshold).tolist() == ([True, False] if cut else [False] * 4)
+
+
 def test_ferritin_parameters_by_quadrature():
     fer, sd = DEFAULT.ferritin, DEFAULT.age_curve.input_smoothing_sd
     ages = np.array([18.0, 40.0, 57.3, 60.0, 75.0, 99.0])
