@@ -108,6 +108,14 @@ def test_clinically_significant_cutoff_by_hand():
     s_star, frac = cohort.clinical_significance_cutoff(DEFAULT, 0.027 / 0.080)
     assert s_star == 18
     assert frac == pytest.approx((0.3375 - 0.216 - 0.0892) / 0.0446, abs=1e-12)
+    # every case: all scores above 0 (no case scores 0), nothing of the score 0
+    assert cohort.clinical_significance_cutoff(DEFAULT, 1.0) == (1, pytest.approx(1.0, rel=0, abs=1e-12))
+    # a share outside (0, 1] cannot be reached: refused (1.05 used to give every case, 0 an IndexError)
+    from rlsepi.errors import ParameterError
+
+    for bad in (1.05, 0.0, -0.1, float("nan")):
+        with pytest.raises(ParameterError, match=r"clinically significant share of cases must lie in \(0, 1\]"):
+            cohort.clinical_significance_cutoff(DEFAULT, bad)
 
 
 # --- the solved model, by brute-force enumeration ------------------------------------
