@@ -64,6 +64,18 @@ def test_reported_ferritin_cut_at_the_smallest_report(threshold, cut):
     assert (cohort.ferritin_as_reported(x) <= threshold).tolist() == ([True, False] if cut else [False] * 4)
 
 
+def test_covariate_distribution_given_ages_is_conditional_on_each_age():
+    # given ages (not necessarily whole), each age weighs 1/3; per age the sexes and states sum to 1;
+    # men are never pregnant, nor are women of 60 (reproductive ages 18-49)
+    d = cohort.covariate_distribution(DEFAULT, ages=np.array([20.0, 30.5, 60.0]))
+    np.testing.assert_array_equal(d.ages, [20.0, 30.5, 60.0])
+    assert d.age_prob.tolist() == pytest.approx([1 / 3] * 3, rel=1e-15, abs=0)
+    np.testing.assert_allclose(d.cell_mass().sum(axis=(1, 2)), [1 / 3] * 3, rtol=1e-15, atol=0)
+    np.testing.assert_array_equal(d.state_prob[:, 0, :], [[1.0, 0.0, 0.0, 0.0]] * 3)
+    np.testing.assert_array_equal(d.state_prob[2, 1, :], [1.0, 0.0, 0.0, 0.0])
+    assert 0.0 < d.state_prob[1, 1, 1:].sum() < 0.1  # some women of 30.5 are pregnant
+
+
 def test_ferritin_parameters_by_quadrature():
     fer, sd = DEFAULT.ferritin, DEFAULT.age_curve.input_smoothing_sd
     ages = np.array([18.0, 40.0, 57.3, 60.0, 75.0, 99.0])
