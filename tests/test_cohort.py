@@ -463,6 +463,19 @@ def test_generator_and_seed_sequence_are_accepted():
     pd.testing.assert_frame_equal(g1, g2)
 
 
+@pytest.mark.parametrize("root", [np.random.SeedSequence(9), np.random.SeedSequence(9, pool_size=8),
+                                  np.random.SeedSequence(9).spawn(3)[2]])
+def test_block_i_draws_from_the_ith_child_of_the_seed(root):
+    # as the module promises: the stream of block i is numpy's own i-th child (SeedSequence.spawn),
+    # whatever the seed's pool size or spawn key, and the seed itself is left unspawned
+    children = root.spawn(3)
+    fresh = np.random.SeedSequence(root.entropy, spawn_key=root.spawn_key, pool_size=root.pool_size)
+    for i, child in enumerate(children):
+        block = cohort._block_seed(fresh, i)
+        assert block.generate_state(8).tolist() == child.generate_state(8).tolist()
+    assert fresh.n_children_spawned == 0
+
+
 @pytest.mark.parametrize("bad", [0, -5, 2.5, True])
 def test_bad_n_is_refused(bad):
     from rlsepi.errors import RLSEpiError
