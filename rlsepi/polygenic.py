@@ -513,8 +513,9 @@ def analytic_reference(values: np.ndarray, freqs: np.ndarray, *, max_states: int
     freqs : ndarray, shape (m,)
         Effect-allele frequencies.
     max_states : int
-        Enumerate exactly (merging equal sums) while the number of distinct sums stays
-        below this; otherwise use the normal approximation with the exact mean and variance.
+        Enumerate exactly (merging equal sums) while each next locus can make at most this
+        many sums (3 x the distinct sums so far); otherwise use the normal approximation with
+        the exact mean and variance.
 
     Notes
     -----

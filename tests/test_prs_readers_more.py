@@ -587,6 +587,27 @@ def test_analytic_and_empirical_reference_by_hand():
     with pytest.raises(DataValidationError) as e:
         pg.empirical_reference(np.array([1.0, np.nan]))
     assert str(e.value) == "the reference cohort has fewer than 2 people with a score"
+    # a monomorphic locus (p = 0: always 0 copies, contributes 0) beside one at p = 0.5 with weight 0.5:
+    # sums 0, 0.5, 1 with 1/4, 1/2, 1/4; mean 0.5, variance 2 x 0.25 x 0.5^2 = 0.125
+    ref = pg.analytic_reference(np.array([[0.0, 1.0, 2.0], [0.0, 0.5, 1.0]]), np.array([0.0, 0.5]))
+    assert (ref.kind, ref.description) == ("analytic-exact", "analytic, exact enumeration of 2 loci under HWE")
+    np.testing.assert_allclose(ref.to_frame().to_numpy(), [[0.0, 0.25], [0.5, 0.5], [1.0, 0.25]], rtol=1e-15, atol=0)
+    assert (ref.mean, ref.sd) == (pytest.approx(0.5, rel=1e-15, abs=0), pytest.approx(math.sqrt(0.125), rel=1e-15, abs=0))
+    # max_states: 2 loci of 3 distinct values each make 3 x 3 = 9 sums: enumerated up to max_states = 9,
+    # the normal approximation (same mean 1 + 10 = 11 and variance 0.5 x 1 + 0.5 x 100 = 50.5) below
+    two = np.array([[0.0, 1.0, 2.0], [0.0, 10.0, 20.0]])
+    exact = pg.analytic_reference(two, np.array([0.5, 0.5]), max_states=9)
+    assert exact.kind == "analytic-exact" and exact.values.tolist() == [0, 1, 2, 10, 11, 12, 20, 21, 22]
+    approx = pg.analytic_reference(two, np.array([0.5, 0.5]), max_states=8)
+    assert (approx.kind, approx.description) == ("analytic-normal", "analytic, normal approximation under HWE")
+    assert (approx.mean, approx.sd) == (pytest.approx(11.0, rel=1e-15, abs=0),
+                                        pytest.approx(math.sqrt(50.5), rel=1e-15, abs=0))
+    assert approx.percentile(np.array([11.0]))[0] == pytest.approx(50.0, rel=1e-15, abs=0)
+    # no spread (every reference person has the same sum): z is undefined, the percentile is the middle
+    flat = pg.empirical_reference(np.array([1.0, 1.0]))
+    assert flat.sd == 0.0
+    assert np.isnan(flat.z(np.array([1.0, 2.0]))).all()
+    np.testing.assert_array_equal(flat.percentile(np.array([0.5, 1.0, 2.0])), [0.0, 50.0, 100.0])
 
 
 def test_weight_labels():
