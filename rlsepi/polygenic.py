@@ -278,6 +278,8 @@ def match_variants(
         Duplicate rows in the scoring file (same variant and effect allele) are excluded
         after the first.
     """
+    if duplicates not in ("resolve", "skip"):  # any other word would silently act as "resolve"
+        raise RLSEpiError(f"duplicates must be resolve or skip, got {duplicates!r}")
     v = score.variants
     gv = genotypes.variants
     gbuild = _build_name(build) or genotypes.build

@@ -564,6 +564,9 @@ def test_scoring_option_refusals(tmp_path):
     with pytest.raises(RLSEpiError) as e:
         pg.score_genotypes(geno, s, palindromic="guess")
     assert str(e.value) == "palindromic must be exclude, keep or frequency, got 'guess'"
+    with pytest.raises(RLSEpiError) as e:  # a misspelt 'skip' used to act as 'resolve' without a word
+        pg.score_genotypes(geno, s, duplicates="skipp")
+    assert str(e.value) == "duplicates must be resolve or skip, got 'skipp'"
     with pytest.raises(RLSEpiError) as e:
         pg.score_genotypes(geno, s, reference={"other": pg.empirical_reference(np.array([0.0, 1.0]))},
                            imputation="none")
