@@ -497,6 +497,19 @@ def test_workers_make_only_the_blocks_of_the_cohort(capfd):
     assert capfd.readouterr().err == ""
 
 
+def test_one_worker_makes_the_blocks_in_this_process(monkeypatch):
+    # the default (workers=1) starts no process: validate and power simulate call iter_blocks from their
+    # own worker processes, which are daemons and may not start processes of their own
+    import multiprocessing
+
+    def no_process(*args, **kwargs):
+        raise AssertionError("a worker process was started")
+
+    monkeypatch.setattr(multiprocessing, "get_context", no_process)
+    assert [b.num_rows for b in cohort.iter_blocks(cohort.BLOCK_SIZE + 5, rng=1)] == [cohort.BLOCK_SIZE, 5]
+    assert [b.num_rows for b in cohort.iter_blocks(cohort.BLOCK_SIZE + 5, rng=1, workers=1)] == [cohort.BLOCK_SIZE, 5]
+
+
 def test_an_abandoned_block_generator_does_not_stop_python_from_exiting(tmp_path):
     # the workers wait for the next block number; unless they are daemons, Python's exit
     # joins them and waits for ever
