@@ -496,7 +496,7 @@ class ReferenceDistribution:
             from scipy.special import ndtr
 
             return 100 * ndtr(self.z(s))
-        tol = 1e-9 * max(1.0, float(np.abs(self.values).max()) if self.values.size else 1.0)
+        tol = 1e-9 * max(1.0, float(np.abs(self.values).max(initial=0.0)))
         cum = np.concatenate([[0.0], np.cumsum(self.probs)])
         below = cum[np.searchsorted(self.values, s - tol, side="left")]
         upto = cum[np.searchsorted(self.values, s + tol, side="right")]
