@@ -252,14 +252,37 @@ def test_expected_single_year_curve_has_one_maximum_at_the_target():
     assert cohort.expected_figures(MODEL)["peak_age"] == pytest.approx(60.0, abs=1e-8)
 
 
+def _pure_age_model(age_peak: float) -> cohort.OutcomeModel:
+    """MODEL with every effect but age set to 0: p(age) = expit(b0 - gamma ((age - age_peak) / 10)^2)
+    for every person, whatever their sex, pregnancy, ferritin or genotypes."""
+    return dataclasses.replace(MODEL, female=0.0, trimester=(0.0, 0.0, 0.0), ferritin_low=0.0,
+                               loci=tuple((rsid, 0.0) for rsid, _ in MODEL.loci), age_peak=age_peak)
+
+
 @pytest.mark.parametrize(("age_peak", "expected"), [(43.7, 43.7), (18.6, 18.6), (12.0, 18.0), (120.0, 99.0)])
 def test_peak_age_of_a_pure_age_curve_by_hand(age_peak, expected):
-    # Every effect but age set to 0: p(age) = expit(b0 - gamma ((age - age_peak) / 10)^2) for every
-    # person, so the curve over the ages 18-99 is highest at age_peak, or at the end nearer to it
-    # when age_peak lies outside (18.6: the best whole year is 19, the second of the ages)
-    flat = dataclasses.replace(MODEL, female=0.0, trimester=(0.0, 0.0, 0.0), ferritin_low=0.0,
-                               loci=tuple((rsid, 0.0) for rsid, _ in MODEL.loci), age_peak=age_peak)
-    assert cohort.expected_figures(flat)["peak_age"] == pytest.approx(expected, rel=0, abs=1e-8)
+    # the curve over the ages 18-99 is highest at age_peak, or at the end nearer to it when age_peak
+    # lies outside (18.6: the best whole year is 19, the second of the ages)
+    assert cohort.expected_figures(_pure_age_model(age_peak))["peak_age"] == pytest.approx(expected, rel=0, abs=1e-8)
+
+
+def test_figures_of_a_pure_age_curve_by_hand():
+    m = _pure_age_model(43.7)
+    f = cohort.expected_figures(m)
+
+    def logit(a: float) -> float:
+        return m.intercept - m.age_curvature * ((a - 43.7) / 10) ** 2
+
+    young, peak = DEFAULT.age_curve.young_age, DEFAULT.targets.peak_age.value  # where the solver looks
+    assert f["prevalence_at_young_age"] == pytest.approx(expit(logit(young)), rel=1e-12, abs=0)
+    assert f["prevalence_at_peak_age"] == pytest.approx(expit(logit(peak)), rel=1e-12, abs=0)
+    # d/da of the quadratic log-odds: -2 gamma (a - age_peak) / 100; a central difference over +-0.001
+    # years, exact for a quadratic but for the rounding of logit values near -3 (about 1e-11 relative)
+    assert f["logit_slope_at_peak"] == pytest.approx(-2 * m.age_curvature * (peak - 43.7) / 100, rel=1e-8, abs=0)
+    assert f["female_male_or"] == pytest.approx(1.0, rel=1e-12, abs=0)
+    # 5-year bands: squared distances from 43.7 sum to 24.45 over 40-44 and 64.45 over 45-49 (ESP 2013
+    # weighs their years alike), more elsewhere: the highest band is 40
+    assert f["peak_age_band"] == 40.0
 
 
 def test_solver_residuals_are_at_machine_precision():
