@@ -1038,9 +1038,8 @@ def assemble_result(samples: pd.DataFrame, score: ScoringFile, weights: Sequence
     multi = len(weights) > 1
     for k, w in enumerate(weights):
         pre = f"{_label(w)}_" if multi else ""
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[f"{pre}SUM"] = sums[:, k]
-            out[f"{pre}AVG"] = np.where(denom > 0, sums[:, k] / np.maximum(denom, 1), np.nan)
+        out[f"{pre}SUM"] = sums[:, k]
+        out[f"{pre}AVG"] = np.where(denom > 0, sums[:, k] / np.maximum(denom, 1), np.nan)  # never / 0
     out["ALLELE_CT"] = allele_ct
     out["DENOM"] = denom
     out["NAMED_ALLELE_DOSAGE_SUM"] = dosage_sum

@@ -533,6 +533,23 @@ def test_swap_against_unknown_second_allele_and_summary(tmp_path):
     assert text[1] == "  effect_weight: 1/3 variants (33.3%), 50.0% of total |weight|"
     assert text[2] == f"  imputation: {pg.IMPUTATION_TEXT['none']}"
     assert "  excluded 1: not in genotypes" in text and "  excluded 1: alleles C/G do not fit the genotypes' A/G" in text
+    # no frequency in the file: the sample's G frequency at rsA is 1 - 4/8 = 0.5, so SUM = 0, 0.5, 1 with
+    # 1/4, 1/2, 1/4: mean 0.5, sd sqrt(2 x 0.25 x 0.5^2) = 0.3536
+    assert text[3] == ("  reference for effect_weight: analytic, exact enumeration of 1 loci under HWE, "
+                       "from sample effect-allele frequencies (mean 0.5, sd 0.3536)")
+    # the match log: the documented columns, then the run's annotations; the unknown second allele shown as '?'
+    assert list(res.match_log.columns) == [
+        "row", "rsID", "chr_name", "chr_position", "effect_allele", "other_allele", "matched_by", "variant_index",
+        "genotype_id", "genotype_alleles", "orientation", "effect_is_a1", "status", "reason", "effect_weight",
+        "sample_effect_freq", "n_imputed", "imputation"]
+    assert log["genotype_alleles"].tolist() == ["A/?", "A/G", ""]
+    # a frequency for rsA only (0.3) and rsB's from the sample (A: 3/8): mean 2 x 0.3 x 0.5 + 2 x 0.375 = 1.05,
+    # variance 0.25 x 2 x 0.3 x 0.7 + 2 x 0.375 x 0.625 = 0.57375
+    s = _write(tmp_path / "f.tsv", "rsID\teffect_allele\tother_allele\teffect_weight\tallelefrequency_effect\n"
+               "rsA\tG\tA\t0.5\t0.3\nrsB\tA\tG\t1\t\n")
+    ref = pg.score_genotypes(geno, pg.read_scoring_file(s), imputation="none").references["effect_weight"]
+    assert ref.description.endswith(", from scoring-file frequencies, the sample's where absent")
+    assert (ref.mean, ref.sd) == (pytest.approx(1.05, rel=1e-14, abs=0), pytest.approx(math.sqrt(0.57375), rel=1e-14, abs=0))
 
 
 def test_palindromic_frequency_without_score_frequency_is_excluded(tmp_path):
