@@ -570,6 +570,11 @@ def test_harmonised_positions_used_when_only_they_are_in_the_genotype_build(tmp_
     log = pg.match_variants(pg.read_scoring_file(s), geno, build="GRCh37")
     assert log["status"].tolist() == ["used"] and log["genotype_id"].tolist() == ["rsB"]
     assert log["matched_by"].tolist() == ["chr:pos"]
+    # the author's positions in the genotypes' build (GRCh37), harmonised ones in another (GRCh38): the author's
+    s = _write(tmp_path / "a.tsv", "#genome_build=GRCh37\n#HmPOS_build=GRCh38\nchr_name\tchr_position\teffect_allele\t"
+               "other_allele\teffect_weight\thm_chr\thm_pos\n1\t20\tG\tA\t1\t1\t999\n")
+    log = pg.match_variants(pg.read_scoring_file(s), geno, build="GRCh37")
+    assert log[["status", "genotype_id", "matched_by"]].values.tolist() == [["used", "rsB", "chr:pos"]]
 
 
 def test_scoring_option_refusals(tmp_path):
