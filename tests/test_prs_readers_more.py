@@ -543,13 +543,18 @@ def test_swap_against_unknown_second_allele_and_summary(tmp_path):
         "genotype_id", "genotype_alleles", "orientation", "effect_is_a1", "status", "reason", "effect_weight",
         "sample_effect_freq", "n_imputed", "imputation"]
     assert log["genotype_alleles"].tolist() == ["A/?", "A/G", ""]
-    # a frequency for rsA only (0.3) and rsB's from the sample (A: 3/8): mean 2 x 0.3 x 0.5 + 2 x 0.375 = 1.05,
-    # variance 0.25 x 2 x 0.3 x 0.7 + 2 x 0.375 x 0.625 = 0.57375
+    assert log["matched_by"].tolist() == ["rsID", "rsID", ""] and log["variant_index"].tolist() == [0, 1, -1]
+    # a frequency for rsA only (0.3) and rsB's G from the sample (1 - 3/8): mean 2 x 0.3 x 0.5 + 2 x 0.625 = 1.55,
+    # variance 0.25 x 2 x 0.3 x 0.7 + 2 x 0.625 x 0.375 = 0.57375
     s = _write(tmp_path / "f.tsv", "rsID\teffect_allele\tother_allele\teffect_weight\tallelefrequency_effect\n"
-               "rsA\tG\tA\t0.5\t0.3\nrsB\tA\tG\t1\t\n")
-    ref = pg.score_genotypes(geno, pg.read_scoring_file(s), imputation="none").references["effect_weight"]
+               "rsA\tG\tA\t0.5\t0.3\nrsB\tG\tA\t1\t\n")
+    res = pg.score_genotypes(geno, pg.read_scoring_file(s), imputation="none")
+    ref = res.references["effect_weight"]
     assert ref.description.endswith(", from scoring-file frequencies, the sample's where absent")
-    assert (ref.mean, ref.sd) == (pytest.approx(1.05, rel=1e-14, abs=0), pytest.approx(math.sqrt(0.57375), rel=1e-14, abs=0))
+    assert (ref.mean, ref.sd) == (pytest.approx(1.55, rel=1e-14, abs=0), pytest.approx(math.sqrt(0.57375), rel=1e-14, abs=0))
+    # both swapped, rsA row by row (unknown second allele), rsB at once (the common case): the same words
+    assert res.match_log["orientation"].tolist() == ["swapped", "swapped"]
+    assert res.match_log["reason"].tolist() == ["effect allele is the genotypes' second allele"] * 2
 
 
 def test_palindromic_frequency_without_score_frequency_is_excluded(tmp_path):
