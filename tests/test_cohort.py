@@ -484,6 +484,10 @@ def test_generator_and_seed_sequence_are_accepted():
     g1 = cohort.simulate(1000, rng=np.random.default_rng(3))
     g2 = cohort.simulate(1000, rng=np.random.default_rng(3))
     pd.testing.assert_frame_equal(g1, g2)
+    # None (the default, SPEC 7): fresh entropy from the operating system, a different cohort each time
+    a, b = cohort.seed_sequence(None), cohort.seed_sequence(None)
+    assert isinstance(a, np.random.SeedSequence) and a.entropy != b.entropy and a.spawn_key == ()
+    assert not cohort.simulate(1000)["ferritin"].equals(cohort.simulate(1000)["ferritin"])
 
 
 @pytest.mark.parametrize("root", [np.random.SeedSequence(9), np.random.SeedSequence(9, pool_size=8),
