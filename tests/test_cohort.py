@@ -391,6 +391,21 @@ def test_cohort_structure():
         assert stats.chisquare(observed, expected).pvalue > 1e-4
 
 
+def test_written_cohort_declares_which_columns_may_be_missing(tmp_path):
+    # the Parquet schema says what readers (pandas, DuckDB, Spark, R arrow) may rely on: only the trimester
+    # (not pregnant) and the IRLS score (not a case) are ever missing; every other column is required
+    import pyarrow.parquet as pq
+
+    cohort.write_cohort(tmp_path / "c.parquet", 50, seed=1)
+    schema = pq.read_schema(tmp_path / "c.parquet")
+    loci = [locus.rsid for locus in DEFAULT.loci]
+    assert schema.names == ["person_id", "age", "sex", "pregnant", "trimester", "ferritin", *loci, "rls",
+                            "rls_clinically_significant", "irls_score"]
+    assert [name for name in schema.names if schema.field(name).nullable] == ["trimester", "irls_score"]
+    assert [str(schema.field(n).type) for n in ("person_id", "age", "sex", "pregnant", "trimester", "ferritin")] == [
+        "int64", "int16", "dictionary<values=string, indices=int8, ordered=0>", "bool", "int8", "double"]
+
+
 def test_severity_bands_follow_hogl_2005():
     df = cohort.simulate(300_000, rng=8)
     s = df.loc[df["rls"], "irls_score"].astype(int)
