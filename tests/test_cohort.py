@@ -381,6 +381,12 @@ def test_cohort_structure():
     assert (df["rls_clinically_significant"] <= df["rls"]).all()
     assert df.loc[df["rls"], "irls_score"].between(1, 40).all() and df.loc[~df["rls"], "irls_score"].isna().all()
     assert (df.loc[df["rls_clinically_significant"], "irls_score"] >= 18).all()
+    # pregnancy by single year of age, at the hand values of test_pregnancy_probability_by_hand
+    # (18: 0.0225 x 40/52 of about 680 women; 27: 0.081 x 40/52 of about 2,200): exact binomial tests
+    women = df[df["sex"] == "female"]
+    for age, p in ((18, 0.0225 * 40 / 52), (27, 0.081 * 40 / 52)):
+        at = women.loc[women["age"] == age, "pregnant"]
+        assert stats.binomtest(int(at.sum()), len(at), p).pvalue > 1e-4, age
     for locus in DEFAULT.loci:
         g = df[locus.rsid]
         assert g.dtype == np.int8 and g.isin([0, 1, 2]).all()
