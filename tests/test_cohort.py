@@ -511,6 +511,15 @@ def test_generator_and_seed_sequence_are_accepted():
     assert not cohort.simulate(1000)["ferritin"].equals(cohort.simulate(1000)["ferritin"])
 
 
+def test_simulate_follows_changed_population_parameters():
+    # the people themselves follow the parameters (not only the solved model): ages 40-80, 70% women
+    params = parameters_from_mapping({"population": {"min_age": 40, "max_age": 80, "female_share": 0.7}})
+    df = cohort.simulate(20_000, rng=4, params=params)
+    assert (df["age"].min(), df["age"].max()) == (40, 80)
+    women = int((df["sex"] == "female").sum())
+    assert stats.binomtest(women, len(df), 0.7).pvalue > 1e-4
+
+
 @pytest.mark.parametrize("root", [np.random.SeedSequence(9), np.random.SeedSequence(9, pool_size=8),
                                   np.random.SeedSequence(9).spawn(3)[2]])
 def test_block_i_draws_from_the_ith_child_of_the_seed(root):
