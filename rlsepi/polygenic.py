@@ -436,8 +436,8 @@ def _model_values(v: pd.DataFrame, weight: str) -> np.ndarray:
     """Per-variant contributions at dosage 0, 1, 2: shape (m, 3)."""
     w = v[weight].to_numpy(dtype=float)
     vals = np.column_stack([np.zeros_like(w), w, 2 * w])
-    dom = v["is_dominant"].to_numpy(dtype=bool) if "is_dominant" in v.columns else np.zeros(len(v), bool)
-    rec = v["is_recessive"].to_numpy(dtype=bool) if "is_recessive" in v.columns else np.zeros(len(v), bool)
+    dom = v["is_dominant"].to_numpy(dtype=bool)  # both columns are in every ScoringFile (scorefiles.read_scoring_file)
+    rec = v["is_recessive"].to_numpy(dtype=bool)
     vals[dom] = np.column_stack([np.zeros(dom.sum()), w[dom], w[dom]])
     vals[rec] = np.column_stack([np.zeros(rec.sum()), np.zeros(rec.sum()), w[rec]])
     if all(f"dosage_{k}_weight" in v.columns for k in range(3)):
@@ -918,8 +918,8 @@ def score_genotypes(
                 f"{absent[0][1]}); make it from the same genotypes with 'plink2 --freq'"
             )
         f_ext = np.array([freq[k] for k in keys], dtype=float)
-    is_dom = (vrows["is_dominant"].to_numpy(dtype=bool) if "is_dominant" in vrows else np.zeros(len(vrows), bool))
-    is_rec = (vrows["is_recessive"].to_numpy(dtype=bool) if "is_recessive" in vrows else np.zeros(len(vrows), bool))
+    is_dom = vrows["is_dominant"].to_numpy(dtype=bool)
+    is_rec = vrows["is_recessive"].to_numpy(dtype=bool)
 
     sums = np.zeros((n, len(weights)))
     nonmiss = np.zeros(n, dtype=np.int64)
