@@ -636,14 +636,19 @@ def irls_score_probabilities(params: Parameters) -> np.ndarray:
 
 def clinical_significance_cutoff(params: Parameters, share: float) -> tuple[int, float]:
     """Score s* and tie fraction: a case is clinically significant when IRLS > s*, or
-    IRLS == s* with probability ``frac``; then P(significant | case) == share exactly."""
+    IRLS == s* with probability ``frac``; then P(significant | case) == share exactly.
+
+    s* is the lowest score with P(score > s*) < share, so 0 < frac <= 1 for any share in (0, 1]
+    (P(score > s* - 1) >= share); a share outside (0, 1] is refused.
+    """
+    if not 0.0 < share <= 1.0:
+        raise ParameterError(f"the clinically significant share of cases must lie in (0, 1], got {share!r}")
     p = irls_score_probabilities(params)
     tail = np.cumsum(p[::-1])[::-1]  # P(score >= s)
     above = np.append(tail[1:], 0.0)  # P(score > s)
     s_star = int(np.nonzero(above < share)[0][0])
+    # p[s*] > 0 but for rounding in the tail sums when share is 1 (then s* = 0, which no case scores)
     frac = (share - above[s_star]) / p[s_star] if p[s_star] > 0 else 0.0
-    if not 0.0 <= frac <= 1.0 + 1e-12:
-        raise ParameterError("the clinically significant share cannot be reached with these severity bands")
     return s_star, min(frac, 1.0)
 
 
@@ -930,14 +935,13 @@ def write_cohort(
 
 
 def cohort_schema(n: int, *, seed: int, params: Parameters, model: OutcomeModel,
-                  command: str | None = None, **extra: Any) -> tuple[pa.Schema, dict[bytes, bytes]]:
+                  command: str | None = None) -> tuple[pa.Schema, dict[bytes, bytes]]:
     """The Arrow schema of a written cohort with its provenance metadata (and that metadata)."""
     meta = provenance_metadata(
         seed=seed, n=int(n), parameters=params.to_dict(), model=model.to_dict(),
         command=command or f"rlsepi simulate --n {int(n)} --seed {seed}",
         block_size=BLOCK_SIZE,
         precision={"ferritin_resolution_ug_per_l": FERRITIN_RESOLUTION, "model_significant_digits": MODEL_DIGITS},
-        **extra,
     )
     return arrow_schema(params).with_metadata(meta), meta
 

@@ -278,6 +278,8 @@ def match_variants(
         Duplicate rows in the scoring file (same variant and effect allele) are excluded
         after the first.
     """
+    if duplicates not in ("resolve", "skip"):  # any other word would silently act as "resolve"
+        raise RLSEpiError(f"duplicates must be resolve or skip, got {duplicates!r}")
     v = score.variants
     gv = genotypes.variants
     gbuild = _build_name(build) or genotypes.build
@@ -434,8 +436,8 @@ def _model_values(v: pd.DataFrame, weight: str) -> np.ndarray:
     """Per-variant contributions at dosage 0, 1, 2: shape (m, 3)."""
     w = v[weight].to_numpy(dtype=float)
     vals = np.column_stack([np.zeros_like(w), w, 2 * w])
-    dom = v["is_dominant"].to_numpy(dtype=bool) if "is_dominant" in v.columns else np.zeros(len(v), bool)
-    rec = v["is_recessive"].to_numpy(dtype=bool) if "is_recessive" in v.columns else np.zeros(len(v), bool)
+    dom = v["is_dominant"].to_numpy(dtype=bool)  # both columns are in every ScoringFile (scorefiles.read_scoring_file)
+    rec = v["is_recessive"].to_numpy(dtype=bool)
     vals[dom] = np.column_stack([np.zeros(dom.sum()), w[dom], w[dom]])
     vals[rec] = np.column_stack([np.zeros(rec.sum()), np.zeros(rec.sum()), w[rec]])
     if all(f"dosage_{k}_weight" in v.columns for k in range(3)):
@@ -494,7 +496,7 @@ class ReferenceDistribution:
             from scipy.special import ndtr
 
             return 100 * ndtr(self.z(s))
-        tol = 1e-9 * max(1.0, float(np.abs(self.values).max()) if self.values.size else 1.0)
+        tol = 1e-9 * max(1.0, float(np.abs(self.values).max(initial=0.0)))
         cum = np.concatenate([[0.0], np.cumsum(self.probs)])
         below = cum[np.searchsorted(self.values, s - tol, side="left")]
         upto = cum[np.searchsorted(self.values, s + tol, side="right")]
@@ -513,8 +515,9 @@ def analytic_reference(values: np.ndarray, freqs: np.ndarray, *, max_states: int
     freqs : ndarray, shape (m,)
         Effect-allele frequencies.
     max_states : int
-        Enumerate exactly (merging equal sums) while the number of distinct sums stays
-        below this; otherwise use the normal approximation with the exact mean and variance.
+        Enumerate exactly (merging equal sums) while each next locus can make at most this
+        many sums (3 x the distinct sums so far); otherwise use the normal approximation with
+        the exact mean and variance.
 
     Notes
     -----
@@ -915,8 +918,8 @@ def score_genotypes(
                 f"{absent[0][1]}); make it from the same genotypes with 'plink2 --freq'"
             )
         f_ext = np.array([freq[k] for k in keys], dtype=float)
-    is_dom = (vrows["is_dominant"].to_numpy(dtype=bool) if "is_dominant" in vrows else np.zeros(len(vrows), bool))
-    is_rec = (vrows["is_recessive"].to_numpy(dtype=bool) if "is_recessive" in vrows else np.zeros(len(vrows), bool))
+    is_dom = vrows["is_dominant"].to_numpy(dtype=bool)
+    is_rec = vrows["is_recessive"].to_numpy(dtype=bool)
 
     sums = np.zeros((n, len(weights)))
     nonmiss = np.zeros(n, dtype=np.int64)
@@ -1035,9 +1038,8 @@ def assemble_result(samples: pd.DataFrame, score: ScoringFile, weights: Sequence
     multi = len(weights) > 1
     for k, w in enumerate(weights):
         pre = f"{_label(w)}_" if multi else ""
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[f"{pre}SUM"] = sums[:, k]
-            out[f"{pre}AVG"] = np.where(denom > 0, sums[:, k] / np.maximum(denom, 1), np.nan)
+        out[f"{pre}SUM"] = sums[:, k]
+        out[f"{pre}AVG"] = np.where(denom > 0, sums[:, k] / np.maximum(denom, 1), np.nan)  # never / 0
     out["ALLELE_CT"] = allele_ct
     out["DENOM"] = denom
     out["NAMED_ALLELE_DOSAGE_SUM"] = dosage_sum

@@ -54,6 +54,28 @@ def _gauss_smoothed_broken_line(x: float, xp, fp, sd: float) -> float:
     return integrate.quad(f, x - 12 * sd, x + 12 * sd, points=pts or None, limit=200, epsabs=1e-13)[0]
 
 
+@pytest.mark.parametrize(("threshold", "cut"), [(1.0, 1.5), (1.99, 1.5), (0.999, 0.0), (12.0, 12.5)])
+def test_reported_ferritin_cut_at_the_smallest_report(threshold, cut):
+    # Reports are whole µg/L and at least 1 (FERRITIN_RESOLUTION = 1): a report <= 1 is the report 1,
+    # which an unrounded value below 1.5 gets; no report is <= 0.999. Checked on the reports themselves.
+    assert cohort.FERRITIN_RESOLUTION == 1.0
+    assert cohort.reported_ferritin_cut(threshold) == cut
+    x = np.array([cut - 0.01, cut + 0.01]) if cut else np.array([0.01, 0.49, 0.51, 7.0])
+    assert (cohort.ferritin_as_reported(x) <= threshold).tolist() == ([True, False] if cut else [False] * 4)
+
+
+def test_covariate_distribution_given_ages_is_conditional_on_each_age():
+    # given ages (not necessarily whole), each age weighs 1/3; per age the sexes and states sum to 1;
+    # men are never pregnant, nor are women of 60 (reproductive ages 18-49)
+    d = cohort.covariate_distribution(DEFAULT, ages=np.array([20.0, 30.5, 60.0]))
+    np.testing.assert_array_equal(d.ages, [20.0, 30.5, 60.0])
+    assert d.age_prob.tolist() == pytest.approx([1 / 3] * 3, rel=1e-15, abs=0)
+    np.testing.assert_allclose(d.cell_mass().sum(axis=(1, 2)), [1 / 3] * 3, rtol=1e-15, atol=0)
+    np.testing.assert_array_equal(d.state_prob[:, 0, :], [[1.0, 0.0, 0.0, 0.0]] * 3)
+    np.testing.assert_array_equal(d.state_prob[2, 1, :], [1.0, 0.0, 0.0, 0.0])
+    assert 0.0 < d.state_prob[1, 1, 1:].sum() < 0.1  # some women of 30.5 are pregnant
+
+
 def test_ferritin_parameters_by_quadrature():
     fer, sd = DEFAULT.ferritin, DEFAULT.age_curve.input_smoothing_sd
     ages = np.array([18.0, 40.0, 57.3, 60.0, 75.0, 99.0])
@@ -98,6 +120,14 @@ def test_clinically_significant_cutoff_by_hand():
     s_star, frac = cohort.clinical_significance_cutoff(DEFAULT, 0.027 / 0.080)
     assert s_star == 18
     assert frac == pytest.approx((0.3375 - 0.216 - 0.0892) / 0.0446, abs=1e-12)
+    # every case: all scores above 0 (no case scores 0), nothing of the score 0
+    assert cohort.clinical_significance_cutoff(DEFAULT, 1.0) == (1, pytest.approx(1.0, rel=0, abs=1e-12))
+    # a share outside (0, 1] cannot be reached: refused (1.05 used to give every case, 0 an IndexError)
+    from rlsepi.errors import ParameterError
+
+    for bad in (1.05, 0.0, -0.1, float("nan")):
+        with pytest.raises(ParameterError, match=r"clinically significant share of cases must lie in \(0, 1\]"):
+            cohort.clinical_significance_cutoff(DEFAULT, bad)
 
 
 # --- the solved model, by brute-force enumeration ------------------------------------
@@ -222,6 +252,39 @@ def test_expected_single_year_curve_has_one_maximum_at_the_target():
     assert cohort.expected_figures(MODEL)["peak_age"] == pytest.approx(60.0, abs=1e-8)
 
 
+def _pure_age_model(age_peak: float) -> cohort.OutcomeModel:
+    """MODEL with every effect but age set to 0: p(age) = expit(b0 - gamma ((age - age_peak) / 10)^2)
+    for every person, whatever their sex, pregnancy, ferritin or genotypes."""
+    return dataclasses.replace(MODEL, female=0.0, trimester=(0.0, 0.0, 0.0), ferritin_low=0.0,
+                               loci=tuple((rsid, 0.0) for rsid, _ in MODEL.loci), age_peak=age_peak)
+
+
+@pytest.mark.parametrize(("age_peak", "expected"), [(43.7, 43.7), (18.6, 18.6), (12.0, 18.0), (120.0, 99.0)])
+def test_peak_age_of_a_pure_age_curve_by_hand(age_peak, expected):
+    # the curve over the ages 18-99 is highest at age_peak, or at the end nearer to it when age_peak
+    # lies outside (18.6: the best whole year is 19, the second of the ages)
+    assert cohort.expected_figures(_pure_age_model(age_peak))["peak_age"] == pytest.approx(expected, rel=0, abs=1e-8)
+
+
+def test_figures_of_a_pure_age_curve_by_hand():
+    m = _pure_age_model(43.7)
+    f = cohort.expected_figures(m)
+
+    def logit(a: float) -> float:
+        return m.intercept - m.age_curvature * ((a - 43.7) / 10) ** 2
+
+    young, peak = DEFAULT.age_curve.young_age, DEFAULT.targets.peak_age.value  # where the solver looks
+    assert f["prevalence_at_young_age"] == pytest.approx(expit(logit(young)), rel=1e-12, abs=0)
+    assert f["prevalence_at_peak_age"] == pytest.approx(expit(logit(peak)), rel=1e-12, abs=0)
+    # d/da of the quadratic log-odds: -2 gamma (a - age_peak) / 100; a central difference over +-0.001
+    # years, exact for a quadratic but for the rounding of logit values near -3 (about 1e-11 relative)
+    assert f["logit_slope_at_peak"] == pytest.approx(-2 * m.age_curvature * (peak - 43.7) / 100, rel=1e-8, abs=0)
+    assert f["female_male_or"] == pytest.approx(1.0, rel=1e-12, abs=0)
+    # 5-year bands: squared distances from 43.7 sum to 24.45 over 40-44 and 64.45 over 45-49 (ESP 2013
+    # weighs their years alike), more elsewhere: the highest band is 40
+    assert f["peak_age_band"] == 40.0
+
+
 def test_solver_residuals_are_at_machine_precision():
     # The solver's own residual is about 1e-16; the stored model rounds each coefficient to
     # MODEL_DIGITS = 10 significant digits (the same on every CPU), which moves each figure by
@@ -318,6 +381,12 @@ def test_cohort_structure():
     assert (df["rls_clinically_significant"] <= df["rls"]).all()
     assert df.loc[df["rls"], "irls_score"].between(1, 40).all() and df.loc[~df["rls"], "irls_score"].isna().all()
     assert (df.loc[df["rls_clinically_significant"], "irls_score"] >= 18).all()
+    # pregnancy by single year of age, at the hand values of test_pregnancy_probability_by_hand
+    # (18: 0.0225 x 40/52 of about 680 women; 27: 0.081 x 40/52 of about 2,200): exact binomial tests
+    women = df[df["sex"] == "female"]
+    for age, p in ((18, 0.0225 * 40 / 52), (27, 0.081 * 40 / 52)):
+        at = women.loc[women["age"] == age, "pregnant"]
+        assert stats.binomtest(int(at.sum()), len(at), p).pvalue > 1e-4, age
     for locus in DEFAULT.loci:
         g = df[locus.rsid]
         assert g.dtype == np.int8 and g.isin([0, 1, 2]).all()
@@ -326,6 +395,21 @@ def test_cohort_structure():
         expected = len(df) * np.array([(1 - q) ** 2, 2 * q * (1 - q), q * q])
         observed = np.bincount(g, minlength=3)
         assert stats.chisquare(observed, expected).pvalue > 1e-4
+
+
+def test_written_cohort_declares_which_columns_may_be_missing(tmp_path):
+    # the Parquet schema says what readers (pandas, DuckDB, Spark, R arrow) may rely on: only the trimester
+    # (not pregnant) and the IRLS score (not a case) are ever missing; every other column is required
+    import pyarrow.parquet as pq
+
+    cohort.write_cohort(tmp_path / "c.parquet", 50, seed=1)
+    schema = pq.read_schema(tmp_path / "c.parquet")
+    loci = [locus.rsid for locus in DEFAULT.loci]
+    assert schema.names == ["person_id", "age", "sex", "pregnant", "trimester", "ferritin", *loci, "rls",
+                            "rls_clinically_significant", "irls_score"]
+    assert [name for name in schema.names if schema.field(name).nullable] == ["trimester", "irls_score"]
+    assert [str(schema.field(n).type) for n in ("person_id", "age", "sex", "pregnant", "trimester", "ferritin")] == [
+        "int64", "int16", "dictionary<values=string, indices=int8, ordered=0>", "bool", "int8", "double"]
 
 
 def test_severity_bands_follow_hogl_2005():
@@ -421,6 +505,32 @@ def test_generator_and_seed_sequence_are_accepted():
     g1 = cohort.simulate(1000, rng=np.random.default_rng(3))
     g2 = cohort.simulate(1000, rng=np.random.default_rng(3))
     pd.testing.assert_frame_equal(g1, g2)
+    # None (the default, SPEC 7): fresh entropy from the operating system, a different cohort each time
+    a, b = cohort.seed_sequence(None), cohort.seed_sequence(None)
+    assert isinstance(a, np.random.SeedSequence) and a.entropy != b.entropy and a.spawn_key == ()
+    assert not cohort.simulate(1000)["ferritin"].equals(cohort.simulate(1000)["ferritin"])
+
+
+def test_simulate_follows_changed_population_parameters():
+    # the people themselves follow the parameters (not only the solved model): ages 40-80, 70% women
+    params = parameters_from_mapping({"population": {"min_age": 40, "max_age": 80, "female_share": 0.7}})
+    df = cohort.simulate(20_000, rng=4, params=params)
+    assert (df["age"].min(), df["age"].max()) == (40, 80)
+    women = int((df["sex"] == "female").sum())
+    assert stats.binomtest(women, len(df), 0.7).pvalue > 1e-4
+
+
+@pytest.mark.parametrize("root", [np.random.SeedSequence(9), np.random.SeedSequence(9, pool_size=8),
+                                  np.random.SeedSequence(9).spawn(3)[2]])
+def test_block_i_draws_from_the_ith_child_of_the_seed(root):
+    # as the module promises: the stream of block i is numpy's own i-th child (SeedSequence.spawn),
+    # whatever the seed's pool size or spawn key, and the seed itself is left unspawned
+    children = root.spawn(3)
+    fresh = np.random.SeedSequence(root.entropy, spawn_key=root.spawn_key, pool_size=root.pool_size)
+    for i, child in enumerate(children):
+        block = cohort._block_seed(fresh, i)
+        assert block.generate_state(8).tolist() == child.generate_state(8).tolist()
+    assert fresh.n_children_spawned == 0
 
 
 @pytest.mark.parametrize("bad", [0, -5, 2.5, True])
@@ -429,3 +539,45 @@ def test_bad_n_is_refused(bad):
 
     with pytest.raises(RLSEpiError, match="positive whole number"):
         cohort.simulate(bad, rng=1)
+
+
+# --- worker processes -------------------------------------------------------------------
+
+
+def test_workers_make_only_the_blocks_of_the_cohort(capfd):
+    # 150,000 people are 2 full blocks of 65,536 and one of 150,000 - 131,072 = 18,928 people.
+    # A worker asked for a 4th block (people 196,609 onwards) fails with a traceback on stderr.
+    one = list(cohort.iter_blocks(150_000, rng=3))
+    two = list(cohort.iter_blocks(150_000, rng=3, workers=2))
+    assert [b.num_rows for b in two] == [65_536, 65_536, 18_928]
+    assert len(one) == 3 and all(a.equals(b) for a, b in zip(one, two, strict=True))
+    assert capfd.readouterr().err == ""
+
+
+def test_one_worker_makes_the_blocks_in_this_process(monkeypatch):
+    # the default (workers=1) starts no process: validate and power simulate call iter_blocks from their
+    # own worker processes, which are daemons and may not start processes of their own
+    import multiprocessing
+
+    def no_process(*args, **kwargs):
+        raise AssertionError("a worker process was started")
+
+    monkeypatch.setattr(multiprocessing, "get_context", no_process)
+    assert [b.num_rows for b in cohort.iter_blocks(cohort.BLOCK_SIZE + 5, rng=1)] == [cohort.BLOCK_SIZE, 5]
+    assert [b.num_rows for b in cohort.iter_blocks(cohort.BLOCK_SIZE + 5, rng=1, workers=1)] == [cohort.BLOCK_SIZE, 5]
+
+
+def test_an_abandoned_block_generator_does_not_stop_python_from_exiting(tmp_path):
+    # the workers wait for the next block number; unless they are daemons, Python's exit
+    # joins them and waits for ever
+    import subprocess
+    import sys
+
+    code = ("from rlsepi import cohort\n"
+            "blocks = cohort.iter_blocks(300_000, rng=1, workers=2)\n"
+            "print(next(blocks).num_rows)\n")
+    here = os.path.dirname(os.path.dirname(cohort.__file__))  # the rlsepi under test, not the working directory's
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
+    r = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60, env=env,
+                       cwd=tmp_path)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "65536\n", "")

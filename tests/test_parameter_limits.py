@@ -9,6 +9,7 @@ passes validation but breaks the solver.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 
@@ -87,5 +88,9 @@ def test_the_peak_age_limit_is_one_the_solver_meets():
 def test_targets_the_solver_cannot_meet_together_give_a_parameter_error():
     # each value is allowed alone; together they are impossible (prevalence 90% with trimester targets of 8-22%)
     params = parameters_from_mapping({"targets": {"prevalence": {"value": 0.9, "low": 0.5, "high": 0.95}}})
-    with pytest.raises(ParameterError, match="cannot reach these targets"):
+    with pytest.raises(ParameterError) as e:
         solve_model(params)
+    # the whole message: what failed, why (the search met a prevalence of 0 or 1), and what to check
+    assert re.fullmatch(r"the outcome model cannot reach these targets together \(the solver met a prevalence of 0 or 1: "
+                        r"[^()]+\); check the targets, age_curve, ferritin\.low_or and loci odds ratios for consistency",
+                        str(e.value)), str(e.value)

@@ -131,14 +131,15 @@ def test_small_sample_mean_imputation_refused(tmp_path):
     assert res.n_samples == 20
 
 
+@pytest.mark.parametrize("geno", ["pgs38.vcf", "pgs38.pgen"])  # decoded floats; variant-major rows (compiled kernel)
 @pytest.mark.parametrize("model", ["dominant", "recessive"])
-def test_dominant_recessive_rows_match_plink2_modifiers(model, tmp_path):
+def test_dominant_recessive_rows_match_plink2_modifiers(model, geno, tmp_path):
     # the rows of pgs004255_<model>.tsv flagged is_<model>; plink2 scored them with its '<model>' modifier,
     # whose NAMED_ALLELE_DOSAGE_SUM is the transformed dosage
     t = pd.read_csv(REF / f"pgs004255_{model[:3]}.tsv", sep="\t")
     t = t.rename(columns={"ID": "rsID", "A1": "effect_allele", "W": "effect_weight"}).assign(**{f"is_{model}": "True"})
     t.to_csv(tmp_path / "s.tsv", sep="\t", index=False)
-    res = pg.score_genotypes(pg.read_genotypes(REF / "pgs38.vcf"), pg.read_scoring_file(tmp_path / "s.tsv"),
+    res = pg.score_genotypes(pg.read_genotypes(REF / geno), pg.read_scoring_file(tmp_path / "s.tsv"),
                              palindromic="keep")
     check(res, sscore(f"pgs004255_{model[:3]}"))
 

@@ -306,6 +306,11 @@ def test_vcf_refusals(tmp_path):
         gt.vcf_genotypes(v, build="hg38")
     assert str(e.value) == (f"--build GRCh38 was given but the header of '{v}' says its positions are GRCh37; "
                             "drop --build or check the file")
+    s = _write(tmp_path / "s.tsv", "rsID\teffect_allele\tother_allele\teffect_weight\nrs1\tC\tA\t1\n")
+    with pytest.raises(DataValidationError) as e:  # score_file (prs --build) gives the build to the reader too
+        pg.score_file(v, s, build="hg38")
+    assert str(e.value) == (f"--build GRCh38 was given but the header of '{v}' says its positions are GRCh37; "
+                            "drop --build or check the file")
     g = gt.vcf_genotypes(v, field_="DS")
     with pytest.raises(DataValidationError) as e:
         g.read(np.array([0]))
@@ -528,6 +533,28 @@ def test_swap_against_unknown_second_allele_and_summary(tmp_path):
     assert text[1] == "  effect_weight: 1/3 variants (33.3%), 50.0% of total |weight|"
     assert text[2] == f"  imputation: {pg.IMPUTATION_TEXT['none']}"
     assert "  excluded 1: not in genotypes" in text and "  excluded 1: alleles C/G do not fit the genotypes' A/G" in text
+    # no frequency in the file: the sample's G frequency at rsA is 1 - 4/8 = 0.5, so SUM = 0, 0.5, 1 with
+    # 1/4, 1/2, 1/4: mean 0.5, sd sqrt(2 x 0.25 x 0.5^2) = 0.3536
+    assert text[3] == ("  reference for effect_weight: analytic, exact enumeration of 1 loci under HWE, "
+                       "from sample effect-allele frequencies (mean 0.5, sd 0.3536)")
+    # the match log: the documented columns, then the run's annotations; the unknown second allele shown as '?'
+    assert list(res.match_log.columns) == [
+        "row", "rsID", "chr_name", "chr_position", "effect_allele", "other_allele", "matched_by", "variant_index",
+        "genotype_id", "genotype_alleles", "orientation", "effect_is_a1", "status", "reason", "effect_weight",
+        "sample_effect_freq", "n_imputed", "imputation"]
+    assert log["genotype_alleles"].tolist() == ["A/?", "A/G", ""]
+    assert log["matched_by"].tolist() == ["rsID", "rsID", ""] and log["variant_index"].tolist() == [0, 1, -1]
+    # a frequency for rsA only (0.3) and rsB's G from the sample (1 - 3/8): mean 2 x 0.3 x 0.5 + 2 x 0.625 = 1.55,
+    # variance 0.25 x 2 x 0.3 x 0.7 + 2 x 0.625 x 0.375 = 0.57375
+    s = _write(tmp_path / "f.tsv", "rsID\teffect_allele\tother_allele\teffect_weight\tallelefrequency_effect\n"
+               "rsA\tG\tA\t0.5\t0.3\nrsB\tG\tA\t1\t\n")
+    res = pg.score_genotypes(geno, pg.read_scoring_file(s), imputation="none")
+    ref = res.references["effect_weight"]
+    assert ref.description.endswith(", from scoring-file frequencies, the sample's where absent")
+    assert (ref.mean, ref.sd) == (pytest.approx(1.55, rel=1e-14, abs=0), pytest.approx(math.sqrt(0.57375), rel=1e-14, abs=0))
+    # both swapped, rsA row by row (unknown second allele), rsB at once (the common case): the same words
+    assert res.match_log["orientation"].tolist() == ["swapped", "swapped"]
+    assert res.match_log["reason"].tolist() == ["effect allele is the genotypes' second allele"] * 2
 
 
 def test_palindromic_frequency_without_score_frequency_is_excluded(tmp_path):
@@ -548,6 +575,11 @@ def test_harmonised_positions_used_when_only_they_are_in_the_genotype_build(tmp_
     log = pg.match_variants(pg.read_scoring_file(s), geno, build="GRCh37")
     assert log["status"].tolist() == ["used"] and log["genotype_id"].tolist() == ["rsB"]
     assert log["matched_by"].tolist() == ["chr:pos"]
+    # the author's positions in the genotypes' build (GRCh37), harmonised ones in another (GRCh38): the author's
+    s = _write(tmp_path / "a.tsv", "#genome_build=GRCh37\n#HmPOS_build=GRCh38\nchr_name\tchr_position\teffect_allele\t"
+               "other_allele\teffect_weight\thm_chr\thm_pos\n1\t20\tG\tA\t1\t1\t999\n")
+    log = pg.match_variants(pg.read_scoring_file(s), geno, build="GRCh37")
+    assert log[["status", "genotype_id", "matched_by"]].values.tolist() == [["used", "rsB", "chr:pos"]]
 
 
 def test_scoring_option_refusals(tmp_path):
@@ -559,6 +591,9 @@ def test_scoring_option_refusals(tmp_path):
     with pytest.raises(RLSEpiError) as e:
         pg.score_genotypes(geno, s, palindromic="guess")
     assert str(e.value) == "palindromic must be exclude, keep or frequency, got 'guess'"
+    with pytest.raises(RLSEpiError) as e:  # a misspelt 'skip' used to act as 'resolve' without a word
+        pg.score_genotypes(geno, s, duplicates="skipp")
+    assert str(e.value) == "duplicates must be resolve or skip, got 'skipp'"
     with pytest.raises(RLSEpiError) as e:
         pg.score_genotypes(geno, s, reference={"other": pg.empirical_reference(np.array([0.0, 1.0]))},
                            imputation="none")
@@ -582,6 +617,27 @@ def test_analytic_and_empirical_reference_by_hand():
     with pytest.raises(DataValidationError) as e:
         pg.empirical_reference(np.array([1.0, np.nan]))
     assert str(e.value) == "the reference cohort has fewer than 2 people with a score"
+    # a monomorphic locus (p = 0: always 0 copies, contributes 0) beside one at p = 0.5 with weight 0.5:
+    # sums 0, 0.5, 1 with 1/4, 1/2, 1/4; mean 0.5, variance 2 x 0.25 x 0.5^2 = 0.125
+    ref = pg.analytic_reference(np.array([[0.0, 1.0, 2.0], [0.0, 0.5, 1.0]]), np.array([0.0, 0.5]))
+    assert (ref.kind, ref.description) == ("analytic-exact", "analytic, exact enumeration of 2 loci under HWE")
+    np.testing.assert_allclose(ref.to_frame().to_numpy(), [[0.0, 0.25], [0.5, 0.5], [1.0, 0.25]], rtol=1e-15, atol=0)
+    assert (ref.mean, ref.sd) == (pytest.approx(0.5, rel=1e-15, abs=0), pytest.approx(math.sqrt(0.125), rel=1e-15, abs=0))
+    # max_states: 2 loci of 3 distinct values each make 3 x 3 = 9 sums: enumerated up to max_states = 9,
+    # the normal approximation (same mean 1 + 10 = 11 and variance 0.5 x 1 + 0.5 x 100 = 50.5) below
+    two = np.array([[0.0, 1.0, 2.0], [0.0, 10.0, 20.0]])
+    exact = pg.analytic_reference(two, np.array([0.5, 0.5]), max_states=9)
+    assert exact.kind == "analytic-exact" and exact.values.tolist() == [0, 1, 2, 10, 11, 12, 20, 21, 22]
+    approx = pg.analytic_reference(two, np.array([0.5, 0.5]), max_states=8)
+    assert (approx.kind, approx.description) == ("analytic-normal", "analytic, normal approximation under HWE")
+    assert (approx.mean, approx.sd) == (pytest.approx(11.0, rel=1e-15, abs=0),
+                                        pytest.approx(math.sqrt(50.5), rel=1e-15, abs=0))
+    assert approx.percentile(np.array([11.0]))[0] == pytest.approx(50.0, rel=1e-15, abs=0)
+    # no spread (every reference person has the same sum): z is undefined, the percentile is the middle
+    flat = pg.empirical_reference(np.array([1.0, 1.0]))
+    assert flat.sd == 0.0
+    assert np.isnan(flat.z(np.array([1.0, 2.0]))).all()
+    np.testing.assert_array_equal(flat.percentile(np.array([0.5, 1.0, 2.0])), [0.0, 50.0, 100.0])
 
 
 def test_weight_labels():
