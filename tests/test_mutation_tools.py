@@ -92,3 +92,17 @@ def test_the_scorer_without_a_sample_file_says_how_to_draw_one(tmp_path, monkeyp
     (tmp_path / "mutants" / "m.py.meta").write_text(json.dumps({"exit_code_by_key": {"m.x_1": 1}}))
     assert score_tool.main(["--sample"]) == 1
     assert "tools/mutation_sample.py N" in capsys.readouterr().err
+
+
+def test_shrinking_draws_from_the_sample_itself_and_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mutants").mkdir()
+    first = {"a": [f"a.f_{i}" for i in range(150)], "b": [f"b.g_{i}" for i in range(150)]}
+    (tmp_path / "mutants" / "sample.json").write_text(json.dumps({"seed": 1, "n": 150, "names": first}))
+    assert sample_tool.main(["60", "--shrink", "--seed", "2", "--module", "a"]) == 0
+    drawn = json.loads((tmp_path / "mutants" / "sample.json").read_text())
+    assert len(drawn["names"]["a"]) == 60 and set(drawn["names"]["a"]) <= set(first["a"])
+    assert drawn["names"]["a"] == sample_tool.draw({"a": first["a"]}, 60, 2)["a"]
+    assert drawn["names"]["b"] == first["b"] and drawn["shrunk"] == {"a": {"n": 60, "seed": 2}}
+    assert len(capsys.readouterr().out.split()) == 210
+    assert sample_tool.main(["60", "--shrink"]) == 2  # which module is not said

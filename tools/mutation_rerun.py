@@ -58,6 +58,16 @@ def run_one(name: str, tests: list[str], timeout: float) -> int:
     return {0: 0, 1: 1}.get(done.returncode, done.returncode)
 
 
+def _record(name: str, code: int) -> None:
+    """Add one outcome to mutants/rerun.json at once (kept if interrupted; read again each time, so
+    that two re-runs at once do not drop each other's outcomes; replaced, never half-written)."""
+    done = json.loads(RERUN_FILE.read_text()) if RERUN_FILE.exists() else {}
+    done[name] = code
+    tmp = RERUN_FILE.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(done, indent=1, sort_keys=True) + "\n")
+    tmp.replace(RERUN_FILE)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("names", nargs="*", help="mutants to re-run (default: every suspicious one)")
@@ -70,13 +80,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     stats = json.loads(stats_file.read_text())
     names = args.names or suspicious()
-    done = json.loads(RERUN_FILE.read_text()) if RERUN_FILE.exists() else {}
     with ThreadPoolExecutor(args.jobs) as pool:
         futures = {name: pool.submit(run_one, name, tests_for(name, stats), args.timeout) for name in names}
         for i, (name, future) in enumerate(futures.items(), 1):
-            done[name] = future.result()
-            RERUN_FILE.write_text(json.dumps(done, indent=1, sort_keys=True) + "\n")  # kept if interrupted
-            print(f"{i}/{len(names)} {name}: {done[name]}", flush=True)
+            code = future.result()
+            _record(name, code)
+            print(f"{i}/{len(names)} {name}: {code}", flush=True)
     return 0
 
 

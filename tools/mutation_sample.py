@@ -13,6 +13,11 @@ sample to ``mutants/sample.json`` (seed, size, names per module) and prints the 
 line, for `mutmut run` (`make mutate SAMPLE=N`).
 
     python tools/mutation_sample.py N [--seed S] [--module rlsepi.cohort ...]
+    python tools/mutation_sample.py K --shrink --module rlsepi.cohort ...
+
+``--shrink`` replaces the named modules' sample by a simple random sample of K of its own
+names, drawn without looking at any result: still a simple random sample of the module, for when
+the first one takes longer to run than there is time (results already obtained are kept).
 """
 
 from __future__ import annotations
@@ -58,16 +63,36 @@ def draw(mutants: dict[str, list[str]], n: int, seed: int) -> dict[str, list[str
     return {m: sorted(rng.sample(names, min(n, len(names)))) for m, names in sorted(mutants.items())}
 
 
+def shrink(n: int, seed: int, modules: list[str]) -> int:
+    """Replace the sample of each module by n of its names (seeded); print the whole sample's names."""
+    drawn = json.loads(SAMPLE_FILE.read_text())
+    unknown = sorted(set(modules) - set(drawn["names"]))
+    if unknown or not modules:
+        print(f"mutation_sample: --shrink needs --module, one of {', '.join(drawn['names'])}", file=sys.stderr)
+        return 2
+    smaller = draw({m: drawn["names"][m] for m in modules}, n, seed)
+    drawn["names"].update(smaller)
+    drawn.setdefault("shrunk", {}).update({m: {"n": n, "seed": seed} for m in modules})
+    SAMPLE_FILE.write_text(json.dumps(drawn, indent=1) + "\n")
+    for names in drawn["names"].values():
+        print("\n".join(names))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("n", type=int, help="mutants to draw from each module")
     p.add_argument("--seed", type=int, default=20261124)
     p.add_argument("--module", action="append", help="only these modules (default: all)")
     p.add_argument("--jobs", type=int, default=2, help="processes for generating the mutants")
+    p.add_argument("--shrink", action="store_true",
+                   help="draw N of the existing sample of each --module (mutants/sample.json)")
     args = p.parse_args(argv)
     if args.n < 1:
         print("mutation_sample: N must be at least 1", file=sys.stderr)
         return 2
+    if args.shrink:
+        return shrink(args.n, args.seed, args.module or [])
     mutants = all_mutants()
     if not mutants:
         print("mutation_sample: generating the mutants (runs the tests once under coverage)", file=sys.stderr)

@@ -99,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         drawn = json.loads(path.read_text())
         sample = drawn["names"]
-        print(f"simple random sample of {drawn['n']} mutants per module (seed {drawn['seed']}); "
+        shrunk = drawn.get("shrunk", {})
+        sizes = "".join(f", {v['n']} in {m} (redrawn from those, seed {v['seed']})" for m, v in shrunk.items())
+        print(f"simple random sample of {drawn['n']} mutants per module (seed {drawn['seed']}){sizes}; "
               "score with its 95% Wilson interval, an estimate for the whole module\n")
     equivalent = equivalent_names()
     rerun = json.loads(RERUN.read_text()) if RERUN.exists() else {}
