@@ -561,6 +561,13 @@ def test_local_peak_interval_kinds() -> None:
     assert (bc.ci_lower + bc.ci_upper) / 2 == pytest.approx(bc.age - bc.bias, abs=1e-9)
     assert (nm.ci_lower + nm.ci_upper) / 2 == pytest.approx(nm.age, abs=1e-9)
     assert bc.boot_se > nm.boot_se  # the correction's own variance is in the interval
+    # each bias-corrected resample is 2 b2 - b1 (b1, b2: its peaks at h and h / sqrt 2, from the same
+    # resamples whatever the bandwidth), so by Cauchy-Schwarz its SD lies between |2 sd(b2) - sd(b1)|
+    # and 2 sd(b2) + sd(b1); sd(b1) is the normal interval's SE, sd(b2) that of a run at h / sqrt 2
+    sd1 = nm.boot_se
+    sd2 = prevalence.peak_age_from_counts(ages, cases, n, n_boot=50, rng=4, interval="normal",
+                                          bandwidth=prevalence.LOCAL_BANDWIDTH / math.sqrt(2)).boot_se
+    assert abs(2 * sd2 - sd1) <= bc.boot_se <= 2 * sd2 + sd1  # measured 0.366 <= 0.385 <= 0.722
     assert "bias-corrected" in bc.summary() and "bias-corrected" in bc.to_frame()["method"].iloc[0]
     with pytest.raises(DataValidationError, match="peak interval"):
         prevalence.peak_age_from_counts(ages, cases, n, interval="percentile")
