@@ -43,8 +43,8 @@ validate: $(STAMP)
 # `make mutate SAMPLE=150` runs a seeded simple random sample of 150 mutants from each module
 # instead (tools/mutation_sample.py) and prints each score with its 95% interval: an estimate
 # for the whole module in a fraction of the time (the whole core is a day of 2-core time).
-# Mutants mutmut's fork server ends by a signal ("suspicious") are re-run in a fresh process
-# (tools/mutation_rerun.py) before the score is printed.
+# Mutants mutmut's fork server ends by a signal ("suspicious") are re-run outside it
+# (tools/mutation_rerun.py, forked from a process that has imported the tests) before the score.
 MUTATE_JOBS ?= 2
 MUTANTS ?=
 SAMPLE ?=

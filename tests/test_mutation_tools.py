@@ -106,3 +106,36 @@ def test_shrinking_draws_from_the_sample_itself_and_says_so(tmp_path, monkeypatc
     assert drawn["names"]["b"] == first["b"] and drawn["shrunk"] == {"a": {"n": 60, "seed": 2}}
     assert len(capsys.readouterr().out.split()) == 210
     assert sample_tool.main(["60", "--shrink"]) == 2  # which module is not said
+
+
+def test_the_rerun_judges_each_mutant_by_its_tests_in_a_fork(tmp_path):
+    # a tiny mutated package as mutmut lays it out: f() returns 2 unless a mutant is switched on
+    # (MUTANT_UNDER_TEST); mutant 1 makes it 3 (a test checks 2: killed), mutant 2 changes
+    # nothing the test sees (survives), mutant 3 never returns (stopped at the time limit)
+    import subprocess
+    import sys
+
+    m = tmp_path / "mutants"
+    (m / "tests").mkdir(parents=True)
+    (m / "toy.py").write_text(
+        "import os, time\n"
+        "def f():\n"
+        "    name = os.environ.get('MUTANT_UNDER_TEST', '')\n"
+        "    if name.endswith('_1'):\n        return 3\n"
+        "    if name.endswith('_3'):\n        time.sleep(60)\n"
+        "    return 2\n")
+    (m / "tests" / "test_toy.py").write_text("import toy\n\ndef test_f():\n    assert toy.f() == 2\n")
+    (m / "mutmut-stats.json").write_text(json.dumps({
+        "tests_by_mangled_function_name": {"toy.x_f": ["tests/test_toy.py::test_f"]},
+        "duration_by_test": {"tests/test_toy.py::test_f": 0.01}}))
+    names = ["toy.x_f__mutmut_1", "toy.x_f__mutmut_2", "toy.x_f__mutmut_3", "toy.x_g__mutmut_1"]
+    done = subprocess.run([sys.executable, str(TOOLS / "mutation_rerun.py"), "--timeout", "5", *names],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    # 1 killed, 0 survived, 36 timeout, 33 no tests (x_g has none)
+    assert json.loads((m / "rerun.json").read_text()) == {
+        "toy.x_f__mutmut_1": 1, "toy.x_f__mutmut_2": 0, "toy.x_f__mutmut_3": 36, "toy.x_g__mutmut_1": 33}
+    # nothing to re-run (no suspicious mutant, none named) runs nothing
+    again = subprocess.run([sys.executable, str(TOOLS / "mutation_rerun.py")], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120, check=False)
+    assert again.returncode == 0 and "no mutant to re-run" in again.stdout

@@ -12,7 +12,7 @@ drawn by ``tools/mutation_sample.py``) are counted, and each score is printed wi
 interval: the score of the sample estimates the score of the whole module. The interval ignores
 the finite-population correction, so it is slightly wider than it needs to be.
 
-Mutants re-run in a fresh process by ``tools/mutation_rerun.py`` (``mutants/rerun.json``) count
+Mutants re-run outside mutmut by ``tools/mutation_rerun.py`` (``mutants/rerun.json``) count
 with that later outcome: those mutmut reported as "suspicious" (its worker ended by a signal)
 and survivors re-run after tests were added.
 
