@@ -77,7 +77,7 @@ class Analysis:
 
 
 def analyse(df: pd.DataFrame, *, params: Parameters = DEFAULT, provenance: dict[str, Any] | None = None,
-            rng: int = 0, n_boot: int = 200) -> Analysis:
+            rng: int = 0) -> Analysis:
     """Run every analysis of the package on a cohort (simulated or the user's, harmonised).
 
     Parameters
@@ -89,7 +89,8 @@ def analyse(df: pd.DataFrame, *, params: Parameters = DEFAULT, provenance: dict[
     provenance : dict
         Version, seed, input file and its hash, command: reported as given.
     rng : int
-        Seed of the bootstrap intervals and the cross-validation folds.
+        Seed of the peak band's bootstrap interval and of the cross-validation folds (the smooth
+        peak's Fieller interval draws nothing).
     """
     has_targets = {"pregnant", "trimester", "rls_clinically_significant"} <= set(df.columns)
     pregnant = df[df["pregnant"].astype(bool)] if "pregnant" in df else df.iloc[:0]
@@ -109,7 +110,7 @@ def analyse(df: pd.DataFrame, *, params: Parameters = DEFAULT, provenance: dict[
         or_mh=prevalence.mantel_haenszel(df),
         or_adjusted=prevalence.adjusted_odds_ratio(df, adjust=("age",), age_terms="quadratic"),
         peak=prevalence.peak_band(df, rng=rng),
-        peak_smooth=_smooth_peak(df, n_boot=n_boot, rng=rng),
+        peak_smooth=_smooth_peak(df),
         pregnancy=prevalence.stratified(pregnant, ["trimester"]) if len(pregnant) else None,
         table_one=descriptive.table_one(df, params=params),
         prs=prs,
@@ -131,11 +132,11 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return to_jsonable(out.to_dict(orient="records"))
 
 
-def _smooth_peak(df: pd.DataFrame, *, n_boot: int, rng: Any) -> prevalence.PeakAge | str:
+def _smooth_peak(df: pd.DataFrame) -> prevalence.PeakAge | str:
     """The smooth peak age, or why there is none (a cohort whose prevalence only rises or only
     falls with age has no peak: the page says so instead of an estimate)."""
     try:
-        return prevalence.peak_age(df, n_boot=n_boot, rng=rng)
+        return prevalence.peak_age(df)
     except DataValidationError as exc:
         if "does not rise and fall with age" not in str(exc):
             raise
